@@ -1,0 +1,80 @@
+"""cellauto: one schema, one async driver interface, simulators and Arrow batch records for
+automated cell-manufacturing systems.
+
+The public names live here; the modules behind them are implementation detail.
+"""
+
+from cellauto._version import __version__
+from cellauto.errors import (
+    AlarmRaised,
+    CellautoError,
+    CommandRejected,
+    ConnectionLost,
+    DeviceError,
+    DeviceTimeout,
+    InvalidTransition,
+    ProfileError,
+    ProtocolError,
+    SchemaVersionError,
+    UnitError,
+)
+from cellauto.profiles import available_profiles, load_profile
+from cellauto.schema import (
+    SCHEMA_VERSION,
+    Alarm,
+    AlarmSeverity,
+    AuditEntry,
+    BatchInfo,
+    DeviceInfo,
+    DeviceProfile,
+    ElectronicSignature,
+    Event,
+    EventKind,
+    ProgramTemplate,
+    Q,
+    Quality,
+    Quantity,
+    Result,
+    Sample,
+    SampleInfo,
+)
+from cellauto.state import State, StateCommand, StateMachine
+from cellauto.units import convert
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Alarm",
+    "AlarmRaised",
+    "AlarmSeverity",
+    "AuditEntry",
+    "BatchInfo",
+    "CellautoError",
+    "CommandRejected",
+    "ConnectionLost",
+    "DeviceError",
+    "DeviceInfo",
+    "DeviceProfile",
+    "DeviceTimeout",
+    "ElectronicSignature",
+    "Event",
+    "EventKind",
+    "InvalidTransition",
+    "ProfileError",
+    "ProgramTemplate",
+    "ProtocolError",
+    "Q",
+    "Quality",
+    "Quantity",
+    "Result",
+    "Sample",
+    "SampleInfo",
+    "SchemaVersionError",
+    "State",
+    "StateCommand",
+    "StateMachine",
+    "UnitError",
+    "__version__",
+    "available_profiles",
+    "convert",
+    "load_profile",
+]

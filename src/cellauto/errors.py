@@ -1,0 +1,127 @@
+"""The cellauto exception hierarchy.
+
+Every error raised on behalf of a device names the device and the operation, and where the
+caller can do something about it, says what. Catch `CellautoError` for anything cellauto raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class CellautoError(Exception):
+    """Base class of every error cellauto raises."""
+
+
+class UnitError(CellautoError, ValueError):
+    """A unit code that is not valid UCUM, or a conversion between incompatible units."""
+
+
+class SchemaVersionError(CellautoError, ValueError):
+    """A document written by a schema version this cellauto cannot read."""
+
+
+class ProfileError(CellautoError):
+    """A device profile that fails validation: names the file, the key path and the reason."""
+
+    def __init__(self, source: str, problems: Iterable[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        lines = [f"device profile {source} is invalid:"]
+        lines += [f"  at {path or '<root>'}: {reason}" for path, reason in self.problems]
+        super().__init__("\n".join(lines))
+
+
+class DeviceError(CellautoError):
+    """An error on behalf of one device during one operation."""
+
+    def __init__(self, device: str, operation: str, message: str, *, hint: str = "") -> None:
+        self.device = device
+        self.operation = operation
+        self.hint = hint
+        text = f"{device}: {operation}: {message}"
+        if hint:
+            text += f" ({hint})"
+        super().__init__(text)
+
+
+class InvalidTransition(DeviceError):
+    """A state-machine command that the current state does not allow."""
+
+    def __init__(self, device: str, state: str, command: str, allowed: Iterable[str]) -> None:
+        self.state = state
+        self.command = command
+        self.allowed = sorted(allowed)
+        allowed_text = ", ".join(self.allowed) or "none"
+        super().__init__(
+            device,
+            command,
+            f"not allowed in state {state}",
+            hint=f"commands allowed in {state}: {allowed_text}",
+        )
+
+
+class ConnectionLost(DeviceError):
+    """The connection to a device dropped and could not be re-established in time."""
+
+
+class DeviceTimeout(DeviceError):
+    """A device did not answer an operation within its timeout."""
+
+    def __init__(self, device: str, operation: str, timeout: float) -> None:
+        self.timeout = timeout
+        super().__init__(
+            device,
+            operation,
+            f"no answer within {timeout:g} s",
+            hint="check the connection and the device's state, or raise the timeout",
+        )
+
+
+class ProtocolError(DeviceError):
+    """Bytes or messages from a device that do not follow its protocol profile."""
+
+    def __init__(self, device: str, operation: str, message: str, *, raw: bytes = b"") -> None:
+        self.raw = raw
+        super().__init__(device, operation, message)
+
+
+class CommandRejected(DeviceError):
+    """The device (or its profile) refused a command or its parameters."""
+
+
+class AlarmRaised(DeviceError):
+    """An operation ended because the device raised an alarm."""
+
+    def __init__(self, device: str, operation: str, alarm_id: str, message: str) -> None:
+        self.alarm_id = alarm_id
+        super().__init__(device, operation, f"alarm {alarm_id}: {message}")
+
+
+class RecordError(CellautoError):
+    """A batch record that cannot be written, read or trusted as asked; names the record."""
+
+
+class RecordValidationError(RecordError, ValueError):
+    """A row the record rejected (wrong unit, naive timestamp, wrong value type); nothing of it
+    was written. Names the batch, the device and the channel."""
+
+    def __init__(self, batch_id: str, device_id: str, channel: str, message: str) -> None:
+        self.batch_id = batch_id
+        self.device_id = device_id
+        self.channel = channel
+        super().__init__(f"batch {batch_id}: {device_id}: {channel}: {message}")
+
+
+class RecordWriteError(RecordError, OSError):
+    """The record's storage failed (disk full, read-only folder); rows written before it stay
+    readable."""
+
+
+class RecordStateError(RecordError):
+    """An operation the record's state does not allow (appending to a sealed record, writing
+    after close)."""
+
+
+class RecordIntegrityError(RecordError):
+    """A record whose content no longer matches its audit chain or its files' hashes."""
