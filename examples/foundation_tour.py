@@ -73,8 +73,13 @@ def main() -> None:
         for program in profile.programs[:1]:
             events = run_program(f"{profile.device}-1", program, start)
             span = events[-1].time - events[0].time
-            print(f"\n{profile.device} / {program.name} {program.version} ({program.content_hash[:12]}):")
-            print(f"  {len(program.steps)} steps, {span.total_seconds() / 86400:.2f} days simulated")
+            print(
+                f"\n{profile.device} / {program.name} {program.version} "
+                f"({program.content_hash[:12]}):"
+            )
+            print(
+                f"  {len(program.steps)} steps, {span.total_seconds() / 86400:.2f} days simulated"
+            )
             for event in events:
                 if event.kind is EventKind.STATE_CHANGED and event.to_state:
                     row = mappings[cellauto.State.parse(event.to_state)]
@@ -85,7 +90,10 @@ def main() -> None:
 
     temperature = cellauto.Q(37, "Cel")
     glucose = cellauto.Q(90, "mg/dL").to("mmol/L", substance="glucose")
-    print(f"\nunits: {temperature} = {temperature.to('K')}; 90 mg/dL glucose = {glucose.value:.2f} mmol/L")
+    print(
+        f"\nunits: {temperature} = {temperature.to('K')}; "
+        f"90 mg/dL glucose = {glucose.value:.2f} mmol/L"
+    )
 
 
 if __name__ == "__main__":

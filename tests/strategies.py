@@ -242,7 +242,9 @@ def parameter_specs(draw: st.DrawFn) -> ParameterSpec:
     return ParameterSpec(
         name=draw(names),
         dtype=dtype,
-        choices=draw(st.none() | st.lists(text, min_size=1, max_size=3)) if dtype == "str" else None,
+        choices=draw(st.none() | st.lists(text, min_size=1, max_size=3))
+        if dtype == "str"
+        else None,
         description=draw(text),
     )
 
@@ -365,7 +367,9 @@ def device_profiles(draw: st.DrawFn) -> DeviceProfile:
         transports=draw(st.lists(st.sampled_from(["opcua", "serial", "tcp"]), min_size=1)),
         sources={"src1": citation, "src2": citation},
         functional_units=units,
-        programs=draw(st.lists(program_templates(unit_names), max_size=2, unique_by=lambda p: p.name)),
+        programs=draw(
+            st.lists(program_templates(unit_names), max_size=2, unique_by=lambda p: p.name)
+        ),
         commands=draw(
             st.lists(
                 st.builds(

@@ -24,7 +24,9 @@ def test_foundation_tour_walks_every_profile() -> None:
     import cellauto
 
     tour = EXAMPLES[[p.name for p in EXAMPLES].index("foundation_tour.py")]
-    out = subprocess.run([sys.executable, str(tour)], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, str(tour)], capture_output=True, text=True, check=True
+    ).stdout
     for device in cellauto.available_profiles():
         assert f"\n{device} " in out
     assert "Running/Complete" in out

@@ -49,7 +49,9 @@ def violations(root: Path, forbidden: tuple[str, ...]) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize(("root", "forbidden", "reason"), RULES, ids=["core", "adapters", "simulators"])
+@pytest.mark.parametrize(
+    ("root", "forbidden", "reason"), RULES, ids=["core", "adapters", "simulators"]
+)
 def test_no_forbidden_imports(root: Path, forbidden: tuple[str, ...], reason: str) -> None:
     assert violations(root, forbidden) == [], reason
 

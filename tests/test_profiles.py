@@ -1,4 +1,4 @@
-"""Device profiles: the shipped ones validate; broken ones are reported with file, key and reason."""
+"""Device profiles: shipped ones validate; broken ones name the file, key path and reason."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ def test_shipped_profile_is_valid_and_honest(device: str) -> None:
     assert profile.protocol == f"schemas/protocols/{device}.md"
     counts = profile.provenance_counts()
     assert counts["public"] + counts["assumed"] > 0
-    cited = {source.removeprefix("public:") for _, source in profile.provenances() if is_public(source)}
+    cited = {
+        source.removeprefix("public:") for _, source in profile.provenances() if is_public(source)
+    }
     assert cited <= set(profile.sources)
     for unit in profile.functional_units:
         for channel in unit.channels:
@@ -90,7 +92,14 @@ def _first_numeric_channel(raw: dict[str, Any]) -> dict[str, Any]:
         ),
         (lambda raw: raw.pop("transports"), "transports", "Field required"),
     ],
-    ids=["unknown-key", "bad-unit", "bad-provenance", "missing-citation", "limit-out-of-range", "missing"],
+    ids=[
+        "unknown-key",
+        "bad-unit",
+        "bad-provenance",
+        "missing-citation",
+        "limit-out-of-range",
+        "missing",
+    ],
 )
 def test_broken_profile_names_file_key_path_and_reason(
     tmp_path: Path, cocoon_raw: dict[str, Any], mutate: Any, path_part: str, reason: str
@@ -127,7 +136,7 @@ def test_profile_lookups_name_what_exists() -> None:
     profile: DeviceProfile = load_profile("cocoon")
     first = next(iter(profile.channels()))
     assert profile.channel(first).name == first.split(".")[1]
-    with pytest.raises(KeyError, match="has no channel 'chamber.colour'"):
+    with pytest.raises(KeyError, match=r"has no channel 'chamber\.colour'"):
         profile.channel("chamber.colour")
     with pytest.raises(KeyError, match="has no program"):
         profile.program("Nope")

@@ -89,7 +89,7 @@ def test_schema_version_newer_major_is_refused_clearly() -> None:
         BatchInfo(batch_id="B-1", product="CAR-T", schema_version="9.1")
     assert check_schema_version(SCHEMA_VERSION.split(".")[0] + ".7") == "1.7"
     assert BatchInfo(batch_id="B-1", product="CAR-T").schema_version == SCHEMA_VERSION
-    with pytest.raises(SchemaVersionError, match="MAJOR.MINOR"):
+    with pytest.raises(SchemaVersionError, match=r"MAJOR\.MINOR"):
         check_schema_version("v1")
 
 
@@ -146,7 +146,7 @@ def test_channel_limits_lie_within_the_range() -> None:
             eu_range=rng,
             alarm_limits=SourcedRange(low=30, high=60, source="assumed"),
         )
-    with pytest.raises(ValidationError, match="low .* must be below high"):
+    with pytest.raises(ValidationError, match=r"low .* must be below high"):
         SourcedRange(low=5, high=5, source="assumed")
     with pytest.raises(ValidationError, match="only control channels are writable"):
         ChannelDescriptor(name="ph", kind="sensor", unit="[pH]", writable=True)

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import STRATEGIES
 
 from cellauto.schema import PERSISTED_MODELS
+from strategies import STRATEGIES
 
 
 def test_every_persisted_model_has_a_strategy() -> None:

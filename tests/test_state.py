@@ -1,4 +1,4 @@
-"""The LADS/PackML state machine: every legal transition, every illegal command, every mapping row."""
+"""The LADS/PackML state machine: every legal move, every illegal command, every mapping row."""
 
 from __future__ import annotations
 

@@ -15,16 +15,27 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _packages(root: Path, namespace: str) -> list[str]:
     base = root / namespace
-    return sorted(
-        f"{namespace}.{p.name}" for p in base.iterdir() if (p / "__init__.py").is_file()
-    ) if base.is_dir() else []
+    return (
+        sorted(f"{namespace}.{p.name}" for p in base.iterdir() if (p / "__init__.py").is_file())
+        if base.is_dir()
+        else []
+    )
 
 
 @pytest.mark.slow
 def test_wheel_installs_and_runs_from_a_fresh_venv(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--wheel",
+            "--no-isolation",
+            "--outdir",
+            str(dist),
+            str(ROOT),
+        ],
         check=True,
         capture_output=True,
         timeout=300,
