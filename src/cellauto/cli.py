@@ -50,7 +50,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-
 def _schema_export(args: argparse.Namespace) -> int:
     from cellauto.schema_export import default_json_dir, export, stale_files
 
