@@ -5,6 +5,7 @@ The public names live here; the modules behind them are implementation detail.
 """
 
 from cellauto._version import __version__
+from cellauto.driver import Device, RunAborted, RunStopped
 from cellauto.errors import (
     AlarmRaised,
     CellautoError,
@@ -18,7 +19,9 @@ from cellauto.errors import (
     SchemaVersionError,
     UnitError,
 )
+from cellauto.operation import Operation, OperationStatus
 from cellauto.profiles import available_profiles, load_profile
+from cellauto.registry import DeviceUrl, connect, parse_url
 from cellauto.schema import (
     SCHEMA_VERSION,
     Alarm,
@@ -51,14 +54,18 @@ __all__ = [
     "CellautoError",
     "CommandRejected",
     "ConnectionLost",
+    "Device",
     "DeviceError",
     "DeviceInfo",
     "DeviceProfile",
     "DeviceTimeout",
+    "DeviceUrl",
     "ElectronicSignature",
     "Event",
     "EventKind",
     "InvalidTransition",
+    "Operation",
+    "OperationStatus",
     "ProfileError",
     "ProgramTemplate",
     "ProtocolError",
@@ -66,6 +73,8 @@ __all__ = [
     "Quality",
     "Quantity",
     "Result",
+    "RunAborted",
+    "RunStopped",
     "Sample",
     "SampleInfo",
     "SchemaVersionError",
@@ -75,6 +84,8 @@ __all__ = [
     "UnitError",
     "__version__",
     "available_profiles",
+    "connect",
     "convert",
     "load_profile",
+    "parse_url",
 ]

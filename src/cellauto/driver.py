@@ -1,0 +1,511 @@
+"""`Device`: the async driver interface every adapter implements.
+
+The public methods hold the behaviour every device shares: checking the state machine before
+anything is sent, validating parameters against the profile, timeouts that name the device and
+the operation, and an event for every state transition. An adapter fills in the `_`-prefixed
+hooks (talking to its device only through `cellauto.transport`) and reports what the device
+says through the `report_*` methods.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import itertools
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import ClassVar, Protocol, Self, TypeVar
+
+from pydantic import JsonValue
+
+from cellauto.errors import CommandRejected, DeviceError, DeviceTimeout
+from cellauto.feeds import FanOut, Feed, Overflow
+from cellauto.operation import Operation, OperationStatus
+from cellauto.parameters import validate_parameters
+from cellauto.schema import (
+    Alarm,
+    CommandResult,
+    DeviceInfo,
+    DeviceProfile,
+    Event,
+    EventKind,
+    ProgramRun,
+    ProgramTemplate,
+    PropertyValue,
+    Result,
+    Sample,
+    SampleInfo,
+)
+from cellauto.state import (
+    ABORTED,
+    ABORTING,
+    ALREADY_THERE,
+    COMPLETE,
+    STOPPED,
+    State,
+    StateCommand,
+    StateMachine,
+    state_mappings,
+)
+
+T = TypeVar("T")
+
+
+class TimeSource(Protocol):
+    """Where a device takes 'now' from: the wall clock, or a simulator's virtual clock."""
+
+    def now(self) -> datetime: ...
+
+
+class SystemTime:
+    """The wall clock, in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class RunAborted(DeviceError):
+    """A program run ended in Aborted (by command, alarm or the device itself)."""
+
+
+class RunStopped(DeviceError):
+    """A program run was stopped before it completed."""
+
+
+class Device(abc.ABC):
+    """One connected device: state, channels, programs, alarms and commands."""
+
+    kind: ClassVar[str] = ""
+    """Device kind as used in URLs and profiles (``cocoon``)."""
+
+    def __init__(
+        self,
+        device_id: str,
+        profile: DeviceProfile,
+        *,
+        timeout: float = 10.0,
+        time: TimeSource | None = None,
+    ) -> None:
+        self.device_id = device_id
+        self.profile = profile
+        self.timeout = timeout
+        self.time: TimeSource = time or SystemTime()
+        self._machine = StateMachine(device_id)
+        self._samples: FanOut[Sample] = FanOut(f"{device_id} samples")
+        self._events: FanOut[Event] = FanOut(f"{device_id} events")
+        self._event_seq = itertools.count()
+        self._alarms: dict[str, Alarm] = {}
+        self._info: DeviceInfo | None = None
+        self._run: Operation[Result] | None = None
+        self._run_record: ProgramRun | None = None
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def info(self) -> DeviceInfo:
+        """The device's identity, read at connect."""
+        if self._info is None:
+            raise DeviceError(self.device_id, "info", "not connected", hint="await connect() first")
+        return self._info
+
+    @property
+    def state(self) -> State:
+        """The device's current state, as it last reported it."""
+        return self._machine.state
+
+    async def connect(self) -> None:
+        """Open the connection and read the device's identity and state."""
+        self._info = await self._bounded("connect", self._connect())
+
+    async def close(self) -> None:
+        """Close the connection; subscriptions and event streams end."""
+        try:
+            await self._close()
+        finally:
+            self._samples.close()
+            self._events.close()
+            for closer in reversed(self._closers):
+                await closer()
+            self._closers.clear()
+
+    def add_closer(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Run `closer` when the device closes (e.g. stop the simulator it talks to)."""
+        self._closers.append(closer)
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- data ----------------------------------------------------------------------------------
+
+    async def read(self, channel: str) -> Sample:
+        """The channel's current value."""
+        self._require_channel(channel, f"read {channel}")
+        return await self._bounded(f"read {channel}", self._read(channel))
+
+    def subscribe(
+        self,
+        channels: Iterable[str] | None = None,
+        *,
+        maxsize: int = 10_000,
+        overflow: Overflow = "drop_oldest",
+    ) -> Feed[Sample]:
+        """Samples of `channels` (all if None) as they arrive; `feed.dropped` counts overflow."""
+        wanted = None if channels is None else frozenset(channels)
+        for channel in wanted or ():
+            self._require_channel(channel, "subscribe")
+        return self._samples.feed(
+            maxsize=maxsize,
+            overflow=overflow,
+            accept=None if wanted is None else (lambda s: s.channel in wanted),
+        )
+
+    def events(self, *, maxsize: int = 10_000, overflow: Overflow = "drop_oldest") -> Feed[Event]:
+        """Every event from now on: state transitions, steps, alarms, prompts, connection."""
+        return self._events.feed(maxsize=maxsize, overflow=overflow)
+
+    # -- programs and state commands -----------------------------------------------------------
+
+    async def start_program(
+        self,
+        program: str | ProgramTemplate,
+        parameters: Mapping[str, object] | None = None,
+        *,
+        samples: Iterable[SampleInfo] = (),
+        supervisory_job_id: str | None = None,
+        supervisory_task_id: str | None = None,
+        user: str | None = None,
+    ) -> Operation[Result]:
+        """Start a program; the returned operation resolves to the run's Result."""
+        template = self._template(program)
+        operation = f"start_program {template.name}"
+        params = validate_parameters(
+            template.parameters, parameters, device=self.device_id, operation=operation
+        )
+        self._machine.check(StateCommand.START)
+        if self._run is not None and not self._run.done():
+            raise CommandRejected(self.device_id, operation, "a program is already running")
+        run = ProgramRun(
+            device_id=self.device_id,
+            device_program_run_id=f"{self.device_id}-{uuid.uuid4().hex[:12]}",
+            program=template.name,
+            program_version=template.version,
+            template_hash=template.content_hash,
+            parameters=params,
+            supervisory_job_id=supervisory_job_id,
+            supervisory_task_id=supervisory_task_id,
+            samples=list(samples),
+            user=user,
+            started=self.time.now(),
+            estimated_runtime=_estimated_runtime(template),
+        )
+        self._run_record = run
+        self._run = Operation(
+            self.device_id,
+            operation,
+            cancel=self.stop,
+            initial=OperationStatus(
+                status="waiting",
+                device_state=str(self.state),
+                remaining=run.estimated_runtime,
+                step_count=len(template.steps),
+            ),
+        )
+        await self._bounded(operation, self._start_program(template, params, run))
+        self._emit(EventKind.PROGRAM_STARTED, message=template.name, data=_run_data(run))
+        return self._run
+
+    async def hold(self) -> None:
+        """Hold the running program (no-op if already holding or held)."""
+        await self._state_command(StateCommand.HOLD)
+
+    async def unhold(self) -> None:
+        """Resume a held program."""
+        await self._state_command(StateCommand.UNHOLD)
+
+    async def suspend(self) -> None:
+        """Suspend the running program (a machine-side pause)."""
+        await self._state_command(StateCommand.SUSPEND)
+
+    async def unsuspend(self) -> None:
+        """Resume a suspended program."""
+        await self._state_command(StateCommand.UNSUSPEND)
+
+    async def stop(self) -> None:
+        """Stop in a controlled way (no-op if stopping or stopped)."""
+        await self._state_command(StateCommand.STOP)
+
+    async def abort(self) -> None:
+        """Abort at once (no-op if aborting or aborted)."""
+        await self._state_command(StateCommand.ABORT)
+
+    async def clear(self) -> None:
+        """Clear an aborted device back to Stopped."""
+        await self._state_command(StateCommand.CLEAR)
+
+    async def reset(self) -> None:
+        """Reset a stopped or completed device to Idle."""
+        await self._state_command(StateCommand.RESET)
+
+    async def _state_command(self, command: StateCommand) -> None:
+        self._machine.check(command)
+        if self.state in ALREADY_THERE[command]:
+            return
+        self._emit(EventKind.COMMAND, message=str(command), cause=str(command))
+        await self._bounded(str(command), self._send_state_command(command))
+
+    # -- alarms and commands -------------------------------------------------------------------
+
+    @property
+    def alarms(self) -> list[Alarm]:
+        """Alarms that are active or not yet acknowledged."""
+        return [a for a in self._alarms.values() if a.active or not a.acknowledged]
+
+    async def acknowledge(self, alarm: Alarm | str, user: str) -> None:
+        """Acknowledge an alarm (by object or alarm_id) on behalf of `user`."""
+        alarm_id = alarm if isinstance(alarm, str) else alarm.alarm_id
+        if alarm_id not in self._alarms:
+            known = ", ".join(self._alarms) or "none"
+            raise CommandRejected(
+                self.device_id, f"acknowledge {alarm_id}", "no such alarm", hint=f"known: {known}"
+            )
+        await self._bounded(
+            f"acknowledge {alarm_id}", self._acknowledge(self._alarms[alarm_id], user)
+        )
+
+    async def command(self, name: str, **parameters: object) -> CommandResult:
+        """Send a command the profile declares beyond the state commands."""
+        specs = {c.name: c for c in self.profile.commands}
+        if name not in specs:
+            raise CommandRejected(
+                self.device_id,
+                name,
+                "not a command of this device",
+                hint=f"known: {', '.join(specs)}",
+            )
+        spec = specs[name]
+        if spec.allowed_states and str(self.state) not in spec.allowed_states:
+            raise CommandRejected(
+                self.device_id,
+                name,
+                f"not allowed in state {self.state}",
+                hint=f"allowed in: {', '.join(spec.allowed_states)}",
+            )
+        params = validate_parameters(
+            spec.parameters, parameters, device=self.device_id, operation=name
+        )
+        self._emit(EventKind.COMMAND, message=name, cause=name, data=_jsonable(params))
+        return await self._bounded(name, self._command(name, params))
+
+    # -- what adapters report ------------------------------------------------------------------
+
+    def report_sample(self, sample: Sample) -> None:
+        """Publish a sample the device delivered."""
+        self._samples.publish(sample)
+
+    async def report_state(self, state: State) -> None:
+        """Adopt the state the device reports; records the transition and updates the run."""
+        transition = self._machine.observe(state)
+        if transition is None:
+            return
+        self._emit(
+            EventKind.STATE_CHANGED,
+            from_state=str(transition.from_state),
+            to_state=str(transition.to_state),
+            cause="reported",
+        )
+        run = self._run
+        if run is None or run.done():
+            return
+        status = state_mappings()[state].sila or run.status.status
+        if state in (ABORTING, ABORTED):
+            await self._end_run(
+                RunAborted(self.device_id, run.name, f"the run was aborted (state {state})")
+            )
+        elif state == STOPPED:
+            await self._end_run(
+                RunStopped(self.device_id, run.name, "the run was stopped before it completed")
+            )
+        elif state != COMPLETE:
+            await run.update(status=status, device_state=str(state))
+
+    async def report_progress(
+        self,
+        *,
+        progress: float,
+        remaining: timedelta | None,
+        step_name: str | None,
+        step_number: int | None,
+    ) -> None:
+        """Report the running program's progress; a new step number is also an event."""
+        run = self._run
+        if run is None or run.done():
+            return
+        if step_number is not None and step_number != run.status.step_number:
+            self._emit(
+                EventKind.STEP_STARTED,
+                message=step_name or "",
+                data={"step_number": step_number, "run_id": self._run_id()},
+            )
+        await run.update(
+            progress=max(0.0, min(1.0, progress)),
+            remaining=remaining,
+            step_name=step_name,
+            step_number=step_number,
+        )
+
+    async def report_result(self, result: Result) -> None:
+        """The run produced its result (before the device reaches Complete)."""
+        run = self._run
+        if run is None or run.done():
+            return
+        self._emit(
+            EventKind.PROGRAM_FINISHED,
+            message=result.outcome,
+            data={"run_id": result.device_program_run_id, "outcome": result.outcome},
+        )
+        await run.finish(result, str(self.state))
+
+    async def report_alarm(self, alarm: Alarm) -> None:
+        """A new alarm, or a change to one (acknowledged, cleared); each is an event."""
+        before = self._alarms.get(alarm.alarm_id)
+        self._alarms[alarm.alarm_id] = alarm
+        if before is None:
+            kind = EventKind.ALARM_RAISED
+        elif before.acknowledged != alarm.acknowledged and alarm.acknowledged:
+            kind = EventKind.ALARM_ACKNOWLEDGED
+        elif before.active and not alarm.active:
+            kind = EventKind.ALARM_CLEARED
+        else:
+            return
+        self._emit(
+            kind,
+            source=alarm.source,
+            message=alarm.message,
+            data={"alarm_id": alarm.alarm_id, "code": alarm.code, "severity": alarm.severity},
+        )
+
+    def report_event(self, kind: EventKind, **fields: object) -> Event:
+        """Publish any other event the device reports (prompts, connection changes...)."""
+        return self._emit(kind, **fields)
+
+    @property
+    def current_run(self) -> ProgramRun | None:
+        """The program run in progress (or last started)."""
+        return self._run_record
+
+    # -- adapter hooks -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def _connect(self) -> DeviceInfo:
+        """Open the transport, read identity and state (report_state), start data flow."""
+
+    @abc.abstractmethod
+    async def _close(self) -> None:
+        """Close the transport."""
+
+    @abc.abstractmethod
+    async def _read(self, channel: str) -> Sample:
+        """Read one channel."""
+
+    @abc.abstractmethod
+    async def _start_program(
+        self, template: ProgramTemplate, parameters: dict[str, PropertyValue], run: ProgramRun
+    ) -> None:
+        """Ask the device to start the program; return once it accepted."""
+
+    @abc.abstractmethod
+    async def _send_state_command(self, command: StateCommand) -> None:
+        """Send a state command the state machine allows; return once the device accepted."""
+
+    @abc.abstractmethod
+    async def _acknowledge(self, alarm: Alarm, user: str) -> None:
+        """Acknowledge an alarm on the device."""
+
+    async def _command(self, name: str, parameters: dict[str, PropertyValue]) -> CommandResult:
+        """Send a profile command; devices with profile commands override this."""
+        raise CommandRejected(self.device_id, name, "this adapter implements no such command")
+
+    # -- internals -----------------------------------------------------------------------------
+
+    async def _bounded(self, operation: str, call: Awaitable[T]) -> T:
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await call
+        except TimeoutError:
+            raise DeviceTimeout(self.device_id, operation, self.timeout) from None
+
+    def _require_channel(self, channel: str, operation: str) -> None:
+        if channel not in self.profile.channels():
+            known = ", ".join(self.profile.channels())
+            raise CommandRejected(
+                self.device_id, operation, f"no channel {channel!r}", hint=f"channels: {known}"
+            )
+
+    def _template(self, program: str | ProgramTemplate) -> ProgramTemplate:
+        if isinstance(program, ProgramTemplate):
+            return program
+        try:
+            return self.profile.program(program)
+        except KeyError as exc:
+            raise CommandRejected(
+                self.device_id, f"start_program {program}", str(exc.args[0])
+            ) from None
+
+    def _run_id(self) -> str | None:
+        return None if self._run_record is None else self._run_record.device_program_run_id
+
+    async def _end_run(self, error: DeviceError) -> None:
+        if self._run is not None:
+            self._emit(
+                EventKind.PROGRAM_FINISHED, message=str(error), data={"run_id": self._run_id()}
+            )
+            await self._run.fail(error, str(self.state))
+
+    def _emit(self, kind: EventKind, **fields: object) -> Event:
+        event = Event.model_validate(
+            {
+                "device_id": self.device_id,
+                "time": self.time.now(),
+                "seq": next(self._event_seq),
+                "kind": kind,
+                **fields,
+            }
+        )
+        self._events.publish(event)
+        return event
+
+
+def _estimated_runtime(template: ProgramTemplate) -> timedelta | None:
+    durations = [step.duration_seconds for step in template.steps]
+    if any(d is None for d in durations):
+        return None
+    return timedelta(seconds=sum(d for d in durations if d is not None))
+
+
+def _jsonable(params: Mapping[str, PropertyValue]) -> dict[str, JsonValue]:
+    return {
+        key: value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+        for key, value in params.items()
+    }
+
+
+def _run_data(run: ProgramRun) -> dict[str, JsonValue]:
+    return {
+        "run_id": run.device_program_run_id,
+        "program": run.program,
+        "version": run.program_version,
+        "template_hash": run.template_hash,
+        "parameters": _jsonable(run.parameters),
+    }

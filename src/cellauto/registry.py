@@ -1,0 +1,160 @@
+"""Device URLs, and discovery of adapters and simulators through entry points.
+
+A device URL is ``<device>+<transport>://<address>?<options>``:
+``cocoon+opcua://127.0.0.1:4840``, ``prodigy+serial:///dev/ttyUSB0?baudrate=115200``,
+``prodigy+tcp://127.0.0.1:5020``, or ``<device>+sim://?speed=max&seed=7`` to start that
+device's simulator in this process on a real loopback endpoint and connect the real adapter to it.
+
+Adapters register under the entry-point group ``cellauto.adapters`` and simulators under
+``cellauto.simulators`` (name = device kind), so a separate distribution can add a device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlsplit
+
+from cellauto.driver import Device, TimeSource
+from cellauto.errors import CellautoError
+from cellauto.profiles import load_profile
+from cellauto.schema import DeviceProfile
+
+
+class DeviceUrlError(CellautoError, ValueError):
+    """A device URL that cannot be parsed or names nothing installed."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceUrl:
+    """A parsed device URL."""
+
+    device: str
+    transport: str
+    address: str
+    options: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        query = "&".join(f"{k}={v}" for k, v in self.options.items())
+        return f"{self.device}+{self.transport}://{self.address}" + (f"?{query}" if query else "")
+
+
+def parse_url(url: str) -> DeviceUrl:
+    """Split a device URL into device, transport, address and options."""
+    parts = urlsplit(url)
+    device, plus, transport = parts.scheme.partition("+")
+    if not plus or not device or not transport:
+        raise DeviceUrlError(
+            f"{url!r} is not a device URL; expected <device>+<transport>://<address>?<options>, "
+            "e.g. cocoon+opcua://127.0.0.1:4840 or prodigy+sim://?speed=max"
+        )
+    address = parts.netloc + parts.path
+    options = dict(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False))
+    return DeviceUrl(device=device, transport=transport, address=address, options=options)
+
+
+class AdapterClass(Protocol):
+    """What an adapter class offers the registry."""
+
+    kind: str
+    transports: tuple[str, ...]
+
+    def __call__(
+        self, device_id: str, profile: DeviceProfile, url: DeviceUrl, *, time: TimeSource | None
+    ) -> Device: ...
+
+
+class RunningSimulator(Protocol):
+    """A simulator serving its wire protocol on a loopback endpoint."""
+
+    url: str
+    """Where the adapter connects: ``<device>+<transport>://<address>``."""
+    time: TimeSource
+    """The simulator's (virtual) clock, which the adapter and the record use too."""
+
+    async def stop(self) -> None: ...
+
+
+SimulatorFactory = Callable[[DeviceProfile, dict[str, str]], Any]
+"""An async callable (profile, options) -> RunningSimulator."""
+
+_adapters: dict[str, AdapterClass] = {}
+_simulators: dict[str, SimulatorFactory] = {}
+
+
+def register_adapter(kind: str, adapter: AdapterClass) -> None:
+    """Register an adapter in this process (entry points do this for installed packages)."""
+    _adapters[kind] = adapter
+
+
+def register_simulator(kind: str, factory: SimulatorFactory) -> None:
+    """Register a simulator in this process (entry points do this for installed packages)."""
+    _simulators[kind] = factory
+
+
+def adapters() -> dict[str, AdapterClass]:
+    """Every adapter: registered in-process and installed through entry points."""
+    found = {ep.name: ep for ep in entry_points(group="cellauto.adapters")}
+    return {**{name: ep.load() for name, ep in found.items()}, **_adapters}
+
+
+def simulators() -> dict[str, SimulatorFactory]:
+    """Every simulator: registered in-process and installed through entry points."""
+    found = {ep.name: ep for ep in entry_points(group="cellauto.simulators")}
+    return {**{name: ep.load() for name, ep in found.items()}, **_simulators}
+
+
+async def connect(
+    url: str,
+    *,
+    device_id: str | None = None,
+    profile: DeviceProfile | None = None,
+    time: TimeSource | None = None,
+    mock: bool = False,
+) -> Device:
+    """Connect to the device a URL names and return it connected.
+
+    ``<device>+sim://`` starts the device's simulator first; the simulator stops when the
+    device is closed. ``mock=True`` returns a connected MockDevice with the URL's profile.
+    """
+    parsed = parse_url(url)
+    if mock:
+        from cellauto.mock import MockDevice
+
+        device: Device = MockDevice(
+            device_id or f"{parsed.device}-1", profile or load_profile(parsed.device), time=time
+        )
+        await device.connect()
+        return device
+    known = adapters()
+    if parsed.device not in known:
+        raise DeviceUrlError(
+            f"no adapter for device {parsed.device!r} in {url!r}; installed: "
+            f"{', '.join(sorted(known)) or 'none'}"
+        )
+    adapter = known[parsed.device]
+    profile = profile or load_profile(parsed.device)
+    simulator: RunningSimulator | None = None
+    if parsed.transport == "sim":
+        factories = simulators()
+        if parsed.device not in factories:
+            raise DeviceUrlError(f"no simulator for device {parsed.device!r}")
+        simulator = await factories[parsed.device](profile, parsed.options)
+        parsed = parse_url(simulator.url)
+        time = time or simulator.time
+    if parsed.transport not in adapter.transports:
+        raise DeviceUrlError(
+            f"the {parsed.device} adapter speaks {', '.join(adapter.transports)}, "
+            f"not {parsed.transport!r}"
+        )
+    device = adapter(device_id or f"{parsed.device}-1", profile, parsed, time=time)
+    if simulator is not None:
+        device.add_closer(simulator.stop)
+    try:
+        await device.connect()
+    except BaseException:
+        await device.close()
+        raise
+    return device
