@@ -125,3 +125,77 @@ class RecordStateError(RecordError):
 
 class RecordIntegrityError(RecordError):
     """A record whose content no longer matches its audit chain or its files' hashes."""
+
+
+class SimulationError(CellautoError):
+    """A simulator engine misuse: a clock used from two event loops, a prompt answered when none
+    is pending, a model given impossible inputs."""
+
+
+class FaultSpecError(SimulationError, ValueError):
+    """A fault-injection spec (``faults=...``) that does not parse; names the item and says what
+    was expected."""
+
+
+class FramingError(ProtocolError):
+    """Bytes from a device that do not form a valid frame (garbage, half a frame, a wrong
+    checksum, an oversize frame). `raw` holds the offending bytes; `reason` the bare cause."""
+
+    def __init__(self, device: str, operation: str, reason: str, *, raw: bytes = b"") -> None:
+        self.reason = reason
+        super().__init__(device, operation, reason, raw=raw)
+
+    def bind(self, device: str, operation: str) -> FramingError:
+        """The same error, naming the device and the operation it happened in."""
+        return type(self)(device, operation, self.reason, raw=self.raw)
+
+
+class ReplayMismatch(ProtocolError):
+    """What an adapter sent differs from the recorded capture it is replayed against."""
+
+    def __init__(
+        self, device: str, operation: str, index: int, expected: bytes | None, actual: bytes
+    ) -> None:
+        self.index = index
+        self.expected = expected
+        self.actual = actual
+        if expected is None:
+            message = f"sent frame #{index} {actual!r}, but the capture has no more frames to send"
+        else:
+            message = f"sent frame #{index} {actual!r}, but the capture expects {expected!r}"
+        super().__init__(device, operation, message, raw=actual)
+
+
+class NodeNotFound(DeviceError):
+    """A server address (OPC UA browse path or NodeId) that does not exist on the device."""
+
+    def __init__(self, device: str, operation: str, path: str, reason: str = "") -> None:
+        self.path = path
+        super().__init__(
+            device,
+            operation,
+            f"no node at {path!r}" + (f" ({reason})" if reason else ""),
+            hint="browse the parent path to see what the server offers",
+        )
+
+
+class OpcUaStatusError(DeviceError):
+    """An OPC UA server answered a request with a Bad status code; `status` is its name."""
+
+    def __init__(self, device: str, operation: str, status: str, message: str = "") -> None:
+        self.status = status
+        text = f"server answered {status}" + (f": {message}" if message else "")
+        super().__init__(device, operation, text)
+
+
+class OpcUaReplayMismatch(ProtocolError):
+    """A request that differs from the next one in the OPC UA capture being replayed."""
+
+    def __init__(self, device: str, operation: str, index: int, expected: str | None) -> None:
+        self.index = index
+        self.expected = expected
+        if expected is None:
+            message = f"request #{index} is not in the capture (it has no more requests)"
+        else:
+            message = f"request #{index} differs from the capture, which expects {expected}"
+        super().__init__(device, operation, message)
