@@ -29,18 +29,20 @@ def test_committed_json_schemas_are_current() -> None:
 
 def test_schema_check_detects_stale_missing_and_orphan_files(tmp_path: Path) -> None:
     out = tmp_path / "json"
-    assert run("schema", "export", "--out", str(out)).returncode == 0
-    assert run("schema", "export", "--check", "--out", str(out)).returncode == 0
+    assert run("schema", "export", "--out", str(tmp_path)).returncode == 0
+    assert (tmp_path / "arrow" / "samples.json").is_file()
+    assert run("schema", "export", "--check", "--out", str(tmp_path)).returncode == 0
     sample = out / "Sample.json"
     sample.write_text(sample.read_text().replace("channel", "chanel"))
     (out / "Event.json").unlink()
     shutil.copy(out / "Alarm.json", out / "Gone.json")
-    result = run("schema", "export", "--check", "--out", str(out))
+    (tmp_path / "arrow" / "audit.json").unlink()
+    result = run("schema", "export", "--check", "--out", str(tmp_path))
     assert result.returncode == 1
-    assert "Event.json, Gone.json, Sample.json" in result.stderr
-    assert run("schema", "export", "--out", str(out)).returncode == 0
+    assert "json/Event.json, json/Gone.json, json/Sample.json, arrow/audit.json" in result.stderr
+    assert run("schema", "export", "--out", str(tmp_path)).returncode == 0
     assert not (out / "Gone.json").exists()
-    assert run("schema", "export", "--check", "--out", str(out)).returncode == 0
+    assert run("schema", "export", "--check", "--out", str(tmp_path)).returncode == 0
 
 
 def test_schema_validate_reports_valid_and_broken_profiles(tmp_path: Path) -> None:
@@ -55,8 +57,8 @@ def test_schema_validate_reports_valid_and_broken_profiles(tmp_path: Path) -> No
     assert "profile_version" in bad.stderr
 
 
-def test_profiles_lists_every_device_with_its_provenance() -> None:
-    result = run("profiles")
+def test_devices_lists_every_device_with_its_provenance() -> None:
+    result = run("devices")
     assert result.returncode == 0
     for device in cellauto.available_profiles():
         assert device in result.stdout

@@ -16,6 +16,7 @@ from cellauto.errors import (
     InvalidTransition,
     ProfileError,
     ProtocolError,
+    RecordError,
     SchemaVersionError,
     UnitError,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "ProfileError",
     "ProgramTemplate",
     "ProtocolError",
+    "RecordError",
     "Q",
     "Quality",
     "Quantity",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,27 +46,57 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("profiles", nargs="+", help="profile files, or names of shipped profiles")
     validate.set_defaults(handler=_schema_validate)
 
-    profiles = commands.add_parser("profiles", help="list the device profiles that ship")
-    profiles.set_defaults(handler=_profiles)
+    devices = commands.add_parser(
+        "devices", help="devices: profile, public vs assumed, adapter and simulator installed"
+    )
+    devices.set_defaults(handler=_devices)
+
+    sim = commands.add_parser(
+        "sim", help="run a device simulator as a standalone process and print its URL"
+    )
+    sim.add_argument("device", help="device kind, e.g. cocoon or prodigy")
+    where = sim.add_mutually_exclusive_group()
+    where.add_argument("--port", type=int, help="serve on this loopback TCP port (default: free)")
+    where.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal")
+    sim.add_argument("--speed", default="1", help="'max', or N times real time (default 1)")
+    sim.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sim.add_argument("--faults", default="", help="fault schedule, e.g. disconnect@2h,stall@3h:10m")
+    sim.set_defaults(handler=_sim)
+    _register_optional_commands(commands)
     return parser
 
 
-def _schema_export(args: argparse.Namespace) -> int:
-    from cellauto.schema_export import default_json_dir, export, stale_files
+def _register_optional_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """Sub-commands that live beside the modules they drive."""
+    from cellauto.records.cli import register as register_records
 
-    out: Path = args.out or default_json_dir()
+    register_records(commands)
+
+
+def _schema_export(args: argparse.Namespace) -> int:
+    from cellauto import schema_export
+    from cellauto.records import tables
+    from cellauto.resources import schemas_dir
+
+    root: Path = args.out or schemas_dir()
+    kinds = {"json": schema_export, "arrow": tables}
     if args.check:
-        stale = stale_files(out)
+        stale = [
+            f"{kind}/{name}" for kind, mod in kinds.items() for name in mod.stale_files(root / kind)
+        ]
         if stale:
             print(
-                f"stale JSON Schemas in {out}: {', '.join(stale)}; run `cellauto schema export`",
+                f"stale schemas in {root}: {', '.join(stale)}; run `cellauto schema export`",
                 file=sys.stderr,
             )
             return 1
-        print(f"JSON Schemas in {out} are up to date")
+        print(f"JSON and Arrow schemas in {root} are up to date")
         return 0
-    written = export(out)
-    print(f"wrote {len(written)} JSON Schemas to {out}")
+    for kind, mod in kinds.items():
+        written = mod.export(root / kind)
+        print(f"wrote {len(written)} {kind} schemas to {root / kind}")
     return 0
 
 
@@ -88,17 +119,51 @@ def _schema_validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _profiles(args: argparse.Namespace) -> int:
+def _devices(args: argparse.Namespace) -> int:
     from cellauto.profiles import available_profiles, load_profile
+    from cellauto.registry import adapter_names, simulator_names
 
-    print(f"{'device':<12} {'version':<8} {'public':>6} {'assumed':>7}  model")
-    for name in available_profiles():
+    installed, simulated = set(adapter_names()), set(simulator_names())
+    print(
+        f"{'device':<11} {'profile':<8} {'public':>6} {'assumed':>7}  {'transports':<12} "
+        f"{'adapter':<7} {'sim':<3}  model"
+    )
+    for name in sorted(set(available_profiles()) | set(installed)):
         profile = load_profile(name)
         counts = profile.provenance_counts()
         print(
-            f"{profile.device:<12} {profile.profile_version:<8} {counts['public']:>6} "
-            f"{counts['assumed']:>7}  {profile.manufacturer} {profile.model}"
+            f"{profile.device:<11} {profile.profile_version:<8} {counts['public']:>6} "
+            f"{counts['assumed']:>7}  {','.join(profile.transports):<12} "
+            f"{'yes' if name in installed else 'no':<7} {'yes' if name in simulated else 'no':<3}  "
+            f"{profile.manufacturer} {profile.model}"
         )
+    return 0
+
+
+def _sim(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from cellauto.profiles import load_profile
+    from cellauto.registry import load_simulator
+
+    options = {"speed": args.speed, "seed": str(args.seed)}
+    if args.faults:
+        options["faults"] = args.faults
+    if args.port is not None:
+        options["port"] = str(args.port)
+    if args.pty:
+        options["pty"] = "1"
+
+    async def serve() -> None:
+        simulator = await load_simulator(args.device)(load_profile(args.device), options)
+        try:
+            print(simulator.url, flush=True)
+            await asyncio.Event().wait()
+        finally:
+            await simulator.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
     return 0
 
 

@@ -94,16 +94,38 @@ def register_simulator(kind: str, factory: SimulatorFactory) -> None:
     _simulators[kind] = factory
 
 
-def adapters() -> dict[str, AdapterClass]:
-    """Every adapter: registered in-process and installed through entry points."""
-    found = {ep.name: ep for ep in entry_points(group="cellauto.adapters")}
-    return {**{name: ep.load() for name, ep in found.items()}, **_adapters}
+def adapter_names() -> list[str]:
+    """Device kinds with an adapter, registered in-process or installed (not loaded)."""
+    return sorted({ep.name for ep in entry_points(group="cellauto.adapters")} | set(_adapters))
 
 
-def simulators() -> dict[str, SimulatorFactory]:
-    """Every simulator: registered in-process and installed through entry points."""
-    found = {ep.name: ep for ep in entry_points(group="cellauto.simulators")}
-    return {**{name: ep.load() for name, ep in found.items()}, **_simulators}
+def simulator_names() -> list[str]:
+    """Device kinds with a simulator, registered in-process or installed (not loaded)."""
+    return sorted({ep.name for ep in entry_points(group="cellauto.simulators")} | set(_simulators))
+
+
+def load_adapter(kind: str) -> AdapterClass:
+    """The adapter class for a device kind; only that adapter's package is imported."""
+    loaded: AdapterClass = _load("cellauto.adapters", kind, _adapters, "adapter")
+    return loaded
+
+
+def load_simulator(kind: str) -> SimulatorFactory:
+    """The simulator factory for a device kind; only that simulator's package is imported."""
+    loaded: SimulatorFactory = _load("cellauto.simulators", kind, _simulators, "simulator")
+    return loaded
+
+
+def _load(group: str, kind: str, registered: dict[str, Any], what: str) -> Any:
+    if kind in registered:
+        return registered[kind]
+    for ep in entry_points(group=group, name=kind):
+        try:
+            return ep.load()
+        except Exception as exc:
+            raise DeviceUrlError(f"the {kind} {what} ({ep.value}) failed to load: {exc}") from exc
+    names = adapter_names() if what == "adapter" else simulator_names()
+    raise DeviceUrlError(f"no {what} for device {kind!r}; installed: {', '.join(names) or 'none'}")
 
 
 async def connect(
@@ -128,20 +150,11 @@ async def connect(
         )
         await device.connect()
         return device
-    known = adapters()
-    if parsed.device not in known:
-        raise DeviceUrlError(
-            f"no adapter for device {parsed.device!r} in {url!r}; installed: "
-            f"{', '.join(sorted(known)) or 'none'}"
-        )
-    adapter = known[parsed.device]
+    adapter = load_adapter(parsed.device)
     profile = profile or load_profile(parsed.device)
     simulator: RunningSimulator | None = None
     if parsed.transport == "sim":
-        factories = simulators()
-        if parsed.device not in factories:
-            raise DeviceUrlError(f"no simulator for device {parsed.device!r}")
-        simulator = await factories[parsed.device](profile, parsed.options)
+        simulator = await load_simulator(parsed.device)(profile, parsed.options)
         parsed = parse_url(simulator.url)
         time = time or simulator.time
     if parsed.transport not in adapter.transports:

@@ -1,0 +1,38 @@
+"""Batch records in Apache Arrow: the writer, the reader, the audit chain, verify and exports.
+
+```python
+from cellauto.records import RecordWriter, open_batch, verify
+
+with RecordWriter.create("records/B-0001", BatchInfo(batch_id="B-0001", product="CAR-T")) as w:
+    w.add_sample(sample)
+record = open_batch("records/B-0001")
+record.samples                      # a pyarrow Table
+verify("records/B-0001").status     # "sealed and intact"
+```
+"""
+
+from cellauto.records.export import export_csv, export_jsonl, export_parquet, export_parquet_dataset
+from cellauto.records.layout import DeviceEntry, Manifest, TableFile
+from cellauto.records.reader import BatchRecord, find_batches, open_batch, open_batches
+from cellauto.records.tables import RECORD_FORMAT, TABLES
+from cellauto.records.verify import VerifyReport, verify
+from cellauto.records.writer import RecordWriter
+
+__all__ = [
+    "RECORD_FORMAT",
+    "TABLES",
+    "BatchRecord",
+    "DeviceEntry",
+    "Manifest",
+    "RecordWriter",
+    "TableFile",
+    "VerifyReport",
+    "export_csv",
+    "export_jsonl",
+    "export_parquet",
+    "export_parquet_dataset",
+    "find_batches",
+    "open_batch",
+    "open_batches",
+    "verify",
+]

@@ -1,0 +1,204 @@
+"""The folder of one batch record: where each file lives, the manifest, and segment reading.
+
+```
+<batch>/manifest.json              batch info, versions, devices, state (open | sealed), digests
+<batch>/<table>/segment-NNNNNN.arrows  append-only Arrow IPC streams while the record is open
+<batch>/<table>.arrow              the compacted table (Arrow IPC file, lz4) once sealed
+<batch>/files/<name>               images, vendor reports; SHA-256 in the audit trail
+```
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+
+from cellauto.errors import RecordError, SchemaVersionError
+from cellauto.records.tables import RECORD_FORMAT
+from cellauto.schema import BatchInfo, check_schema_version
+
+MANIFEST = "manifest.json"
+FILES_DIR = "files"
+SEGMENT_RE = re.compile(r"^segment-(\d{6})\.arrows$")
+
+
+class DeviceEntry(BaseModel):
+    """A device that took part in the batch, with its profile version (given by the caller)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    device_id: str
+    kind: str | None = None
+    profile_version: str | None = None
+    info: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class TableFile(BaseModel):
+    """A sealed table file and its digest."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    file: str
+    sha256: str
+    rows: int
+
+
+class Manifest(BaseModel):
+    """``manifest.json``: what the record is, who wrote it, and whether it is sealed."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    record_format: str = RECORD_FORMAT
+    schema_version: str
+    cellauto_version: str
+    batch: BatchInfo
+    devices: list[DeviceEntry] = Field(default_factory=list)
+    state: Literal["open", "sealed"] = "open"
+    seal_reason: str | None = None
+    created: datetime
+    sealed_at: datetime | None = None
+    time_start: datetime | None = None
+    time_end: datetime | None = None
+    row_counts: dict[str, int] = Field(default_factory=dict)
+    chain_head: str | None = None
+    tables: dict[str, TableFile] = Field(default_factory=dict)
+
+    @property
+    def sealed(self) -> bool:
+        """True once the writer closed the record."""
+        return self.state == "sealed"
+
+
+def check_record_format(version: str, where: Path) -> None:
+    """Raise SchemaVersionError if this cellauto cannot read the record format `version`."""
+    ours = int(RECORD_FORMAT.split(".")[0])
+    match = re.fullmatch(r"(\d+)\.(\d+)", version)
+    if match is None or int(match.group(1)) != ours:
+        raise SchemaVersionError(
+            f"{where}: record format {version}, this cellauto reads {RECORD_FORMAT.split('.')[0]}.x"
+            + ("; upgrade cellauto to read it" if match and int(match.group(1)) > ours else "")
+        )
+
+
+def read_manifest(path: Path) -> Manifest:
+    """Load and version-check ``<path>/manifest.json``."""
+    file = path / MANIFEST
+    try:
+        raw: Any = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RecordError(f"{path} is not a batch record (no {MANIFEST})") from None
+    except (OSError, ValueError) as exc:
+        raise RecordError(f"{file}: cannot read the manifest: {exc}") from None
+    if not isinstance(raw, dict):
+        raise RecordError(f"{file}: the manifest is not a JSON object")
+    check_record_format(str(raw.get("record_format", "")), file)
+    try:
+        check_schema_version(str(raw.get("schema_version", "")))
+    except SchemaVersionError as exc:
+        raise SchemaVersionError(f"{file}: {exc}") from None
+    try:
+        return Manifest.model_validate(raw)
+    except ValidationError as exc:
+        raise RecordError(f"{file}: invalid manifest: {exc}") from None
+
+
+def write_manifest(path: Path, manifest: Manifest) -> None:
+    """Replace the manifest atomically (write, fsync, rename, fsync the folder)."""
+    text = json.dumps(manifest.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+    atomic_write(path / MANIFEST, text.encode())
+
+
+def atomic_write(file: Path, data: bytes) -> None:
+    """Write `data` to `file` so that a crash leaves either the old or the new content."""
+    tmp = file.with_name(file.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(file)
+    fsync_dir(file.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in `path` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def segments(path: Path, table: str) -> list[Path]:
+    """The segment files of `table`, in write order."""
+    folder = path / table
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if SEGMENT_RE.match(p.name))
+
+
+def segment_name(number: int) -> str:
+    """File name of segment `number` (from 1)."""
+    return f"segment-{number:06d}.arrows"
+
+
+def read_segment(file: Path) -> tuple[list[pa.RecordBatch], bool]:
+    """Every complete record batch of one segment, and whether it ends in a torn write.
+
+    A process killed mid-write leaves a partial last message; everything before it is read.
+    The batches are memory-mapped (zero-copy).
+    """
+    try:
+        source = pa.memory_map(str(file))
+    except OSError as exc:
+        raise RecordError(f"{file}: cannot read: {exc}") from None
+    reader = SegmentReader(source)
+    batches = list(reader)
+    return batches, reader.torn
+
+
+class SegmentReader:
+    """Iterates the complete batches of a segment one at a time; `torn` is set at the end if the
+    segment ends in a partial write. Memory holds one batch at a time for a file source."""
+
+    def __init__(self, source: pa.NativeFile | Path) -> None:
+        if isinstance(source, Path):
+            try:
+                source = pa.OSFile(str(source))
+            except OSError as exc:
+                raise RecordError(f"{source}: cannot read: {exc}") from None
+        self._source = source
+        self.torn = False
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        try:
+            reader = ipc.open_stream(self._source)
+        except (pa.ArrowInvalid, OSError):
+            self.torn = True
+            return
+        while True:
+            try:
+                yield reader.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowInvalid, OSError):
+                self.torn = True
+                return
+
+
+def sha256_file(file: Path) -> str:
+    """SHA-256 (hex) of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(file, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

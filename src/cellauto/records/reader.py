@@ -1,0 +1,182 @@
+"""Reading records back: one batch as pyarrow tables, DuckDB or Polars; many as one dataset."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.ipc as ipc
+
+from cellauto.errors import RecordError
+from cellauto.records.audit import table_entries
+from cellauto.records.layout import MANIFEST, Manifest, read_manifest, read_segment, segments
+from cellauto.records.tables import TABLES, file_schema
+from cellauto.schema import AuditEntry, Result
+
+if TYPE_CHECKING:
+    import duckdb
+    import polars
+
+
+class BatchRecord:
+    """One batch record, sealed or open (then read up to the last complete flush)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.manifest: Manifest = read_manifest(path)
+        self.torn: list[str] = []
+        """Segments that end in a partial write (a crash); their complete part is read."""
+
+    @property
+    def batch_id(self) -> str:
+        """The batch's id."""
+        return self.manifest.batch.batch_id
+
+    @property
+    def sealed(self) -> bool:
+        """True if the writer closed the record."""
+        return self.manifest.sealed
+
+    def table(self, name: str) -> pa.Table:
+        """The table `name` (samples, events, audit, results), read into memory."""
+        if name not in TABLES:
+            raise RecordError(f"a record has no table {name!r} (tables: {', '.join(TABLES)})")
+        return self._tables[name]
+
+    @cached_property
+    def _tables(self) -> dict[str, pa.Table]:
+        return {name: self._read(name) for name in TABLES}
+
+    def _read(self, name: str) -> pa.Table:
+        schema = file_schema(name)
+        if self.sealed:
+            file = self.path / self.manifest.tables[name].file
+            try:
+                return ipc.open_file(pa.memory_map(str(file))).read_all()
+            except (OSError, pa.ArrowInvalid) as exc:
+                raise RecordError(f"{file}: cannot read: {exc}") from None
+        batches: list[pa.RecordBatch] = []
+        for segment in segments(self.path, name):
+            found, torn = read_segment(segment)
+            batches += found
+            if torn:
+                self.torn.append(str(segment.relative_to(self.path)))
+        return pa.Table.from_batches(batches, schema=schema).unify_dictionaries()
+
+    @property
+    def samples(self) -> pa.Table:
+        """batch_id, device_id, channel, timestamp, value, value_text, value_bool, unit,
+        quality, seq."""
+        return self.table("samples")
+
+    @property
+    def events(self) -> pa.Table:
+        """State transitions, alarms, program/step start and end, prompts, transfers."""
+        return self.table("events")
+
+    @property
+    def audit(self) -> pa.Table:
+        """The hash-chained audit trail, including signatures."""
+        return self.table("audit")
+
+    @property
+    def results(self) -> pa.Table:
+        """Each program run's Result (full JSON in the ``result`` column)."""
+        return self.table("results")
+
+    def audit_entries(self) -> list[AuditEntry]:
+        """The audit trail as AuditEntry models."""
+        return table_entries(self.audit)
+
+    def result_models(self) -> list[Result]:
+        """The results as Result models."""
+        return [
+            Result.model_validate_json(text) for text in self.results.column("result").to_pylist()
+        ]
+
+    def dataset(self, name: str = "samples") -> ds.Dataset:
+        """A table as a pyarrow dataset (lazy, column-pruned scans for a sealed record)."""
+        if self.sealed:
+            file = self.path / self.manifest.tables[name].file
+            return ds.dataset(str(file), format="ipc", schema=file_schema(name))
+        return ds.dataset(self.table(name))
+
+    def duckdb(
+        self, connection: duckdb.DuckDBPyConnection | None = None
+    ) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with views ``samples``, ``events``, ``audit``, ``results``."""
+        duckdb = _optional("duckdb")
+        con = connection if connection is not None else duckdb.connect()
+        for name in TABLES:
+            con.register(name, self.dataset(name))
+        return con
+
+    def polars(self, name: str = "samples") -> polars.LazyFrame:
+        """A table as a Polars LazyFrame."""
+        pl = _optional("polars")
+        if self.sealed:
+            lazy: polars.LazyFrame = pl.scan_ipc(self.path / self.manifest.tables[name].file)
+            return lazy
+        frame: polars.DataFrame = pl.from_arrow(self.table(name))
+        return frame.lazy()
+
+    def __repr__(self) -> str:
+        return f"<BatchRecord {self.batch_id} {self.manifest.state} at {self.path}>"
+
+
+def _optional(module: str) -> Any:
+    try:
+        return __import__(module)
+    except ImportError:
+        raise RecordError(
+            f"{module} is not installed; install it with `pip install cellauto[analysis]`"
+        ) from None
+
+
+def open_batch(path: str | os.PathLike[str]) -> BatchRecord:
+    """Open one batch record folder for reading (sealed, or open up to the last flush)."""
+    return BatchRecord(Path(path))
+
+
+def find_batches(root: str | os.PathLike[str]) -> Iterator[Path]:
+    """Every batch record folder directly under `root`, sorted by name."""
+    base = Path(root)
+    if not base.is_dir():
+        raise RecordError(f"{base} is not a folder of batch records")
+    for child in sorted(base.iterdir()):
+        if (child / MANIFEST).is_file():
+            yield child
+
+
+def open_batches(
+    root: str | os.PathLike[str], table: str = "samples", *, include_open: bool = False
+) -> ds.Dataset:
+    """Many batches' `table` as one pyarrow dataset, scanned lazily (not loaded into memory).
+
+    Sealed records are scanned from their files. Open records are read into memory if
+    `include_open`, else left out. The audit table gains no batch_id column; use
+    `export_parquet_dataset` for a hive-partitioned copy.
+    """
+    if table not in TABLES:
+        raise RecordError(f"a record has no table {table!r} (tables: {', '.join(TABLES)})")
+    schema = file_schema(table)
+    files: list[str] = []
+    children: list[ds.Dataset] = []
+    for path in find_batches(root):
+        record = open_batch(path)
+        if record.sealed:
+            files.append(str(path / record.manifest.tables[table].file))
+        elif include_open:
+            children.append(ds.dataset(record.table(table)))
+    parts: list[ds.Dataset] = [ds.dataset(files, format="ipc", schema=schema)] if files else []
+    parts += children
+    if not parts:
+        return ds.dataset(pa.Table.from_batches([], schema=schema))
+    if len(parts) == 1:
+        return parts[0]
+    return ds.dataset(parts)
