@@ -64,3 +64,12 @@ def test_the_checker_sees_every_import_form(tmp_path: Path) -> None:
     )
     found = violations(tmp_path, ("serial", "asyncua", "socket", "cellauto_simulators"))
     assert len(found) == 4
+
+
+def test_reference_device_adapter_and_simulator_meet_only_on_the_wire() -> None:
+    folder = ROOT / "tests" / "reference_device"
+    adapter = imported_modules((folder / "adapter.py").read_text(encoding="utf-8"))
+    simulator = imported_modules((folder / "simulator.py").read_text(encoding="utf-8"))
+    assert not {m for m in adapter if m.startswith(("reference_device", "serial", "asyncua"))}
+    assert not {m for m in adapter if m.startswith(("cellauto.sim", "socket"))}
+    assert not {m for m in simulator if m.startswith("reference_device")}

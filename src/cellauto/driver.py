@@ -66,11 +66,17 @@ class SystemTime:
         return datetime.now(UTC)
 
 
-class RunAborted(DeviceError):
+class RunEnded(DeviceError):
+    """A program run ended without completing; `result` holds what it produced, if anything."""
+
+    result: Result | None = None
+
+
+class RunAborted(RunEnded):
     """A program run ended in Aborted (by command, alarm or the device itself)."""
 
 
-class RunStopped(DeviceError):
+class RunStopped(RunEnded):
     """A program run was stopped before it completed."""
 
 
@@ -366,7 +372,8 @@ class Device(abc.ABC):
         )
 
     async def report_result(self, result: Result) -> None:
-        """The run produced its result (before the device reaches Complete)."""
+        """The run's result (before the device reaches Complete). A run that was stopped or
+        aborted fails its operation with RunStopped or RunAborted carrying the result."""
         run = self._run
         if run is None or run.done():
             return
@@ -375,7 +382,16 @@ class Device(abc.ABC):
             message=result.outcome,
             data={"run_id": result.device_program_run_id, "outcome": result.outcome},
         )
-        await run.finish(result, str(self.state))
+        if result.outcome == "complete":
+            await run.finish(result, str(self.state))
+            return
+        error: RunEnded
+        if result.outcome == "aborted":
+            error = RunAborted(self.device_id, run.name, "the run was aborted")
+        else:
+            error = RunStopped(self.device_id, run.name, "the run was stopped before it completed")
+        error.result = result
+        await run.fail(error, str(self.state))
 
     async def report_alarm(self, alarm: Alarm) -> None:
         """A new alarm, or a change to one (acknowledged, cleared); each is an event."""

@@ -1,0 +1,193 @@
+"""The reference incubator's simulator: the engine's clock, process model and program runner
+behind the poll-only JSON-lines protocol on a loopback TCP port. Knows nothing of the adapter."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from cellauto.errors import InvalidTransition, SimulationError
+from cellauto.schema import DeviceProfile, Q, Result
+from cellauto.sim import Bioreactor, Clock, FaultScheduler, ProgramRunner, make_clock, parse_faults
+from cellauto.sim.servers.stream import TcpServer, frame_handler, serve_tcp
+from cellauto.state import StateMachine
+from cellauto.transport import LineFramer
+
+CHANNELS = {
+    "chamber.temperature": "temperature",
+    "chamber.glucose": "glucose",
+    "chamber.cell_density": "cell_density",
+}
+
+
+@dataclass
+class Incubator:
+    """The device behind the wire: one bioreactor, at most one program run at a time."""
+
+    profile: DeviceProfile
+    clock: Clock
+    model: Bioreactor
+    machine: StateMachine = field(default_factory=lambda: StateMachine("incubator-sim"))
+    runner: ProgramRunner | None = None
+    task: asyncio.Task[str] | None = None
+    result: Result | None = None
+    seq: int = 0
+
+    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        self.model.advance_to(self.clock.monotonic())
+        if op == "id":
+            return {
+                "id": {
+                    "manufacturer": "cellauto",
+                    "model": "Reference incubator",
+                    "serial_number": "SIM-1",
+                    "software_revision": "1.0",
+                }
+            }
+        if op == "get":
+            return self._get(str(request.get("channel")))
+        if op == "status":
+            return self._status()
+        if op == "start":
+            return self._start(request)
+        if op == "command":
+            return self._command(str(request.get("command")))
+        if op == "answer":
+            if self.runner is None or self.runner.prompt is None:
+                raise SimulationError("no prompt is open")
+            self.runner.answer_prompt(str(request.get("text", "")))
+            return {}
+        raise SimulationError(f"unknown op {op!r}")
+
+    def _get(self, channel: str) -> dict[str, Any]:
+        if channel not in CHANNELS:
+            raise SimulationError(f"unknown channel {channel!r}")
+        reading = self.model.read(CHANNELS[channel])
+        value, unit = reading.value, reading.unit
+        self.seq += 1
+        return {"value": value, "unit": unit, "time": self.clock.now().isoformat(), "seq": self.seq}
+
+    def _status(self) -> dict[str, Any]:
+        runner = self.runner
+        status = None if runner is None else runner.status
+        return {
+            "state": str(self.machine.state),
+            "step": None if status is None else status.step_index,
+            "name": None if status is None else status.step_name,
+            "progress": 0.0 if status is None else status.progress,
+            "remaining": None if status is None else status.remaining,
+            "prompt": None if runner is None else runner.prompt,
+            "result": None if self.result is None else self.result.model_dump(mode="json"),
+        }
+
+    def _start(self, request: dict[str, Any]) -> dict[str, Any]:
+        template = self.profile.program(str(request["program"]))
+        self.machine.check("start")
+        parameters = {k: Q(v[0], v[1]) for k, v in request.get("parameters", {}).items()}
+        self.result = None
+        self.runner = ProgramRunner(
+            template,
+            self.clock,
+            machine=self.machine,
+            parameters=parameters,
+            on_step_start={"seed": lambda _ctx: self.model.seed(2e8, 100.0)},
+        )
+        self.task = asyncio.create_task(self._run(str(request["run"])))
+        return {}
+
+    async def _run(self, run_id: str) -> str:
+        assert self.runner is not None
+        outcome = await self.runner.run()
+        started = self.runner.started or self.clock.now()
+        stopped = self.runner.stopped or self.clock.now()
+        self.model.advance_to(self.clock.monotonic())
+        self.result = Result(
+            device_id="incubator-sim",
+            device_program_run_id=run_id,
+            program=self.runner.program.name,
+            program_version=self.runner.program.version,
+            template_hash=self.runner.program.content_hash,
+            started=started,
+            stopped=stopped,
+            outcome=outcome,
+            total_runtime=stopped - started,
+            total_pause_time=timedelta(seconds=self.runner.paused),
+            properties={"final_density": Q(self.model.true_value("cell_density"), "{cells}/mL")},
+        )
+        return outcome
+
+    def _command(self, command: str) -> dict[str, Any]:
+        runner = self.runner
+        if runner is not None and runner.outcome is None:
+            getattr(runner, command)()
+        else:
+            self.machine.command(command)
+            while self.machine.state.is_acting:
+                self.machine.state_complete()
+        return {"state": str(self.machine.state)}
+
+
+@dataclass
+class RunningIncubator:
+    """A started simulator: where to connect, its clock, and how to stop it."""
+
+    url: str
+    time: Clock
+    server: TcpServer
+    device: Incubator
+    tasks: list[asyncio.Task[Any]]
+
+    async def stop(self) -> None:
+        for task in [*self.tasks, *([self.device.task] if self.device.task else [])]:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.server.close()
+
+
+class _Sink:
+    """Maps the engine's faults onto the TCP server (virtual durations become short real ones)."""
+
+    def __init__(self, server: TcpServer) -> None:
+        self.server = server
+
+    def disconnect(self, duration: float) -> None:
+        asyncio.get_running_loop().create_task(self.server.disconnect())
+
+    def stall(self, duration: float) -> None:
+        self.server.stall(0.2)
+
+    def corrupt(self, frames: int) -> None:
+        self.server.corrupt(frames)
+
+
+async def start_simulator(profile: DeviceProfile, options: dict[str, str]) -> RunningIncubator:
+    """Start the simulator on a free loopback port (options: speed, seed, faults)."""
+    clock = make_clock(options.get("speed", "max"))
+    seed = int(options.get("seed", "0"))
+    device = Incubator(profile, clock, Bioreactor(seed=seed))
+
+    async def respond(payload: bytes) -> bytes:
+        with clock.busy():
+            try:
+                reply = {"ok": True, **device.handle(json.loads(payload))}
+            except (SimulationError, InvalidTransition, KeyError, ValueError) as exc:
+                reply = {"ok": False, "error": str(exc)}
+            return json.dumps(reply).encode()
+
+    server = await serve_tcp(frame_handler(lambda: LineFramer(b"\n"), respond))
+    tasks: list[asyncio.Task[Any]] = []
+    faults = parse_faults(options.get("faults", ""))
+    if faults:
+        scheduler = FaultScheduler(faults, clock, seed=seed, sink=_Sink(server), model=device.model)
+        tasks.append(asyncio.create_task(scheduler.run()))
+    return RunningIncubator(
+        url=f"incubator+tcp://127.0.0.1:{server.port}",
+        time=clock,
+        server=server,
+        device=device,
+        tasks=tasks,
+    )
