@@ -30,6 +30,19 @@ async def until_step(run: Operation[Result], number: int) -> None:
     await asyncio.wait_for(watch(), 5)
 
 
+async def answer_next_prompt(device: cellauto.Device, answer: str) -> str:
+    """Wait for the device's next operator prompt, answer it, return its text."""
+    events = device.events()
+    async with asyncio.timeout(5):
+        while not device.prompts:
+            event = await anext(events)
+            assert event.kind is not EventKind.PROGRAM_FINISHED, "the run ended without a prompt"
+    events.close()
+    (prompt,) = device.prompts
+    await device.answer_prompt(prompt, answer, user="alice")
+    return prompt.text
+
+
 @pytest.fixture
 async def incubator() -> AsyncIterator[IncubatorAdapter]:
     device = await cellauto.connect("incubator+sim://?speed=max&seed=3", profile=PROFILE)
@@ -71,8 +84,7 @@ async def test_full_program_run_with_prompt_at_max_speed(incubator: IncubatorAda
             statuses.append(status)
 
     watcher = asyncio.create_task(watch())
-    await until_step(run, 2)
-    await incubator.answer_prompt("bag connected")
+    assert await answer_next_prompt(incubator, "bag connected") == "Connect the medium bag"
     result = await asyncio.wait_for(run, 10)
     await asyncio.wait_for(watcher, 5)
     assert result.outcome == "complete"
@@ -87,6 +99,9 @@ async def test_full_program_run_with_prompt_at_max_speed(incubator: IncubatorAda
     kinds = [e async for e in events]
     transitions = [e.to_state for e in kinds if e.kind is EventKind.STATE_CHANGED]
     assert transitions[-1] == "Running/Complete"
+    answered = [e for e in kinds if e.kind is EventKind.PROMPT_ANSWERED]
+    assert [(e.message, e.data["user"]) for e in answered] == [("bag connected", "alice")]
+    assert incubator.prompts == []
     assert EventKind.PROGRAM_STARTED in {e.kind for e in kinds}
     assert [e.seq for e in kinds] == sorted(e.seq for e in kinds)
 
@@ -122,9 +137,7 @@ async def test_disconnect_fault_is_survived() -> None:
     try:
         events = device.events()
         run = await device.start_program("expand")
-        await until_step(run, 2)
-        assert isinstance(device, IncubatorAdapter)
-        await device.answer_prompt("ok")
+        await answer_next_prompt(device, "ok")
         result = await asyncio.wait_for(run, 10)
         assert result.outcome == "complete"
         assert device.transport.connected

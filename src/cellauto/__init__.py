@@ -5,7 +5,7 @@ The public names live here; the modules behind them are implementation detail.
 """
 
 from cellauto._version import __version__
-from cellauto.driver import Device, RunAborted, RunStopped
+from cellauto.driver import Device, OperatorPrompt, RunAborted, RunEnded, RunStopped
 from cellauto.errors import (
     AlarmRaised,
     CellautoError,
@@ -67,15 +67,17 @@ __all__ = [
     "InvalidTransition",
     "Operation",
     "OperationStatus",
+    "OperatorPrompt",
     "ProfileError",
     "ProgramTemplate",
     "ProtocolError",
-    "RecordError",
     "Q",
     "Quality",
     "Quantity",
+    "RecordError",
     "Result",
     "RunAborted",
+    "RunEnded",
     "RunStopped",
     "Sample",
     "SampleInfo",

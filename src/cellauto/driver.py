@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import ClassVar, Protocol, Self, TypeVar
@@ -80,6 +81,17 @@ class RunStopped(RunEnded):
     """A program run was stopped before it completed."""
 
 
+@dataclass(frozen=True, slots=True)
+class OperatorPrompt:
+    """An operator action a device waits for (connect a bag, take a sample)."""
+
+    prompt_id: str
+    device_id: str
+    text: str
+    raised_at: datetime
+    choices: tuple[str, ...] = ()
+
+
 class Device(abc.ABC):
     """One connected device: state, channels, programs, alarms and commands."""
 
@@ -103,6 +115,7 @@ class Device(abc.ABC):
         self._events: FanOut[Event] = FanOut(f"{device_id} events")
         self._event_seq = itertools.count()
         self._alarms: dict[str, Alarm] = {}
+        self._prompts: dict[str, OperatorPrompt] = {}
         self._info: DeviceInfo | None = None
         self._run: Operation[Result] | None = None
         self._run_record: ProgramRun | None = None
@@ -290,6 +303,27 @@ class Device(abc.ABC):
             f"acknowledge {alarm_id}", self._acknowledge(self._alarms[alarm_id], user)
         )
 
+    @property
+    def prompts(self) -> list[OperatorPrompt]:
+        """Operator prompts the device is waiting on."""
+        return list(self._prompts.values())
+
+    async def answer_prompt(self, prompt: OperatorPrompt | str, answer: str, user: str) -> None:
+        """Answer an operator prompt (by object or prompt_id) on behalf of `user`."""
+        prompt_id = prompt if isinstance(prompt, str) else prompt.prompt_id
+        if prompt_id not in self._prompts:
+            known = ", ".join(self._prompts) or "none"
+            raise CommandRejected(
+                self.device_id,
+                f"answer_prompt {prompt_id}",
+                "no such open prompt",
+                hint=f"open: {known}",
+            )
+        await self._bounded(
+            f"answer_prompt {prompt_id}",
+            self._answer_prompt(self._prompts[prompt_id], answer, user),
+        )
+
     async def command(self, name: str, **parameters: object) -> CommandResult:
         """Send a command the profile declares beyond the state commands."""
         specs = {c.name: c for c in self.profile.commands}
@@ -412,6 +446,27 @@ class Device(abc.ABC):
             data={"alarm_id": alarm.alarm_id, "code": alarm.code, "severity": alarm.severity},
         )
 
+    def report_prompt(self, prompt: OperatorPrompt) -> None:
+        """The device waits for an operator action."""
+        if prompt.prompt_id in self._prompts:
+            return
+        self._prompts[prompt.prompt_id] = prompt
+        self._emit(
+            EventKind.PROMPT,
+            message=prompt.text,
+            data={"prompt_id": prompt.prompt_id, "choices": list(prompt.choices)},
+        )
+
+    def report_prompt_answered(self, prompt_id: str, answer: str, user: str) -> None:
+        """The device reports a prompt as answered (by us or at its own panel)."""
+        if self._prompts.pop(prompt_id, None) is None:
+            return
+        self._emit(
+            EventKind.PROMPT_ANSWERED,
+            message=answer,
+            data={"prompt_id": prompt_id, "answer": answer, "user": user},
+        )
+
     def report_event(self, kind: EventKind, **fields: object) -> Event:
         """Publish any other event the device reports (prompts, connection changes...)."""
         return self._emit(kind, **fields)
@@ -448,6 +503,12 @@ class Device(abc.ABC):
     @abc.abstractmethod
     async def _acknowledge(self, alarm: Alarm, user: str) -> None:
         """Acknowledge an alarm on the device."""
+
+    async def _answer_prompt(self, prompt: OperatorPrompt, answer: str, user: str) -> None:
+        """Answer a prompt on the device; devices that raise prompts override this."""
+        raise CommandRejected(
+            self.device_id, f"answer_prompt {prompt.prompt_id}", "this adapter has no prompts"
+        )
 
     async def _command(self, name: str, parameters: dict[str, PropertyValue]) -> CommandResult:
         """Send a profile command; devices with profile commands override this."""

@@ -9,7 +9,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from cellauto.driver import Device, TimeSource
+from cellauto.driver import Device, OperatorPrompt, TimeSource
 from cellauto.errors import CommandRejected, ProtocolError
 from cellauto.registry import DeviceUrl
 from cellauto.schema import (
@@ -113,15 +113,26 @@ class IncubatorAdapter(Device):
     async def _acknowledge(self, alarm: Alarm, user: str) -> None:
         raise CommandRejected(self.device_id, f"acknowledge {alarm.alarm_id}", "no alarms here")
 
-    async def answer_prompt(self, text: str) -> None:
-        """Answer the operator prompt the running step waits on."""
-        await self._call("answer_prompt", op="answer", text=text)
+    async def _answer_prompt(self, prompt: OperatorPrompt, answer: str, user: str) -> None:
+        await self._call(f"answer_prompt {prompt.prompt_id}", op="answer", text=answer)
+        self.report_prompt_answered(prompt.prompt_id, answer, user)
 
     async def _poll(self) -> None:
         while True:
             await asyncio.sleep(self.poll_interval)
             with contextlib.suppress(Exception):
                 await self._poll_once()
+
+    def _track_prompt(self, status: dict[str, Any]) -> None:
+        run = self.current_run
+        prompt_id = f"{run.device_program_run_id if run else '-'}-step{status.get('step')}"
+        if status.get("prompt"):
+            self.report_prompt(
+                OperatorPrompt(prompt_id, self.device_id, str(status["prompt"]), self.time.now())
+            )
+        else:
+            for prompt in self.prompts:  # answered elsewhere (at the device)
+                self.report_prompt_answered(prompt.prompt_id, "", "device")
 
     async def _poll_once(self) -> None:
         status = await self._call("poll status", op="status")
@@ -137,6 +148,7 @@ class IncubatorAdapter(Device):
                 step_name=status.get("name"),
                 step_number=int(status["step"]),
             )
+        self._track_prompt(status)
         await self.report_state(State.parse(status["state"]))
         for channel in self.profile.channels():
             await self._read(channel)
