@@ -113,6 +113,7 @@ class Device(abc.ABC):
         self._machine = StateMachine(device_id)
         self._samples: FanOut[Sample] = FanOut(f"{device_id} samples")
         self._events: FanOut[Event] = FanOut(f"{device_id} events")
+        self._results: FanOut[Result] = FanOut(f"{device_id} results")
         self._event_seq = itertools.count()
         self._alarms: dict[str, Alarm] = {}
         self._prompts: dict[str, OperatorPrompt] = {}
@@ -146,6 +147,7 @@ class Device(abc.ABC):
         finally:
             self._samples.close()
             self._events.close()
+            self._results.close()
             for closer in reversed(self._closers):
                 await closer()
             self._closers.clear()
@@ -193,6 +195,10 @@ class Device(abc.ABC):
     def events(self, *, maxsize: int = 10_000, overflow: Overflow = "drop_oldest") -> Feed[Event]:
         """Every event from now on: state transitions, steps, alarms, prompts, connection."""
         return self._events.feed(maxsize=maxsize, overflow=overflow)
+
+    def results(self) -> Feed[Result]:
+        """Every program-run Result from now on, as the device reports it."""
+        return self._results.feed(maxsize=1_000)
 
     # -- programs and state commands -----------------------------------------------------------
 
@@ -303,6 +309,13 @@ class Device(abc.ABC):
             f"acknowledge {alarm_id}", self._acknowledge(self._alarms[alarm_id], user)
         )
 
+    def alarm(self, alarm_id: str) -> Alarm:
+        """The latest state of an alarm this device raised during this connection."""
+        try:
+            return self._alarms[alarm_id]
+        except KeyError:
+            raise CommandRejected(self.device_id, f"alarm {alarm_id}", "no such alarm") from None
+
     @property
     def prompts(self) -> list[OperatorPrompt]:
         """Operator prompts the device is waiting on."""
@@ -411,6 +424,7 @@ class Device(abc.ABC):
         run = self._run
         if run is None or run.done():
             return
+        self._results.publish(result)
         self._emit(
             EventKind.PROGRAM_FINISHED,
             message=result.outcome,

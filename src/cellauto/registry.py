@@ -11,16 +11,19 @@ Adapters register under the entry-point group ``cellauto.adapters`` and simulato
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from cellauto.driver import Device, TimeSource
 from cellauto.errors import CellautoError
 from cellauto.profiles import load_profile
 from cellauto.schema import DeviceProfile
+
+if TYPE_CHECKING:
+    from cellauto.sim import Clock
 
 
 class DeviceUrlError(CellautoError, ValueError):
@@ -77,8 +80,9 @@ class RunningSimulator(Protocol):
     async def stop(self) -> None: ...
 
 
-SimulatorFactory = Callable[[DeviceProfile, dict[str, str]], Any]
-"""An async callable (profile, options) -> RunningSimulator."""
+SimulatorFactory = Callable[..., Awaitable[RunningSimulator]]
+"""``async (profile, options, *, clock=None) -> RunningSimulator``: starts a simulator on a
+loopback endpoint; `clock` (a `cellauto.sim.Clock`) lets several simulators share one time."""
 
 _adapters: dict[str, AdapterClass] = {}
 _simulators: dict[str, SimulatorFactory] = {}
@@ -135,11 +139,15 @@ async def connect(
     profile: DeviceProfile | None = None,
     time: TimeSource | None = None,
     mock: bool = False,
+    clock: Clock | None = None,
+    before_connect: Callable[[Device], None] | None = None,
 ) -> Device:
     """Connect to the device a URL names and return it connected.
 
     ``<device>+sim://`` starts the device's simulator first; the simulator stops when the
-    device is closed. ``mock=True`` returns a connected MockDevice with the URL's profile.
+    device is closed; pass `clock` to run it on a clock shared with other simulators (a batch
+    does). `before_connect` sees the device before it connects, to subscribe to everything it
+    reports from the first moment. ``mock=True`` returns a connected MockDevice.
     """
     parsed = parse_url(url)
     if mock:
@@ -148,13 +156,19 @@ async def connect(
         device: Device = MockDevice(
             device_id or f"{parsed.device}-1", profile or load_profile(parsed.device), time=time
         )
+        if before_connect is not None:
+            before_connect(device)
         await device.connect()
         return device
     adapter = load_adapter(parsed.device)
     profile = profile or load_profile(parsed.device)
     simulator: RunningSimulator | None = None
     if parsed.transport == "sim":
-        simulator = await load_simulator(parsed.device)(profile, parsed.options)
+        factory = load_simulator(parsed.device)
+        if clock is None:
+            simulator = await factory(profile, parsed.options)
+        else:
+            simulator = await factory(profile, parsed.options, clock=clock)
         parsed = parse_url(simulator.url)
         time = time or simulator.time
     if parsed.transport not in adapter.transports:
@@ -165,6 +179,8 @@ async def connect(
     device = adapter(device_id or f"{parsed.device}-1", profile, parsed, time=time)
     if simulator is not None:
         device.add_closer(simulator.stop)
+    if before_connect is not None:
+        before_connect(device)
     try:
         await device.connect()
     except BaseException:

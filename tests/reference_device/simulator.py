@@ -164,9 +164,11 @@ class _Sink:
         self.server.corrupt(frames)
 
 
-async def start_simulator(profile: DeviceProfile, options: dict[str, str]) -> RunningIncubator:
+async def start_simulator(
+    profile: DeviceProfile, options: dict[str, str], *, clock: Clock | None = None
+) -> RunningIncubator:
     """Start the simulator on a free loopback port (options: speed, seed, faults)."""
-    clock = make_clock(options.get("speed", "max"))
+    clock = clock or make_clock(options.get("speed", "max"))
     seed = int(options.get("seed", "0"))
     device = Incubator(profile, clock, Bioreactor(seed=seed))
 
