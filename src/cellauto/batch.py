@@ -1,0 +1,554 @@
+"""`Batch`: the orchestration context a manufacturing script runs in.
+
+A batch connects devices and records everything they report into one Arrow batch record
+(samples, events, alarms, results), keeps the chain of identity of the material it moves,
+asks operators (or a declared policy, in simulation) to answer prompts, asks for electronic
+signatures on critical actions, applies an alarm policy, and on any error or interruption brings
+its devices to a safe state and seals the record with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from pydantic import JsonValue
+
+from cellauto.driver import Device, OperatorPrompt
+from cellauto.errors import CellautoError, DeviceError, DeviceTimeout
+from cellauto.feeds import Feed
+from cellauto.records import RecordWriter
+from cellauto.registry import connect, parse_url
+from cellauto.schema import (
+    AlarmSeverity,
+    BatchInfo,
+    BatchStatus,
+    DeviceProfile,
+    Event,
+    EventKind,
+    Sample,
+    SampleInfo,
+    SignatureMeaning,
+)
+from cellauto.state import EXECUTE, State
+
+_log = logging.getLogger("cellauto.batch")
+
+
+class IdentityMismatch(CellautoError):
+    """Material whose chain of identity does not match the batch; the transfer was refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class PromptRequest:
+    """A question for the operator: from a device's prompt or from the script."""
+
+    source: str
+    text: str
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PromptAnswer:
+    """The operator's answer and who gave it."""
+
+    answer: str
+    user: str
+
+
+class PromptPolicy(Protocol):
+    """Who answers prompts: a person at the terminal, or a declared policy in simulation."""
+
+    async def answer(self, request: PromptRequest) -> PromptAnswer: ...
+
+
+@dataclass
+class AutoAnswer:
+    """Answers prompts without a person (simulation): the first answer whose key occurs in the
+    prompt's text, else the first choice, else `default`. Every answer is still audited."""
+
+    user: str = "simulated-operator"
+    answers: Mapping[str, str] = field(default_factory=dict)
+    default: str = "done"
+
+    async def answer(self, request: PromptRequest) -> PromptAnswer:
+        for key, answer in self.answers.items():
+            if key.lower() in request.text.lower():
+                return PromptAnswer(answer, self.user)
+        return PromptAnswer(request.choices[0] if request.choices else self.default, self.user)
+
+
+@dataclass
+class TerminalPrompts:
+    """Asks the person at the terminal (without blocking the event loop)."""
+
+    user: str
+
+    async def answer(self, request: PromptRequest) -> PromptAnswer:
+        choices = f" [{'/'.join(request.choices)}]" if request.choices else ""
+        question = f"\n[{request.source}] {request.text}{choices}\n> "
+        while True:
+            reply = (await asyncio.to_thread(input, question)).strip()
+            if reply and (not request.choices or reply in request.choices):
+                return PromptAnswer(reply, self.user)
+
+
+@dataclass(frozen=True)
+class AlarmPolicy:
+    """What the batch does when a device raises an alarm of at least `hold_at` severity:
+    hold the device if it is executing, then ask the operator whether to continue or abort."""
+
+    hold_at: AlarmSeverity = AlarmSeverity.CRITICAL
+    ask_operator: bool = True
+
+
+_SEVERITY_ORDER = list(AlarmSeverity)
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes")
+
+
+class Batch:
+    """One manufacturing run across devices, recorded as it happens.
+
+    ``async with Batch("B-0001", product="CAR-T", operator="alice") as batch:`` creates the
+    record ``records/B-0001``; leaving the block seals it. With ``sim=True`` (or
+    ``cellauto run --sim``) every device URL connects to that device's simulator instead, all
+    on one shared virtual clock.
+    """
+
+    def __init__(
+        self,
+        batch_id: str,
+        *,
+        product: str,
+        operator: str,
+        records: str | Path | None = None,
+        recipe: str | None = None,
+        patient_id: str | None = None,
+        donor_id: str | None = None,
+        lot_id: str | None = None,
+        prompts: PromptPolicy | None = None,
+        signatures_for: Iterable[str] = ("start", "abort", "release"),
+        alarm_policy: AlarmPolicy | None = AlarmPolicy(),
+        sim: bool | None = None,
+        speed: str | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.batch_id = batch_id
+        self.product = product
+        self.operator = os.environ.get("CELLAUTO_OPERATOR", operator)
+        self.records = Path(records or os.environ.get("CELLAUTO_RECORDS", "records"))
+        self.recipe = recipe
+        self.patient_id = patient_id
+        self.donor_id = donor_id
+        self.lot_id = lot_id
+        self.sim = _env_flag("CELLAUTO_SIM") if sim is None else sim
+        self.speed = speed or os.environ.get("CELLAUTO_SPEED", "max")
+        self.seed = seed
+        self.prompts: PromptPolicy = prompts or (
+            AutoAnswer() if self.sim else TerminalPrompts(self.operator)
+        )
+        self.signatures_for = frozenset(signatures_for)
+        self.alarm_policy = alarm_policy
+        self.devices: dict[str, Device] = {}
+        self.materials: dict[str, tuple[SampleInfo, str]] = {}
+        self.status = BatchStatus.PLANNED
+        self._clock: Any = None
+        self._writer: RecordWriter | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._feeds: list[Feed[Any]] = []
+        self._seq = 0
+        self.on_sample: list[Callable[[Sample], None]] = []
+        self.on_event: list[Callable[[Event], None]] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        """The batch record's folder."""
+        return self.records / self.batch_id
+
+    @property
+    def writer(self) -> RecordWriter:
+        """The record being written (while the batch is open)."""
+        if self._writer is None:
+            raise CellautoError(f"batch {self.batch_id} is not open; use `async with Batch(...)`")
+        return self._writer
+
+    def now(self) -> datetime:
+        """The batch's time: the shared simulator clock in simulation, else the wall clock."""
+        return self._clock.now() if self._clock is not None else datetime.now(UTC)
+
+    async def __aenter__(self) -> Self:
+        if self.sim:
+            from cellauto.sim import make_clock
+
+            self._clock = make_clock(self.speed)
+        info = BatchInfo(
+            batch_id=self.batch_id,
+            product=self.product,
+            recipe=self.recipe,
+            lot_id=self.lot_id,
+            status=BatchStatus.RUNNING,
+            operators=[self.operator],
+            actual_start=self.now(),
+        )
+        self._writer = RecordWriter.create(self.path, info, clock=self.now, actor=self.operator)
+        self.status = BatchStatus.RUNNING
+        self.writer.audit(
+            self.operator,
+            "batch.start",
+            f"batch:{self.batch_id}",
+            value={"product": self.product, "sim": self.sim, "patient_id": self.patient_id},
+        )
+        if "start" in self.signatures_for:
+            self.sign(SignatureMeaning.RESPONSIBILITY, "start of batch")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is not None:
+            reason = (
+                "interrupted"
+                if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError)
+                else (f"error: {type(exc).__name__}: {exc}")
+            )
+            await self._make_safe(reason)
+            await self._close(BatchStatus.STOPPED, reason)
+        else:
+            await self._close(
+                BatchStatus.COMPLETE if self.status != BatchStatus.ABORTED else self.status,
+                "completed",
+            )
+
+    async def _make_safe(self, reason: str) -> None:
+        """Hold every device that is executing, so cells stay under control until a person
+        decides; devices doing anything else are left as they are."""
+        for device in self.devices.values():
+            if device.state == EXECUTE:
+                try:
+                    await device.hold()
+                    self._audit("device.hold", device.device_id, reason=f"safe state: {reason}")
+                except (DeviceError, OSError) as exc:
+                    _log.error("%s: could not hold: %s", device.device_id, exc)
+
+    async def _close(self, status: BatchStatus, reason: str) -> None:
+        await asyncio.sleep(0)  # let the recorders take what the devices reported last
+        for device in list(self.devices.values()):
+            with contextlib.suppress(Exception):
+                await device.close()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=5)
+            for task in pending:  # e.g. a prompt nobody answered: nothing left to record
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        self.status = status
+        self._audit("batch.end", f"batch:{self.batch_id}", value=str(status), reason=reason)
+        self.writer.close(reason=f"{status}: {reason}", actor=self.operator)
+
+    # -- devices -----------------------------------------------------------------------------
+
+    async def connect(
+        self, url: str, *, device_id: str | None = None, profile: DeviceProfile | None = None
+    ) -> Device:
+        """Connect a device and record everything it reports from now on (`profile` for a
+        device whose profile does not ship with cellauto)."""
+        parsed = parse_url(url)
+        if self.sim and parsed.transport != "sim":
+            url = f"{parsed.device}+sim://?speed={self.speed}&seed={self.seed + len(self.devices)}"
+        device_id = device_id or self._next_id(parsed.device)
+        device = await connect(
+            url,
+            device_id=device_id,
+            profile=profile,
+            clock=self._clock,
+            before_connect=self._record,
+        )
+        self.devices[device_id] = device
+        units = {name: ch.unit for name, ch in device.profile.channels().items()}
+        self.writer.add_device(
+            device_id,
+            kind=device.profile.device,
+            profile_version=device.profile.profile_version,
+            channel_units=units,
+            info=device.info.model_dump(mode="json"),
+        )
+        self._audit("device.connect", device_id, value=url)
+        return device
+
+    def _next_id(self, kind: str) -> str:
+        n = 1
+        while f"{kind}-{n}" in self.devices:
+            n += 1
+        return f"{kind}-{n}"
+
+    def _record(self, device: Device) -> None:
+        samples, events, results = (
+            device.subscribe(maxsize=100_000),
+            device.events(),
+            device.results(),
+        )
+        self._feeds += [samples, events, results]
+
+        async def pump_samples() -> None:
+            async for sample in samples:
+                self.writer.add_sample(sample)
+                for callback in self.on_sample:
+                    callback(sample)
+
+        async def pump_events() -> None:
+            async for event in events:
+                await self._on_device_event(device, event)
+
+        async def pump_results() -> None:
+            async for result in results:
+                self.writer.add_result(result)
+                self._audit("program.result", device.device_id, value=result.outcome)
+
+        self._tasks += [asyncio.create_task(t()) for t in (pump_samples, pump_events, pump_results)]
+
+    async def _on_device_event(self, device: Device, event: Event) -> None:
+        for callback in self.on_event:
+            callback(event)
+        if event.kind in (
+            EventKind.ALARM_RAISED,
+            EventKind.ALARM_ACKNOWLEDGED,
+            EventKind.ALARM_CLEARED,
+        ):
+            alarm = device.alarm(str(event.data["alarm_id"]))
+            self.writer.add_alarm(alarm)
+            policy = self.alarm_policy
+            if (
+                event.kind is EventKind.ALARM_RAISED
+                and policy is not None
+                and _SEVERITY_ORDER.index(alarm.severity) >= _SEVERITY_ORDER.index(policy.hold_at)
+            ):
+                self._spawn(self._handle_alarm(device, alarm.alarm_id, alarm.message))
+            return
+        self.writer.add_event(event)
+        if event.kind is EventKind.PROMPT:
+            prompt = next(
+                (p for p in device.prompts if p.prompt_id == event.data.get("prompt_id")), None
+            )
+            if prompt is not None:
+                self._spawn(self._answer_device_prompt(device, prompt))
+
+    def _spawn(self, coroutine: Any) -> None:
+        self._tasks.append(asyncio.create_task(coroutine))
+
+    async def _answer_device_prompt(self, device: Device, prompt: OperatorPrompt) -> None:
+        reply = await self.prompts.answer(
+            PromptRequest(device.device_id, prompt.text, prompt.choices)
+        )
+        self._audit(
+            "prompt.answer",
+            f"{device.device_id}/{prompt.prompt_id}",
+            value=reply.answer,
+            actor=reply.user,
+            reason=prompt.text,
+        )
+        await device.answer_prompt(prompt, reply.answer, reply.user)
+
+    async def _handle_alarm(self, device: Device, alarm_id: str, message: str) -> None:
+        if device.state == EXECUTE:
+            await device.hold()
+            self._audit("device.hold", device.device_id, reason=f"alarm {alarm_id}: {message}")
+        if self.alarm_policy is None or not self.alarm_policy.ask_operator:
+            return
+        reply = await self.prompts.answer(
+            PromptRequest(
+                device.device_id,
+                f"Alarm {alarm_id}: {message}. Continue or abort?",
+                ("continue", "abort"),
+            )
+        )
+        self._audit(
+            "alarm.decision", f"{device.device_id}/{alarm_id}", value=reply.answer, actor=reply.user
+        )
+        with contextlib.suppress(DeviceError):
+            await device.acknowledge(alarm_id, reply.user)
+        if reply.answer == "abort":
+            await self.abort(f"operator decision on alarm {alarm_id}", devices=[device])
+        elif device.state.running is not None and str(device.state).endswith(("Held", "Holding")):
+            await device.unhold()
+
+    # -- material and chain of identity ------------------------------------------------------
+
+    def register_material(self, material: SampleInfo, *, location: str = "received") -> None:
+        """Receive material into the batch (after its identity is checked)."""
+        self._check_identity(material, "register_material", location)
+        self.materials[material.container_id] = (material, location)
+        self._audit(
+            "material.receive", material.container_id, value=material.model_dump(mode="json")
+        )
+
+    async def transfer(
+        self, container_id: str, to: Device | str, *, reason: str = ""
+    ) -> SampleInfo:
+        """Move a container to a device (or a named place), after checking its identity."""
+        if container_id not in self.materials:
+            self._audit("material.transfer.refused", container_id, reason="unknown container")
+            raise IdentityMismatch(
+                f"batch {self.batch_id}: container {container_id!r} was never received into it"
+            )
+        material, source = self.materials[container_id]
+        target = to.device_id if isinstance(to, Device) else to
+        self._check_identity(material, "transfer", target)
+        self.materials[container_id] = (material, target)
+        self.writer.add_event(
+            Event(
+                device_id=target,
+                time=self.now(),
+                seq=self._next_seq(),
+                kind=EventKind.MATERIAL_TRANSFER,
+                source=source,
+                message=f"{container_id}: {source} -> {target}",
+                data={"material": material.model_dump(mode="json"), "from": source, "to": target},
+            )
+        )
+        self._audit(
+            "material.transfer", container_id, value=target, previous_value=source, reason=reason
+        )
+        return material
+
+    def _check_identity(self, material: SampleInfo, operation: str, target: str) -> None:
+        expected = {"patient_id": self.patient_id, "donor_id": self.donor_id}
+        for key, want in expected.items():
+            have = getattr(material, key)
+            if want is not None and have is not None and have != want:
+                self._audit(
+                    f"material.{operation}.refused",
+                    material.container_id,
+                    value={key: have},
+                    previous_value={key: want},
+                    reason=f"{key} does not match the batch",
+                )
+                raise IdentityMismatch(
+                    f"batch {self.batch_id}: {operation} of {material.container_id} to {target} "
+                    f"refused: {key} is {have!r}, the batch is for {want!r}"
+                )
+        if material.batch_id is not None and material.batch_id != self.batch_id:
+            self._audit(
+                f"material.{operation}.refused",
+                material.container_id,
+                reason=f"labelled for batch {material.batch_id}",
+            )
+            raise IdentityMismatch(
+                f"batch {self.batch_id}: {material.container_id} is labelled for batch "
+                f"{material.batch_id!r}"
+            )
+
+    # -- people ------------------------------------------------------------------------------
+
+    async def prompt(self, text: str, *, choices: Iterable[str] = ()) -> str:
+        """Ask the operator; the answer is an audit entry."""
+        reply = await self.prompts.answer(PromptRequest("batch", text, tuple(choices)))
+        self._audit(
+            "prompt.answer",
+            f"batch:{self.batch_id}",
+            value=reply.answer,
+            actor=reply.user,
+            reason=text,
+        )
+        return reply.answer
+
+    def sign(self, meaning: SignatureMeaning | str, reason: str) -> None:
+        """Sign the record as it stands, as the batch's operator."""
+        self.writer.sign(self.operator, self.operator, meaning, reason=reason)
+
+    async def abort(self, reason: str, *, devices: Iterable[Device] | None = None) -> None:
+        """Abort devices (all by default), signed if the batch requires it for aborts."""
+        if "abort" in self.signatures_for:
+            self.sign(SignatureMeaning.RESPONSIBILITY, f"abort: {reason}")
+        for device in devices or self.devices.values():
+            await device.abort()
+            self._audit("device.abort", device.device_id, reason=reason)
+        if devices is None:
+            self.status = BatchStatus.ABORTED
+
+    def release(self, reason: str = "batch record reviewed") -> None:
+        """Release the batch: an approval signature (if required) and an audit entry."""
+        if "release" in self.signatures_for:
+            self.sign(SignatureMeaning.APPROVAL, f"release: {reason}")
+        self._audit("batch.release", f"batch:{self.batch_id}", reason=reason)
+
+    # -- waiting -----------------------------------------------------------------------------
+
+    async def wait_for_state(
+        self,
+        device: Device,
+        state: State | str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - real-time limit, the API of a waiting primitive
+    ) -> None:
+        """Until `device` is in `state`; DeviceTimeout after `timeout` s (of real time)."""
+        target = State.parse(state) if isinstance(state, str) else state
+        events = device.events()
+        try:
+            async with asyncio.timeout(timeout):
+                while device.state != target:
+                    await anext(events)
+        except TimeoutError:
+            raise DeviceTimeout(device.device_id, f"wait for state {target}", timeout) from None
+        finally:
+            events.close()
+
+    async def wait_for(
+        self,
+        device: Device,
+        channel: str,
+        condition: Callable[[Any], bool],
+        *,
+        timeout: float,  # noqa: ASYNC109 - real-time limit, the API of a waiting primitive
+    ) -> Sample:
+        """Until a sample of `channel` satisfies `condition(value)`; returns that sample."""
+        samples = device.subscribe([channel])
+        try:
+            async with asyncio.timeout(timeout):
+                async for sample in samples:
+                    if condition(sample.value):
+                        return sample
+        except TimeoutError:
+            pass
+        finally:
+            samples.close()
+        raise DeviceTimeout(device.device_id, f"wait for {channel}", timeout)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _audit(
+        self,
+        action: str,
+        obj: str,
+        *,
+        value: JsonValue = None,
+        previous_value: JsonValue = None,
+        reason: str = "",
+        actor: str | None = None,
+    ) -> None:
+        self.writer.audit(
+            actor or self.operator,
+            action,
+            obj,
+            value=value,
+            previous_value=previous_value,
+            reason=reason,
+        )
