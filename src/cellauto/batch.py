@@ -43,6 +43,23 @@ from cellauto.state import EXECUTE, State
 _log = logging.getLogger("cellauto.batch")
 
 
+class BatchObserver(Protocol):
+    """Watches batches open and close (the `cellauto run` terminal view is one)."""
+
+    def opened(self, batch: Batch) -> None: ...
+
+    def closed(self, batch: Batch) -> None: ...
+
+
+_observers: list[BatchObserver] = []
+
+
+def observe_batches(observer: BatchObserver) -> Callable[[], None]:
+    """Tell `observer` about every batch opened from now on; returns a function that stops it."""
+    _observers.append(observer)
+    return lambda: _observers.remove(observer)
+
+
 class IdentityMismatch(CellautoError):
     """Material whose chain of identity does not match the batch; the transfer was refused."""
 
@@ -213,6 +230,8 @@ class Batch:
         )
         if "start" in self.signatures_for:
             self.sign(SignatureMeaning.RESPONSIBILITY, "start of batch")
+        for observer in list(_observers):
+            observer.opened(self)
         return self
 
     async def __aexit__(
@@ -259,6 +278,8 @@ class Batch:
         self.status = status
         self._audit("batch.end", f"batch:{self.batch_id}", value=str(status), reason=reason)
         self.writer.close(reason=f"{status}: {reason}", actor=self.operator)
+        for observer in list(_observers):
+            observer.closed(self)
 
     # -- devices -----------------------------------------------------------------------------
 

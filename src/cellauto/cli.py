@@ -51,6 +51,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     devices.set_defaults(handler=_devices)
 
+    run = commands.add_parser("run", help="run an orchestration script, with a live view")
+    run.add_argument("script", type=Path, help="the script (it opens one or more Batch)")
+    run.add_argument("--sim", action="store_true", help="connect every device to its simulator")
+    run.add_argument("--speed", help="simulator speed: 'max' or N times real time (with --sim)")
+    run.add_argument("--records", type=Path, help="folder for batch records (default: records)")
+    run.add_argument("--operator", help="operator name recorded in the batch")
+    run.set_defaults(handler=_run)
+
     sim = commands.add_parser(
         "sim", help="run a device simulator as a standalone process and print its URL"
     )
@@ -138,6 +146,14 @@ def _devices(args: argparse.Namespace) -> int:
             f"{profile.manufacturer} {profile.model}"
         )
     return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from cellauto.runner import run_script
+
+    return run_script(
+        args.script, sim=args.sim, speed=args.speed, records=args.records, operator=args.operator
+    )
 
 
 def _sim(args: argparse.Namespace) -> int:

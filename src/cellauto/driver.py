@@ -486,6 +486,11 @@ class Device(abc.ABC):
         return self._emit(kind, **fields)
 
     @property
+    def operation(self) -> Operation[Result] | None:
+        """The Operation of the program run in progress (or last started)."""
+        return self._run
+
+    @property
     def current_run(self) -> ProgramRun | None:
         """The program run in progress (or last started)."""
         return self._run_record

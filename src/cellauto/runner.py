@@ -1,0 +1,209 @@
+"""`cellauto run`: run an orchestration script, watch its batches live, end with a summary."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+import threading
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from cellauto.errors import CellautoError
+from cellauto.schema import Event, EventKind, Sample
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from cellauto.batch import Batch
+
+_KEY_EVENTS = {
+    EventKind.STATE_CHANGED,
+    EventKind.STEP_STARTED,
+    EventKind.PROGRAM_STARTED,
+    EventKind.PROGRAM_FINISHED,
+    EventKind.ALARM_RAISED,
+    EventKind.ALARM_CLEARED,
+    EventKind.PROMPT,
+    EventKind.PROMPT_ANSWERED,
+    EventKind.MATERIAL_TRANSFER,
+    EventKind.CONNECTION_CHANGED,
+}
+
+
+@dataclass
+class _DeviceView:
+    state: str = "?"
+    values: dict[str, str] = field(default_factory=dict)
+    alarms: set[str] = field(default_factory=set)
+
+
+class _Watcher:
+    """Collects what the batches' devices report; prints it as log lines or renders a table."""
+
+    def __init__(self, out: TextIO, live: bool) -> None:
+        self.out = out
+        self.live = live
+        self.batches: list[Batch] = []
+        self.views: dict[tuple[str, str], _DeviceView] = {}
+        self.lock = threading.Lock()
+
+    def opened(self, batch: Batch) -> None:
+        self.batches.append(batch)
+        batch.on_event.append(lambda event: self._event(batch, event))
+        batch.on_sample.append(lambda sample: self._sample(batch, sample))
+        if not self.live:
+            print(f"{batch.now():%Y-%m-%d %H:%M:%S} {batch.batch_id}: opened", file=self.out)
+
+    def closed(self, batch: Batch) -> None:
+        if not self.live:
+            print(
+                f"{batch.now():%Y-%m-%d %H:%M:%S} {batch.batch_id}: {batch.status}", file=self.out
+            )
+
+    def _view(self, batch: Batch, device_id: str) -> _DeviceView:
+        return self.views.setdefault((batch.batch_id, device_id), _DeviceView())
+
+    def _event(self, batch: Batch, event: Event) -> None:
+        with self.lock:
+            view = self._view(batch, event.device_id)
+            if event.to_state:
+                view.state = event.to_state
+            alarm_id = str(event.data.get("alarm_id", ""))
+            if event.kind is EventKind.ALARM_RAISED:
+                view.alarms.add(alarm_id)
+            elif event.kind is EventKind.ALARM_CLEARED:
+                view.alarms.discard(alarm_id)
+        if not self.live and event.kind in _KEY_EVENTS:
+            what = event.to_state if event.kind is EventKind.STATE_CHANGED else event.message
+            print(
+                f"{event.time:%Y-%m-%d %H:%M:%S} {batch.batch_id} {event.device_id}: "
+                f"{event.kind}: {what}",
+                file=self.out,
+            )
+
+    def _sample(self, batch: Batch, sample: Sample) -> None:
+        if isinstance(sample.value, float | int) and not isinstance(sample.value, bool):
+            with self.lock:
+                values = self._view(batch, sample.device_id).values
+                if sample.channel in values or len(values) < 3:
+                    values[sample.channel] = f"{sample.value:.3g} {sample.unit}"
+
+    def render(self) -> RenderableType:
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+
+        table = Table(title="cellauto run", expand=True)
+        for column in (
+            "batch",
+            "device",
+            "state",
+            "step",
+            "progress",
+            "remaining",
+            "values",
+            "alarms",
+        ):
+            table.add_column(column)
+        with self.lock:
+            for batch in self.batches:
+                for device_id, device in batch.devices.items():
+                    view = self._view(batch, device_id)
+                    op = device.operation
+                    status = op.status if op is not None else None
+                    step = (
+                        f"{status.step_number}/{status.step_count} {status.step_name or ''}"
+                        if status is not None and status.step_number is not None
+                        else "-"
+                    )
+                    table.add_row(
+                        batch.batch_id,
+                        device_id,
+                        str(device.state),
+                        step,
+                        ProgressBar(
+                            total=1.0, completed=status.progress if status else 0.0, width=20
+                        ),
+                        _duration(status.remaining.total_seconds())
+                        if status and status.remaining is not None
+                        else "-",
+                        "\n".join(f"{k.split('.')[-1]} {v}" for k, v in view.values.items()),
+                        ", ".join(sorted(view.alarms)) or "-",
+                    )
+        return table
+
+
+def run_script(
+    script: Path,
+    *,
+    sim: bool,
+    speed: str | None,
+    records: Path | None,
+    operator: str | None,
+    out: TextIO = sys.stdout,
+) -> int:
+    """Run `script` as ``__main__`` with the batch settings given; returns an exit status."""
+    from cellauto.batch import observe_batches
+    from cellauto.records import verify
+
+    if not script.is_file():
+        print(f"cellauto run: no script {script}", file=sys.stderr)
+        return 2
+    settings = {
+        "CELLAUTO_SIM": "1" if sim else None,
+        "CELLAUTO_SPEED": speed,
+        "CELLAUTO_RECORDS": str(records) if records else None,
+        "CELLAUTO_OPERATOR": operator,
+    }
+    for key, value in settings.items():
+        if value is not None:
+            os.environ[key] = value
+    live = out.isatty()
+    watcher = _Watcher(out, live)
+    stop_observing = observe_batches(watcher)
+    status = 0
+    try:
+        if live:
+            from rich.live import Live
+
+            with Live(get_renderable=watcher.render, refresh_per_second=4, transient=False):
+                runpy.run_path(str(script), run_name="__main__")
+        else:
+            runpy.run_path(str(script), run_name="__main__")
+    except CellautoError as exc:
+        print(f"{_script_line(exc, script)}{exc}", file=sys.stderr)
+        status = 1
+    except KeyboardInterrupt:
+        print("interrupted; devices were brought to a safe state", file=sys.stderr)
+        status = 130
+    finally:
+        stop_observing()
+    for batch in watcher.batches:
+        report = verify(batch.path)
+        print(
+            f"batch {batch.batch_id}: {batch.status}; record {batch.path} ({report.status}; "
+            + ", ".join(f"{n} {table}" for table, n in sorted(report.rows.items()))
+            + ")",
+            file=out,
+        )
+    if not watcher.batches:
+        print("the script opened no batch", file=out)
+    return status
+
+
+def _duration(seconds: float) -> str:
+    days, rest = divmod(int(seconds), 86_400)
+    hours, rest = divmod(rest, 3_600)
+    return f"{days}d {hours:02d}h{rest // 60:02d}m" if days else f"{hours}h{rest // 60:02d}m"
+
+
+def _script_line(exc: BaseException, script: Path) -> str:
+    """``script.py:42: `` for the script line the error came from, if it did."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    target = str(script.resolve())
+    for frame in reversed(frames):
+        if str(Path(frame.filename).resolve()) == target:
+            return f"{script}:{frame.lineno}: "
+    return ""
