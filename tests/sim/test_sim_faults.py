@@ -95,12 +95,12 @@ def faults(draw: st.DrawFn) -> Fault:
     duration: float | None
     if kind is FaultKind.STALL:
         duration = draw(seconds)
-    elif kind is FaultKind.CORRUPT:
+    elif kind in (FaultKind.CORRUPT, FaultKind.DROP_BYTES):
         duration = None
     else:
         duration = draw(st.none() | seconds)
     value: float | None = None
-    if kind is FaultKind.CORRUPT:
+    if kind in (FaultKind.CORRUPT, FaultKind.DROP_BYTES):
         value = draw(st.none() | st.integers(1, 1000).map(float))
     elif kind in (FaultKind.SENSOR_DRIFT, FaultKind.TEMPERATURE_EXCURSION):
         value = draw(st.none() | st.floats(-1e6, 1e6, allow_nan=False))

@@ -11,6 +11,8 @@ Grammar of the ``faults=`` option (items separated by commas)::
 - ``disconnect@2h[:30s]``: the wire server drops its connections (and refuses for the duration).
 - ``stall@3h:10m``: the wire server stops answering for the duration (required).
 - ``corrupt@5h[=3]``: the next `value` frames (default 1) go out corrupted.
+- ``drop_bytes@5h[=20]``: the next `value` outgoing bytes (default 1) are lost (byte streams;
+  sinks without a ``drop_bytes`` method ignore it).
 - ``sensor_dropout:<channel>@1d[:2h]``: no readings for the duration (open = until the end).
 - ``sensor_drift:<channel>@1d[:2h][=0.05]``: readings drift by `value` channel units per hour
   (default 0.1).
@@ -44,6 +46,7 @@ class FaultKind(StrEnum):
     DISCONNECT = "disconnect"
     STALL = "stall"
     CORRUPT = "corrupt"
+    DROP_BYTES = "drop_bytes"
     SENSOR_DROPOUT = "sensor_dropout"
     SENSOR_DRIFT = "sensor_drift"
     SENSOR_STUCK = "sensor_stuck"
@@ -53,7 +56,7 @@ class FaultKind(StrEnum):
 
 
 Category = Literal["wire", "sensor", "process"]
-WIRE = frozenset({FaultKind.DISCONNECT, FaultKind.STALL, FaultKind.CORRUPT})
+WIRE = frozenset({FaultKind.DISCONNECT, FaultKind.STALL, FaultKind.CORRUPT, FaultKind.DROP_BYTES})
 SENSOR = frozenset({FaultKind.SENSOR_DROPOUT, FaultKind.SENSOR_DRIFT, FaultKind.SENSOR_STUCK})
 PROCESS = frozenset({FaultKind.TEMPERATURE_EXCURSION, FaultKind.PUMP_OCCLUSION, FaultKind.LEAK})
 
@@ -62,6 +65,7 @@ _RULES: dict[FaultKind, tuple[str, bool, float | None]] = {
     FaultKind.DISCONNECT: ("optional", False, None),
     FaultKind.STALL: ("required", False, None),
     FaultKind.CORRUPT: ("forbidden", True, 1.0),
+    FaultKind.DROP_BYTES: ("forbidden", True, 1.0),
     FaultKind.SENSOR_DROPOUT: ("optional", False, None),
     FaultKind.SENSOR_DRIFT: ("optional", True, 0.1),
     FaultKind.SENSOR_STUCK: ("optional", False, None),
@@ -118,6 +122,8 @@ class Fault:
                 raise FaultSpecError(f"{kind}: value must be a finite number")
             if kind is FaultKind.CORRUPT and (self.value < 1 or self.value != int(self.value)):
                 raise FaultSpecError("corrupt: the frame count must be a whole number >= 1")
+            if kind is FaultKind.DROP_BYTES and (self.value < 1 or self.value != int(self.value)):
+                raise FaultSpecError("drop_bytes: the byte count must be a whole number >= 1")
 
     @property
     def category(self) -> Category:
@@ -371,6 +377,10 @@ class FaultScheduler:
                 self.sink.disconnect(fault.duration or 0.0)
             elif kind is FaultKind.STALL:
                 self.sink.stall(fault.duration or 0.0)
+            elif kind is FaultKind.DROP_BYTES:
+                drop = getattr(self.sink, "drop_bytes", None)
+                if drop is not None:
+                    drop(int(fault.magnitude or 1))
             else:
                 self.sink.corrupt(int(fault.magnitude or 1))
             return

@@ -1,0 +1,587 @@
+"""`ProdigyAdapter`: the CliniMACS Prodigy through cellauto's serial protocol profile
+(schemas/protocols/prodigy.md), over `cellauto.transport` only.
+
+One reader task owns the incoming stream: replies resolve the one outstanding request (matched
+by seq), events are applied strictly in event-seq order. A gap in event seqs (a corrupt or lost
+frame, a pulled cable) is filled from the device's log with `LOG from=<last seen + 1>`; frames
+after the gap wait until it is filled. What the log no longer holds is recorded as a NOTE event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+from cellauto.driver import Device, OperatorPrompt, TimeSource
+from cellauto.errors import (
+    CommandRejected,
+    ConnectionLost,
+    DeviceError,
+    DeviceTimeout,
+    FramingError,
+    ProtocolError,
+)
+from cellauto.registry import DeviceUrl
+from cellauto.schema import (
+    Alarm,
+    AlarmSeverity,
+    CommandResult,
+    DeviceInfo,
+    DeviceProfile,
+    EventKind,
+    ProgramRun,
+    ProgramTemplate,
+    PropertyValue,
+    Quality,
+    Quantity,
+    Result,
+    Sample,
+)
+from cellauto.state import StateCommand
+from cellauto.transport import (
+    Backoff,
+    FrameTransport,
+    Heartbeat,
+    SerialConnector,
+    StreamTransport,
+    TcpConnector,
+)
+
+from .codec import (
+    Message,
+    PayloadError,
+    decode,
+    encode,
+    format_number,
+    make_framer,
+    next_seq,
+    parse_number,
+)
+from .states import CMD_NAMES, to_state
+
+__all__ = ["ProdigyAdapter"]
+
+logger = logging.getLogger("cellauto_adapters.prodigy")
+
+RETRY_CODES = {"E01": 0.0, "E05": 0.1}  # NAK code -> pause before resending the same seq
+NAK_MEANING = {
+    "E01": "frame unreadable",
+    "E02": "unknown verb",
+    "E03": "bad or missing field",
+    "E04": "not allowed in the current state",
+    "E05": "busy",
+    "E06": "unknown channel, alarm, prompt or program",
+}
+
+
+class ProdigyAdapter(Device):
+    """Miltenyi CliniMACS Prodigy (cellauto's own serial protocol; see the protocol profile).
+
+    URL options: ``baudrate`` (serial, 115200), ``request_timeout`` (s per attempt, 2),
+    ``retries`` (resends of one request, 3), ``heartbeat`` (s between PINGs, 1; 0 = off),
+    ``capture`` (path of a JSON Lines capture of every frame).
+    """
+
+    kind = "prodigy"
+    transports = ("serial", "tcp")
+
+    def __init__(
+        self,
+        device_id: str,
+        profile: DeviceProfile,
+        url: DeviceUrl | None = None,
+        *,
+        time: TimeSource | None = None,
+        transport: FrameTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        super().__init__(device_id, profile, timeout=timeout, time=time)
+        options = url.options if url is not None else {}
+        self.request_timeout = float(options.get("request_timeout", "2"))
+        self.retries = int(options.get("retries", "3"))
+        heartbeat = float(options.get("heartbeat", "1"))
+        self.transport: FrameTransport = transport or self._make_transport(
+            url, heartbeat, options.get("capture")
+        )
+        self.last_event_seq: int | None = None
+        """The newest device event seq applied (every one before it was applied too)."""
+        self.lost_events = 0
+        """Events the device's log no longer held when asked (recorded as NOTE events)."""
+        self.framing_errors = 0
+        """Incoming frames dropped as unreadable (bad checksum, half frames, bad grammar)."""
+        self.readbacks = 0
+        """Log read-backs done (after a reconnect or a gap in event seqs)."""
+        self.run_results: list[Result] = []
+        """Every RESULT the device reported on this connection."""
+        self._seq = 0
+        self._lock = asyncio.Lock()
+        self._pending: tuple[int, asyncio.Future[Message]] | None = None
+        self._held: dict[int, Message] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._recovery: asyncio.Task[None] | None = None
+        self._alarm_time: dict[str, Alarm] = {}
+        self._closing = False
+
+    # --- transport ----------------------------------------------------------------------------
+
+    def _make_transport(
+        self, url: DeviceUrl | None, heartbeat: float, capture: str | None
+    ) -> StreamTransport:
+        if url is None:
+            raise DeviceError(self.device_id, "connect", "give a device URL or a transport")
+        if url.transport == "serial":
+            baud = int(url.options.get("baudrate", "115200"))
+            connector: SerialConnector | TcpConnector = SerialConnector(
+                url.address, {"baudrate": baud}
+            )
+        elif url.transport == "tcp":
+            host, _, port = url.address.rpartition(":")
+            if not port.isdigit():
+                raise DeviceError(self.device_id, "connect", f"{url.address!r} is not host:port")
+            connector = TcpConnector(host or "127.0.0.1", int(port))
+        else:
+            raise DeviceError(
+                self.device_id, "connect", f"no transport {url.transport!r}; use serial or tcp"
+            )
+        return StreamTransport(
+            connector,
+            make_framer(),
+            device=self.device_id,
+            reconnect=Backoff(initial=0.05, max_delay=1.0, seed=0),
+            on_reconnect=self._on_reconnect,
+            heartbeat=Heartbeat(
+                interval=heartbeat,
+                probe=self._ping,
+                timeout=self.request_timeout * (self.retries + 1) + 1.0,
+            )
+            if heartbeat > 0
+            else None,
+            on_event=self._on_connection,
+            capture=Path(capture) if capture else None,
+        )
+
+    def _on_connection(self, event: object) -> None:
+        state = getattr(event, "state", "")
+        detail = getattr(event, "detail", "")
+        if not self._closing:
+            self.report_event(
+                EventKind.CONNECTION_CHANGED, message=f"{state}: {detail}", data={"state": state}
+            )
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def _connect(self) -> DeviceInfo:
+        await self.transport.open()
+        self._reader = asyncio.create_task(self._read_loop(), name=f"{self.device_id} reader")
+        hello = await self._request("HELLO", {}, operation="connect")
+        subscribed = await self._request("SUB", {"ch": "*"}, operation="connect")
+        self.last_event_seq = subscribed.integer("last")  # every later event reaches us
+        await self._sync_state("connect")
+        return DeviceInfo(
+            manufacturer=hello.text("manufacturer"),
+            model=hello.text("model"),
+            serial_number=hello.text("serial"),
+            software_revision=hello.get("sw") or "",
+            hardware_revision=hello.get("hw") or "",
+            device_class="cell processor",
+            vendor_data={
+                "protocol": "cellauto prodigy serial v1",
+                "last_event": hello.text("last"),
+            },
+        )
+
+    async def _close(self) -> None:
+        self._closing = True
+        for task in (self._recovery, self._reader):
+            if task is not None:
+                task.cancel()
+        await self.transport.close()
+        for task in (self._recovery, self._reader):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _on_reconnect(self, transport: object) -> None:
+        """A new link: a new session (HELLO), re-subscribe, then read back what was missed."""
+        await self._request("HELLO", {}, operation="reconnect")
+        await self._request("SUB", {"ch": "*"}, operation="reconnect")
+        await self._sync_state("reconnect")
+        await self._recover()
+
+    async def _sync_state(self, operation: str) -> None:
+        reply = await self._request("STATE", {}, operation=operation)
+        state = to_state(reply.text("state"))
+        if state is None:
+            raise ProtocolError(self.device_id, operation, f"unknown state {reply.text('state')}")
+        await self.report_state(state)
+
+    async def _ping(self) -> None:
+        if self._lock.locked():
+            return  # a request in flight proves the line as well
+        reply = await self._request("PING", {}, operation="heartbeat", retries=0)
+        last = reply.get("last")
+        if last is not None and last.isdigit() and self._behind(int(last)):
+            self._start_recovery()
+
+    # --- requests -----------------------------------------------------------------------------
+
+    async def _request(
+        self,
+        verb: str,
+        fields: dict[str, str],
+        *,
+        operation: str,
+        retries: int | None = None,
+    ) -> Message:
+        """Send one request and return its `R` reply; resends the same seq on timeout, E01 and
+        E05 (up to `retries` times); any other NAK raises CommandRejected naming the reason."""
+        limit = self.retries if retries is None else retries
+        async with self._lock:
+            self._seq = next_seq(self._seq)
+            seq = self._seq
+            payload = encode(Message("H", seq, verb, fields))
+            attempt = 0
+            loop = asyncio.get_running_loop()
+            while True:
+                future: asyncio.Future[Message] = loop.create_future()
+                self._pending = (seq, future)
+                try:
+                    await self.transport.send(payload, operation=operation)
+                    async with asyncio.timeout(self.request_timeout):
+                        reply = await future
+                except (TimeoutError, ConnectionLost) as exc:
+                    attempt += 1
+                    if attempt > limit:
+                        if isinstance(exc, ConnectionLost):
+                            raise
+                        raise DeviceTimeout(
+                            self.device_id, operation, self.request_timeout * attempt
+                        ) from None
+                    if isinstance(exc, ConnectionLost):
+                        await asyncio.sleep(self.request_timeout / 4)
+                    continue
+                finally:
+                    self._pending = None
+                if reply.kind == "R":
+                    return reply
+                code = reply.get("code") or "?"
+                reason = reply.get("reason") or NAK_MEANING.get(code, "refused")
+                if code in RETRY_CODES and attempt < limit:
+                    attempt += 1
+                    await asyncio.sleep(RETRY_CODES[code])
+                    continue
+                raise CommandRejected(
+                    self.device_id,
+                    operation,
+                    f"device answered NAK {code}: {reason}",
+                    hint=_hint(code),
+                )
+
+    # --- the reader ---------------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        while True:
+            try:
+                payload = await self.transport.receive(operation="receive")
+            except FramingError as exc:
+                self.framing_errors += 1
+                logger.info("%s", exc)
+                continue
+            except ConnectionLost:
+                return
+            try:
+                message = decode(payload)
+            except PayloadError as exc:
+                self.framing_errors += 1
+                logger.warning("%s: receive: %s", self.device_id, exc.reason)
+                continue
+            try:
+                await self._dispatch(message)
+            except (DeviceError, PayloadError, ValueError) as exc:
+                logger.warning("%s: cannot apply %s: %s", self.device_id, message, exc)
+
+    async def _dispatch(self, message: Message) -> None:
+        if message.kind in ("R", "N"):
+            pending = self._pending
+            if pending is None:
+                return
+            seq, future = pending
+            if not future.done() and (message.seq == seq or message.seq == 0):
+                future.set_result(message)
+            return
+        if message.kind not in ("E", "L"):
+            return
+        last = self.last_event_seq
+        if last is None:
+            return  # before HELLO: the baseline is not known yet
+        if not self._after(message.seq, last):
+            return  # seen already (a log read-back overlapping live events)
+        if message.seq != next_seq(last):
+            self._held[message.seq] = message
+            self._start_recovery()
+            return
+        await self._apply(message)
+        await self._drain_held()
+
+    async def _drain_held(self) -> None:
+        while self.last_event_seq is not None:
+            message = self._held.pop(next_seq(self.last_event_seq), None)
+            if message is None:
+                return
+            await self._apply(message)
+
+    def _after(self, seq: int, last: int) -> bool:
+        """Whether event `seq` is newer than `last` (seqs wrap at 999999)."""
+        return 0 < (seq - last) % 999_999 < 500_000
+
+    def _behind(self, newest: int) -> bool:
+        return self.last_event_seq is not None and self._after(newest, self.last_event_seq)
+
+    def _start_recovery(self) -> None:
+        if self._recovery is None or self._recovery.done():
+            self._recovery = asyncio.create_task(self._recover_quietly())
+
+    async def _recover_quietly(self) -> None:
+        try:
+            await self._recover()
+        except DeviceError as exc:
+            logger.warning(
+                "%s: log read-back failed (retried on the next gap): %s", self.device_id, exc
+            )
+
+    async def _recover(self) -> None:
+        """Read the log back from the first missing event seq."""
+        if self.last_event_seq is None:
+            return
+        start = next_seq(self.last_event_seq)
+        self.readbacks += 1
+        reply = await self._request("LOG", {"from": str(start)}, operation="log read-back")
+        lost = int(reply.get("lost") or "0")
+        if lost:
+            self.lost_events += lost
+            first_kept = (start + lost - 1) % 999_999 + 1
+            self.report_event(
+                EventKind.NOTE,
+                message=f"{lost} device events lost: the device log no longer holds "
+                f"seq {start} to {first_kept - 1}",
+                data={"lost": lost, "from_seq": start, "to_seq": first_kept - 1},
+            )
+            self.last_event_seq = first_kept - 1 if first_kept > 1 else 999_999
+            await self._drain_held()
+        newest = reply.integer("last")
+        if self._held and not self._behind(newest):
+            self._held.clear()
+
+    # --- events -------------------------------------------------------------------------------
+
+    async def _apply(self, m: Message) -> None:
+        self.last_event_seq = m.seq
+        verb = m.verb
+        data = {"device_seq": m.seq}
+        if verb == "SAMPLE":
+            self.report_sample(self._sample(m, m.seq))
+        elif verb == "STATE":
+            state = to_state(m.text("state"))
+            if state is None:
+                raise PayloadError(f"STATE: unknown vendor state {m.text('state')!r}")
+            await self.report_state(state)
+        elif verb == "STEP":
+            await self.report_progress(
+                progress=m.number("progress"),
+                remaining=timedelta(seconds=m.number("remaining")),
+                step_name=m.text("name"),
+                step_number=m.integer("n"),
+            )
+        elif verb == "PROMPT":
+            self.report_prompt(
+                OperatorPrompt(
+                    prompt_id=m.text("id"),
+                    device_id=self.device_id,
+                    text=m.text("text"),
+                    raised_at=m.time("t"),
+                )
+            )
+        elif verb == "PROMPT_DONE":
+            self.report_prompt_answered(m.text("id"), m.get("a") or "", m.get("user") or "")
+        elif verb == "ALARM":
+            await self.report_alarm(self._alarm(m))
+        elif verb == "RESULT":
+            result = self._result(m)
+            self.run_results.append(result)
+            await self.report_result(result)
+        else:
+            self.report_event(EventKind.NOTE, message=f"unknown event {verb}", data=data)
+
+    def _sample(self, m: Message, seq: int) -> Sample:
+        channel = m.text("ch")
+        quality = Quality(m.get("q") or "good")
+        if "x" in m.fields:
+            text = m.text("x")
+            spec = self.profile.channels().get(channel)
+            value: float | bool | str = text
+            if spec is not None and spec.dtype == "bool":
+                value = text == "true"
+            return Sample(
+                device_id=self.device_id,
+                channel=channel,
+                timestamp=m.time("t"),
+                value=value,
+                quality=quality,
+                seq=seq,
+            )
+        return Sample(
+            device_id=self.device_id,
+            channel=channel,
+            timestamp=m.time("t"),
+            value=m.number("v"),
+            unit=m.text("u"),
+            quality=quality,
+            seq=seq,
+        )
+
+    def _alarm(self, m: Message) -> Alarm:
+        alarm_id, st, t = m.text("id"), m.text("st"), m.time("t")
+        before = self._alarm_time.get(alarm_id)
+        spec = next((a for a in self.profile.alarms if a.code == m.text("code")), None)
+        acked = st == "acked" or (before is not None and before.acknowledged)
+        alarm = Alarm(
+            alarm_id=alarm_id,
+            code=m.text("code"),
+            device_id=self.device_id,
+            source=(spec.functional_unit if spec and spec.functional_unit else "device"),
+            severity=AlarmSeverity(m.text("sev")),
+            message=m.text("msg"),
+            active=st != "cleared",
+            acknowledged=acked,
+            raised_at=before.raised_at if before is not None else t,
+            acknowledged_at=(before.acknowledged_at if before and before.acknowledged else t)
+            if acked
+            else None,
+            acknowledged_by=(
+                before.acknowledged_by if before and before.acknowledged else m.get("user")
+            )
+            if acked
+            else None,
+            cleared_at=t if st == "cleared" else None,
+            vendor_data={"device_seq": m.seq},
+        )
+        self._alarm_time[alarm_id] = alarm
+        return alarm
+
+    def _result(self, m: Message) -> Result:
+        run = self.current_run
+        started, stopped = m.time("started"), m.time("stopped")
+        properties: dict[str, PropertyValue] = {}
+        for name, text in m.prefixed("r.").items():
+            if name.endswith(".u"):
+                continue
+            unit = m.get(f"r.{name}.u")
+            number = parse_number(text, f"RESULT r.{name}")
+            properties[name] = Quantity(value=number, unit=unit) if unit else number
+        same_run = run is not None and run.device_program_run_id == m.text("run")
+        return Result(
+            device_id=self.device_id,
+            device_program_run_id=m.text("run"),
+            program=run.program if run is not None and same_run else "unknown",
+            program_version=run.program_version if run is not None and same_run else "",
+            template_hash=run.template_hash if run is not None and same_run else "",
+            supervisory_job_id=run.supervisory_job_id if run is not None and same_run else None,
+            user=run.user if run is not None and same_run else None,
+            started=started,
+            stopped=stopped,
+            outcome=m.text("outcome"),
+            total_runtime=stopped - started,
+            total_pause_time=timedelta(seconds=m.number("pause"))
+            if "pause" in m.fields
+            else timedelta(0),
+            properties=properties,
+            vendor_data={"device_seq": m.seq},
+        )
+
+    # --- Device hooks -------------------------------------------------------------------------
+
+    async def _read(self, channel: str) -> Sample:
+        reply = await self._request("GET", {"ch": channel}, operation=f"read {channel}")
+        seq = int(reply.get("seq") or self.last_event_seq or 0)
+        return self._sample(reply, seq)
+
+    async def _start_program(
+        self, template: ProgramTemplate, parameters: dict[str, PropertyValue], run: ProgramRun
+    ) -> None:
+        fields = {"prog": template.name, "run": run.device_program_run_id}
+        if run.supervisory_job_id:
+            fields["job"] = run.supervisory_job_id
+        fields |= _params(parameters)
+        await self._request("START", fields, operation=f"start_program {template.name}")
+
+    async def _send_state_command(self, command: StateCommand) -> None:
+        reply = await self._request("CMD", {"c": CMD_NAMES[command]}, operation=str(command))
+        state = to_state(reply.text("state"))
+        if state is not None:
+            await self.report_state(state)
+
+    async def _acknowledge(self, alarm: Alarm, user: str) -> None:
+        await self._request(
+            "ACK",
+            {"alarm": alarm.alarm_id, "user": user},
+            operation=f"acknowledge {alarm.alarm_id}",
+        )
+
+    async def _command(self, name: str, parameters: dict[str, PropertyValue]) -> CommandResult:
+        reply = await self._request("X", {"c": name} | _params(parameters), operation=name)
+        data: dict[str, object] = {}
+        for key, text in reply.fields.items():
+            if key == "c" or key.endswith(".u"):
+                continue
+            if text.isascii() and text.isdigit():
+                data[key] = int(text)
+                continue
+            try:
+                number = parse_number(text)
+            except PayloadError:
+                data[key] = text
+                continue
+            unit = reply.get(f"{key}.u")
+            data[key] = {"value": number, "unit": unit} if unit else number
+        return CommandResult(
+            command_id=f"{self.device_id}-x{reply.seq}",
+            device_id=self.device_id,
+            name=name,
+            accepted=True,
+            finished_at=self.time.now(),
+            data=data,
+        )
+
+    async def _answer_prompt(self, prompt: OperatorPrompt, answer: str, user: str) -> None:
+        await self._request(
+            "ANSWER",
+            {"prompt": prompt.prompt_id, "user": user, "a": answer},
+            operation=f"answer_prompt {prompt.prompt_id}",
+        )
+
+
+def _params(parameters: dict[str, PropertyValue]) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for name, value in parameters.items():
+        if isinstance(value, Quantity):
+            fields[f"p.{name}"] = format_number(value.value)
+            fields[f"p.{name}.u"] = value.unit
+        elif isinstance(value, bool):
+            fields[f"p.{name}"] = "true" if value else "false"
+        elif isinstance(value, int | float):
+            fields[f"p.{name}"] = format_number(value)
+        else:
+            fields[f"p.{name}"] = value
+    return fields
+
+
+def _hint(code: str) -> str:
+    return {
+        "E02": "the adapter and device disagree on the protocol version",
+        "E03": "check the parameters against the device profile",
+        "E04": "check the device state first",
+        "E06": "check the name against the device profile",
+    }.get(code, "")

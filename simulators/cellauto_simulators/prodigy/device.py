@@ -1,0 +1,779 @@
+"""The simulated CliniMACS Prodigy: state machine, program runner, event log, alarms, sampling,
+and the request handling of schemas/protocols/prodigy.md, one session per connection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict, deque
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cellauto.errors import CellautoError, FramingError, InvalidTransition
+from cellauto.schema import DeviceProfile, ParameterSpec, ProgramTemplate, PropertyValue
+from cellauto.sim import Clock, ProgramRunner, RunEvent, StepContext
+from cellauto.sim.servers.stream import ServerConnection
+from cellauto.state import (
+    ABORTED,
+    ABORTING,
+    CLEARING,
+    COMPLETE,
+    COMPLETING,
+    EXECUTE,
+    HELD,
+    HOLDING,
+    IDLE,
+    RESETTING,
+    STARTING,
+    STOPPED,
+    STOPPING,
+    SUSPENDED,
+    SUSPENDING,
+    UNHOLDING,
+    UNSUSPENDING,
+    State,
+    StateCommand,
+    StateMachine,
+)
+
+from .process import UNITS, ProdigyProcess
+from .wire import Frame, WireError, build, framer, num, parse, stamp
+
+logger = logging.getLogger("cellauto_simulators.prodigy")
+
+VENDOR: dict[State, str] = {
+    STOPPED: "READY",
+    IDLE: "IDLE",
+    STARTING: "PREPARING",
+    EXECUTE: "PROCESSING",
+    COMPLETING: "FINISHING",
+    COMPLETE: "FINISHED",
+    RESETTING: "RESETTING",
+    HOLDING: "PAUSING",
+    HELD: "PAUSED",
+    UNHOLDING: "RESUMING",
+    SUSPENDING: "INTERRUPTING",
+    SUSPENDED: "INTERRUPTED",
+    UNSUSPENDING: "CONTINUING",
+    STOPPING: "STOPPING",
+    ABORTING: "ABORTING",
+    ABORTED: "ABORTED",
+    CLEARING: "CLEARING",
+}
+
+LOG_SIZE = 100_000
+KEEPALIVE = 1800.0  # s: a SAMPLE at least this often even without change (assumed)
+PROGRESS_EVERY = 3600.0  # s of Execute between STEP progress events (assumed)
+DEADBAND = {  # change that triggers a SAMPLE before the keepalive (assumed)
+    "chamber.temperature": 0.1,
+    "chamber.co2": 0.1,
+    "chamber.centrifuge_speed": 50.0,
+    "chamber.rcf": 5.0,
+    "chamber.culture_volume": 1.0,
+    "pump.flow_rate": 1.0,
+    "pump.line_pressure": 5.0,
+}
+FAST = frozenset(
+    {"chamber.centrifuge_speed", "chamber.rcf", "pump.flow_rate", "pump.line_pressure"}
+)
+"""Channels sampled at their own (short) period only while the pump or centrifuge runs."""
+EVENT_DRIVEN = frozenset(c for c in UNITS if c.startswith("in_process_control."))
+FLUIDIC_MODES = {
+    "integrity_test": ("idle", True),
+    "wash": ("centrifugation", True),
+    "label": ("mixing", False),
+    "separate": ("transfer", True),
+    "formulate": ("centrifugation", True),
+    "harvest": ("transfer", True),
+}
+ERROR_HOLDS = True  # an error-severity alarm holds a running program (assumed)
+
+
+@dataclass
+class Session:
+    """One host connection: its subscriptions, reply cache and outgoing queue."""
+
+    conn: ServerConnection
+    subs: frozenset[str] | None = frozenset()
+    replies: OrderedDict[int, bytes] = field(default_factory=OrderedDict)
+    queue: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
+
+    def push(self, payload: bytes) -> None:
+        self.queue.put_nowait(payload)
+
+    async def write_loop(self) -> None:
+        f = framer()
+        while True:
+            payload = await self.queue.get()
+            await self.conn.write(f.encode(payload))
+
+
+@dataclass
+class ActiveAlarm:
+    id: str
+    code: str
+    severity: str
+    message: str
+    acked: bool = False
+
+
+class SimulatedProdigy:
+    """The device behind the wire. All request handling is synchronous (no awaits), so a
+    request is handled and answered as one atomic step of virtual time."""
+
+    def __init__(self, profile: DeviceProfile, clock: Clock, *, seed: int = 0) -> None:
+        self.profile = profile
+        self.clock = clock
+        self.seed = seed
+        self.process = ProdigyProcess(profile, seed)
+        self.machine = StateMachine("prodigy-sim")
+        self.log: deque[tuple[int, str, dict[str, str]]] = deque(maxlen=LOG_SIZE)
+        self.event_seq = 0
+        self.sessions: list[Session] = []
+        self.alarms: dict[str, ActiveAlarm] = {}
+        self.alarm_count = 0
+        self.channels = profile.channels()
+        self.runner: ProgramRunner | None = None
+        self.run_id = "-"
+        self.run_task: asyncio.Task[None] | None = None
+        self.program: ProgramTemplate | None = None
+        self.run_params: dict[str, float] = {}
+        self.prompt_id: str | None = None
+        self.prompt_count = 0
+        self.answer_user = ""
+        self.cause: str | None = None
+        self.result_sent = False
+        self.selected_process = "TCT"
+        self.naks: list[str] = []
+        self._last_sent: dict[str, tuple[float, float | str | bool]] = {}
+        self._last_progress = 0.0
+        self._next_feed: float | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.faults_apply: Callable[[str, float], float | None] = lambda channel, value: value
+
+    # --- events and the log ---------------------------------------------------------------
+
+    def emit(self, verb: str, fields: dict[str, str], channel: str | None = None) -> int:
+        """Log an event and push it to every session that wants it."""
+        self.event_seq = self.event_seq % 999_999 + 1
+        seq = self.event_seq
+        self.log.append((seq, verb, fields))
+        payload = build("E", seq, verb, fields)
+        for session in self.sessions:
+            if channel is None or session.subs is None or channel in session.subs:
+                session.push(payload)
+        return seq
+
+    def now(self) -> str:
+        return stamp(self.clock.now())
+
+    # --- sampling ---------------------------------------------------------------------------
+
+    def reading(self, channel: str) -> dict[str, str] | None:
+        """GET/SAMPLE fields of a channel now (None if it has no value yet)."""
+        self.process.advance_to(self.clock.monotonic())
+        if channel in UNITS:
+            value = self.process.numeric(channel)
+            if value is None:
+                return None
+            quality = "good"
+            faulty = self.faults_apply(channel, value)
+            if faulty is None:
+                return {"ch": channel, "v": num(value), "u": UNITS[channel], "q": "bad"}
+            return {"ch": channel, "v": num(faulty), "u": UNITS[channel], "q": quality}
+        text = self.process.text(channel)
+        if text is None:
+            return None
+        x = ("true" if text else "false") if isinstance(text, bool) else text
+        return {"ch": channel, "x": x, "q": "good"}
+
+    def sample_all(self, *, force: bool = False) -> None:
+        """Emit SAMPLE events for channels that changed beyond their deadband or are due."""
+        now = self.clock.monotonic()
+        for channel in self.channels:
+            if channel in EVENT_DRIVEN and not force:
+                continue
+            if channel in FAST and not force and not self.fluidics_active():
+                last = self._last_sent.get(channel)
+                if last is not None and last[1] == 0.0 and now - last[0] < KEEPALIVE:
+                    continue
+            fields = self.reading(channel)
+            if fields is None:
+                continue
+            value: float | str | bool = float(fields["v"]) if "v" in fields else fields["x"]
+            last = self._last_sent.get(channel)
+            if not force and last is not None and now - last[0] < KEEPALIVE:
+                if isinstance(value, float) and isinstance(last[1], float):
+                    if abs(value - last[1]) <= DEADBAND.get(channel, 5.0):
+                        continue
+                elif value == last[1]:
+                    continue
+            self._last_sent[channel] = (now, value)
+            self.emit("SAMPLE", fields | {"t": self.now()}, channel)
+
+    def tick(self) -> float:
+        """One sampling round; returns virtual seconds until the next."""
+        now = self.clock.monotonic()
+        self.process.advance_to(now)
+        if self._next_feed is not None and now >= self._next_feed:
+            interval = self.run_params.get("feed_interval", 24.0) * 3600.0
+            self._next_feed = now + interval
+            self.process.feed(self.run_params.get("culture_volume", 250.0))
+            if self.process.state.bags.medium < 50.0:
+                self.raise_alarm("bag_empty")
+        self.sample_all()
+        runner = self.runner
+        due = now - self._last_progress >= PROGRESS_EVERY
+        if runner is not None and runner.state == EXECUTE and due:
+            self._last_progress = now
+            self.emit_step(runner)
+        return 5.0 if self.fluidics_active() else 60.0
+
+    def fluidics_active(self) -> bool:
+        """Whether the pump or the centrifuge runs (fast channels are sampled then)."""
+        s = self.process.state
+        return s.pump_on or s.mode in ("centrifugation", "mixing")
+
+    async def sample_loop(self) -> None:
+        while True:
+            await self.clock.sleep(self.tick())
+
+    # --- program runs -----------------------------------------------------------------------
+
+    def emit_step(self, runner: ProgramRunner) -> None:
+        status = runner.status
+        if status.step_index is None:
+            return
+        step = runner.program.steps[status.step_index - 1]
+        self.emit(
+            "STEP",
+            {
+                "run": self.run_id,
+                "n": str(status.step_index),
+                "name": step.name,
+                "op": step.unit_operation,
+                "progress": num(round(status.progress, 6)),
+                "remaining": num(round(status.remaining, 3)),
+                "t": self.now(),
+            },
+        )
+
+    def on_run_event(self, event: RunEvent) -> None:
+        runner = self.runner
+        assert runner is not None
+        if event.kind == "state" and event.transition is not None:
+            tr = event.transition
+            ending = {COMPLETING: "complete", STOPPING: "stopped", ABORTING: "aborted"}
+            if tr.to_state in ending and not self.result_sent:
+                self.result_sent = True
+                self.emit_result(ending[tr.to_state])
+            if self.cause is not None:
+                cause = self.cause
+            elif tr.command is not None:
+                cause = f"cmd:{tr.command}"
+            else:
+                cause = "done" if tr.cause == "state_complete" else "device"
+            self.emit_state(tr.from_state, tr.to_state, cause)
+        elif event.kind == "step_started":
+            self._last_progress = self.clock.monotonic()
+            self.emit_step(runner)
+        elif event.kind == "prompt":
+            self.prompt_count += 1
+            self.prompt_id = f"P{self.prompt_count:04d}"
+            self.emit(
+                "PROMPT",
+                {"id": self.prompt_id, "run": self.run_id, "text": event.detail, "t": self.now()},
+            )
+        elif event.kind == "prompt_answered":
+            self.emit(
+                "PROMPT_DONE",
+                {
+                    "id": self.prompt_id or "-",
+                    "user": self.answer_user or "-",
+                    "a": event.detail,
+                    "t": self.now(),
+                },
+            )
+            self.prompt_id = None
+
+    def emit_state(self, prev: State, state: State, cause: str) -> None:
+        self.emit(
+            "STATE",
+            {"state": VENDOR[state], "prev": VENDOR[prev], "cause": cause, "t": self.now()},
+        )
+
+    def emit_result(self, outcome: str) -> None:
+        runner = self.runner
+        if runner is None or runner.started is None:
+            return
+        fields = {
+            "run": self.run_id,
+            "outcome": outcome,
+            "started": stamp(runner.started),
+            "stopped": self.now(),
+            "pause": num(round(runner.paused, 3)),
+        }
+        for name, (value, unit) in sorted(self.process.results.items()):
+            fields[f"r.{name}"] = num(float(f"{value:.6g}"))
+            fields[f"r.{name}.u"] = unit
+        self.emit("RESULT", fields | {"t": self.now()})
+
+    def hooks(self) -> dict[str, Callable[[StepContext], None]]:
+        p = self.process
+
+        def fluidic_start(ctx: StepContext) -> None:
+            mode, pump = FLUIDIC_MODES[ctx.step.unit_operation]
+            p.state.pump_on = pump
+            if ctx.step.unit_operation != "integrity_test":
+                p.state.mode = mode
+            self.sample_all()
+
+        def fluidic_end(ctx: StepContext) -> None:
+            p.state.pump_on = False
+            if p.state.mode in ("centrifugation", "mixing", "transfer"):
+                p.state.mode = "culture" if p.reactor.culture.state.volume > 0 else "idle"
+            self.sample_all()
+
+        def install_end(ctx: StepContext) -> None:
+            program = self.program.name if self.program else "TCT"
+            p.install("TS310" if program == "CD34" else "TS520")
+            self.sample_all()
+
+        def connect_end(ctx: StepContext) -> None:
+            p.load_starting_material(ctx.runner.program.name, self.run_params)
+
+        def separate_start(ctx: StepContext) -> None:
+            fluidic_start(ctx)
+            p.state.separation, p.state.magnet_engaged = "loading", True
+            self.sample_all()
+
+        def separate_end(ctx: StepContext) -> None:
+            p.separate()
+            p.state.separation, p.state.magnet_engaged = "complete", False
+            fluidic_end(ctx)
+
+        def activate_start(ctx: StepContext) -> None:
+            p.activate(self.run_params.get("starting_t_cells", 5e7))
+            self._next_feed = self.clock.monotonic() + 3600.0 * self.run_params.get(
+                "feed_interval", 24.0
+            )
+            self.sample_all()
+
+        def transduce_end(ctx: StepContext) -> None:
+            p.transduce()
+
+        def sample_start(ctx: StepContext) -> None:
+            values = p.take_sample()
+            self.sample_all(force=True)
+            if values["glucose"] < 2.0:
+                self.raise_alarm("glucose_low")
+
+        def harvest_end(ctx: StepContext) -> None:
+            self._next_feed = None
+            p.harvest()
+            fluidic_end(ctx)
+
+        def formulate_start(ctx: StepContext) -> None:
+            self._next_feed = None
+            fluidic_start(ctx)
+
+        return {
+            "start:integrity_test": fluidic_start,
+            "end:integrity_test": fluidic_end,
+            "end:install_tubing_set": install_end,
+            "end:connect_bag": connect_end,
+            "start:wash": fluidic_start,
+            "end:wash": fluidic_end,
+            "start:label": fluidic_start,
+            "end:label": fluidic_end,
+            "start:separate": separate_start,
+            "end:separate": separate_end,
+            "start:activate": activate_start,
+            "end:transduce": transduce_end,
+            "start:take_sample": sample_start,
+            "start:formulate": formulate_start,
+            "end:formulate": fluidic_end,
+            "start:harvest": fluidic_start,
+            "end:harvest": harvest_end,
+        }
+
+    def start_run(self, template: ProgramTemplate, run_id: str, params: dict[str, float]) -> None:
+        self.process = ProdigyProcess(self.profile, self.seed + self.prompt_count + 1)
+        self._last_sent.clear()
+        self.program = template
+        self.run_id = run_id
+        self.run_params = params
+        hooks = self.hooks()
+        parameters: dict[str, PropertyValue] = dict(params)
+        runner = ProgramRunner(
+            template,
+            self.clock,
+            device="prodigy-sim",
+            machine=self.machine,
+            parameters=parameters,
+            on_step_start={k[6:]: v for k, v in hooks.items() if k.startswith("start:")},
+            on_step_end={k[4:]: v for k, v in hooks.items() if k.startswith("end:")},
+        )
+        self.runner = runner
+        self.result_sent = False
+        runner.add_listener(self.on_run_event)
+        self.run_task = asyncio.ensure_future(self._run(runner))
+
+    async def _run(self, runner: ProgramRunner) -> None:
+        try:
+            await runner.run()
+        except Exception:
+            logger.exception("prodigy simulator: run %s failed", self.run_id)
+        finally:
+            self._next_feed = None
+            self.process.state.pump_on = False
+
+    def running(self) -> bool:
+        return self.run_task is not None and not self.run_task.done()
+
+    # --- alarms -----------------------------------------------------------------------------
+
+    def raise_alarm(self, code: str, message: str = "") -> str:
+        """Raise a profile alarm (no-op if one with this code is active); returns its id."""
+        for alarm in self.alarms.values():
+            if alarm.code == code:
+                return alarm.id
+        spec = next((a for a in self.profile.alarms if a.code == code), None)
+        if spec is None:
+            known = ", ".join(a.code for a in self.profile.alarms)
+            raise CellautoError(f"prodigy simulator: no alarm {code!r}; known: {known}")
+        self.alarm_count += 1
+        alarm = ActiveAlarm(
+            f"A{self.alarm_count:04d}", code, str(spec.severity), message or spec.title
+        )
+        self.alarms[alarm.id] = alarm
+        self.emit_alarm(alarm, "raised")
+        if code == "door_open":
+            self.process.state.door_closed = False
+        elif code == "air_detected":
+            self.process.state.air_detected = True
+        elif code == "pressure_high":
+            self.process.state.pressure_offset = 150.0
+        runner = self.runner
+        if self.running() and runner is not None:
+            self.cause = f"alarm:{alarm.id}"
+            try:
+                if alarm.severity == "critical":
+                    runner.abort()
+                elif alarm.severity == "error" and ERROR_HOLDS and runner.state == EXECUTE:
+                    runner.hold()
+            finally:
+                self.cause = None
+        self.sample_all()
+        return alarm.id
+
+    def clear_alarm(self, code: str) -> None:
+        """The condition behind an alarm is gone."""
+        for alarm in list(self.alarms.values()):
+            if alarm.code != code:
+                continue
+            del self.alarms[alarm.id]
+            self.emit_alarm(alarm, "cleared")
+        if code == "door_open":
+            self.process.state.door_closed = True
+        elif code == "air_detected":
+            self.process.state.air_detected = False
+        elif code == "pressure_high":
+            self.process.state.pressure_offset = 0.0
+        self.sample_all()
+
+    def emit_alarm(self, alarm: ActiveAlarm, st: str, user: str | None = None) -> None:
+        fields = {
+            "id": alarm.id,
+            "code": alarm.code,
+            "sev": alarm.severity,
+            "st": st,
+            "msg": alarm.message,
+            "t": self.now(),
+        }
+        if user is not None:
+            fields["user"] = user
+        self.emit("ALARM", fields)
+
+    # --- sessions and requests ----------------------------------------------------------------
+
+    async def serve(self, conn: ServerConnection) -> None:
+        """Serve one connection until it ends."""
+        session = Session(conn)
+        self.sessions.append(session)
+        writer = asyncio.ensure_future(session.write_loop())
+        f = framer()
+        try:
+            while data := await conn.read():
+                for item in f.feed(data):
+                    with self.clock.busy():
+                        self.handle(session, item)
+        finally:
+            self.sessions.remove(session)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+
+    def handle(self, session: Session, item: bytes | FramingError) -> None:
+        if isinstance(item, FramingError):
+            session.push(build("N", 0, "NAK", {"code": "E01", "reason": item.reason}))
+            return
+        try:
+            frame = parse(item)
+        except WireError as exc:
+            session.push(build("N", exc.seq, "NAK", {"code": exc.code, "reason": exc.reason}))
+            return
+        if frame.kind != "H":
+            session.push(build("N", frame.seq, "NAK", {"code": "E02", "reason": "not a request"}))
+            return
+        if self.naks:
+            code = self.naks.pop(0)
+            seq = 0 if code == "E01" else frame.seq
+            session.push(build("N", seq, "NAK", {"code": code, "reason": "injected"}))
+            return
+        if frame.verb != "HELLO" and frame.seq in session.replies:
+            session.push(session.replies[frame.seq])
+            return
+        try:
+            fields = self.dispatch(session, frame)
+            reply = build("R", frame.seq, frame.verb, fields)
+        except WireError as exc:
+            reply = build("N", frame.seq, "NAK", {"code": exc.code, "reason": exc.reason})
+        session.replies[frame.seq] = reply
+        while len(session.replies) > 64:
+            session.replies.popitem(last=False)
+        session.push(reply)
+
+    def dispatch(self, session: Session, frame: Frame) -> dict[str, str]:
+        handler = getattr(self, f"do_{frame.verb.lower()}", None)
+        if handler is None:
+            raise WireError("E02", f"unknown verb {frame.verb}")
+        result: dict[str, str] = handler(session, frame)
+        return result
+
+    @staticmethod
+    def need(frame: Frame, key: str) -> str:
+        if key not in frame.fields:
+            raise WireError("E03", f"{frame.verb}: missing field {key}")
+        return frame.fields[key]
+
+    def do_hello(self, session: Session, frame: Frame) -> dict[str, str]:
+        session.replies.clear()
+        return {
+            "manufacturer": "Miltenyi Biotec",
+            "model": "CliniMACS Prodigy (simulated)",
+            "serial": f"SIM-{self.seed:04d}",
+            "sw": "1.0",
+            "hw": "A",
+            "last": str(self.event_seq),
+        }
+
+    def do_state(self, session: Session, frame: Frame) -> dict[str, str]:
+        return {"state": VENDOR[self.machine.state], "run": self.run_id}
+
+    def do_ping(self, session: Session, frame: Frame) -> dict[str, str]:
+        return {"t": self.now(), "last": str(self.event_seq)}
+
+    def do_get(self, session: Session, frame: Frame) -> dict[str, str]:
+        channel = self.need(frame, "ch")
+        if channel not in self.channels:
+            raise WireError("E06", f"unknown channel {channel}")
+        fields = self.reading(channel)
+        if fields is None:
+            fields = {"ch": channel, "v": "0", "u": UNITS[channel], "q": "bad"}
+        return fields | {"t": self.now(), "seq": str(self.event_seq)}
+
+    def do_sub(self, session: Session, frame: Frame) -> dict[str, str]:
+        wanted = self.need(frame, "ch")
+        if wanted == "*":
+            session.subs = None
+            return {"n": str(len(self.channels)), "last": str(self.event_seq)}
+        channels = frozenset(c for c in wanted.split(",") if c)
+        unknown = sorted(channels - set(self.channels))
+        if unknown:
+            raise WireError("E06", f"unknown channel {', '.join(unknown)}")
+        session.subs = channels
+        return {"n": str(len(channels)), "last": str(self.event_seq)}
+
+    def do_log(self, session: Session, frame: Frame) -> dict[str, str]:
+        text = self.need(frame, "from")
+        if not text.isdigit():
+            raise WireError("E03", "LOG: from must be a sequence number")
+        start = int(text)
+        count = 0
+        oldest = self.log[0][0] if self.log else self.event_seq + 1
+        for seq, verb, fields in self.log:
+            if seq >= start:
+                session.push(build("L", seq, verb, fields))
+                count += 1
+        reply = {"n": str(count), "last": str(self.event_seq)}
+        if start < oldest and start <= self.event_seq:
+            reply["lost"] = str(oldest - start)
+        return reply
+
+    def do_start(self, session: Session, frame: Frame) -> dict[str, str]:
+        name = self.need(frame, "prog")
+        run_id = self.need(frame, "run")
+        try:
+            template = self.profile.program(name)
+        except KeyError:
+            raise WireError("E06", f"unknown program {name}") from None
+        if self.running():
+            raise WireError("E04", f"a program is running (state {VENDOR[self.machine.state]})")
+        try:
+            self.machine.check(StateCommand.START)
+        except InvalidTransition:
+            raise WireError(
+                "E04", f"START not allowed in state {VENDOR[self.machine.state]}"
+            ) from None
+        params = self.parameters(frame, template.parameters)
+        self.start_run(template, run_id, params)
+        total = sum(s.duration_seconds or 0.0 for s in template.steps)
+        return {"run": run_id, "est": num(total)}
+
+    def parameters(self, frame: Frame, specs: Sequence[ParameterSpec]) -> dict[str, float]:
+        known = {s.name: s for s in specs}
+        values: dict[str, float] = {}
+        for key, text in frame.fields.items():
+            if not key.startswith("p.") or key.endswith(".u"):
+                continue
+            name = key[2:]
+            spec = known.get(name)
+            if spec is None:
+                raise WireError("E03", f"unknown parameter {name}")
+            if spec.dtype not in ("float", "int"):
+                continue
+            unit = frame.fields.get(f"{key}.u")
+            if spec.unit is not None and unit not in (None, spec.unit):
+                raise WireError("E03", f"{name}: unit {unit} is not {spec.unit}")
+            try:
+                value = float(text)
+            except ValueError:
+                raise WireError("E03", f"{name}: {text!r} is not a number") from None
+            lo, hi = spec.minimum, spec.maximum
+            if (lo is not None and value < lo) or (hi is not None and value > hi):
+                raise WireError("E03", f"{name}={text} is outside {lo}..{hi}")
+            values[name] = value
+        return values
+
+    def do_cmd(self, session: Session, frame: Frame) -> dict[str, str]:
+        name = self.need(frame, "c")
+        try:
+            command = StateCommand(name)
+        except ValueError:
+            raise WireError("E03", f"unknown state command {name}") from None
+        if command is StateCommand.START:
+            raise WireError("E03", "start is the START request")
+        before = self.machine.state
+        runner = self.runner
+        try:
+            if self.running() and runner is not None:
+                getattr(runner, command.value)()
+            else:
+                transition = self.machine.command(command)
+                if transition is not None:
+                    self.emit_state(before, self.machine.state, f"cmd:{command}")
+                    while self.machine.state.is_acting:
+                        prev = self.machine.state
+                        self.machine.state_complete()
+                        self.emit_state(prev, self.machine.state, "done")
+        except InvalidTransition:
+            raise WireError(
+                "E04", f"{name} not allowed in state {VENDOR[self.machine.state]}"
+            ) from None
+        return {"state": VENDOR[self.machine.state]}
+
+    def do_ack(self, session: Session, frame: Frame) -> dict[str, str]:
+        alarm_id = self.need(frame, "alarm")
+        user = self.need(frame, "user")
+        alarm = self.alarms.get(alarm_id)
+        if alarm is None:
+            raise WireError("E06", f"no active alarm {alarm_id}")
+        if not alarm.acked:
+            alarm.acked = True
+            self.emit_alarm(alarm, "acked", user)
+        return {"alarm": alarm_id}
+
+    def do_answer(self, session: Session, frame: Frame) -> dict[str, str]:
+        prompt = self.need(frame, "prompt")
+        user = self.need(frame, "user")
+        runner = self.runner
+        if runner is None or self.prompt_id is None or prompt != self.prompt_id:
+            raise WireError("E06", f"no pending prompt {prompt}")
+        self.answer_user = user
+        runner.answer_prompt(frame.fields.get("a", "done"))
+        return {"prompt": prompt}
+
+    def do_x(self, session: Session, frame: Frame) -> dict[str, str]:
+        name = self.need(frame, "c")
+        spec = next((c for c in self.profile.commands if c.name == name), None)
+        if spec is None:
+            raise WireError("E06", f"unknown command {name}")
+        numbers = self.parameters(frame, spec.parameters)
+        texts = {
+            k[2:]: v
+            for k, v in frame.fields.items()
+            if k.startswith("p.") and not k.endswith(".u") and k[2:] not in numbers
+        }
+        p = self.process
+        match name:
+            case "select_process":
+                if self.running():
+                    raise WireError("E04", "select_process: a program is running")
+                process = texts.get("process", "")
+                if process not in ("TCT", "CD34"):
+                    raise WireError("E03", f"process {process!r} is not TCT or CD34")
+                self.selected_process = process
+                return {"c": name, "process": process}
+            case "run_integrity_test":
+                if self.running():
+                    raise WireError("E04", "run_integrity_test: a program is running")
+                if p.state.tubing_set == "none":
+                    p.install("TS310" if self.selected_process == "CD34" else "TS520")
+                    self.sample_all()
+                failed = any(a.code == "tubing_set_integrity_failure" for a in self.alarms.values())
+                return {"c": name, "result": "fail" if failed else "pass", "drop": "0.4"}
+            case "confirm_user_step":
+                prompt = texts.get("prompt_id", "")
+                runner = self.runner
+                if runner is None or self.prompt_id is None or prompt != self.prompt_id:
+                    raise WireError("E06", f"no pending prompt {prompt}")
+                self.answer_user = texts.get("user", "-")
+                runner.answer_prompt(texts.get("answer", "done"))
+                return {"c": name, "prompt": prompt}
+            case "take_sample":
+                if p.reactor.culture.state.volume <= 0:
+                    raise WireError("E04", "take_sample: the chamber holds no culture")
+                values = p.take_sample(numbers.get("volume", 2.0))
+                self.sample_all(force=True)
+                return {"c": name} | {k: num(float(f"{v:.6g}")) for k, v in values.items()}
+            case "enter_ipc_result":
+                p.enter_ipc(numbers)
+                self.sample_all(force=True)
+                if numbers.get("glucose", 99.0) < 2.0:
+                    self.raise_alarm("glucose_low")
+                return {"c": name, "n": str(len(numbers))}
+            case "export_run_report":
+                report = {"c": name, "run": self.run_id}
+                for key, (value, unit) in sorted(p.results.items()):
+                    report[f"r.{key}"] = num(float(f"{value:.6g}"))
+                    report[f"r.{key}.u"] = unit
+                return report
+        raise WireError("E02", f"command {name} is not implemented by the simulator")
+
+    # --- housekeeping -------------------------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        tasks = list(self._tasks)
+        if self.run_task is not None:
+            tasks.append(self.run_task)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,92 @@
+"""Wire faults during a whole TCT run at speed=max, over TCP and a pty: repeated cable pulls,
+line noise (corrupt frames), dropped bytes and a stalled device. Zero loss: the adapter applies
+every event the device logged, in event-seq order, and sees every sample."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from prodigy_helpers import wait_for
+
+from cellauto.schema import EventKind
+from cellauto.sim.servers.stream import PtyServer, TcpServer
+from cellauto_adapters.prodigy import ProdigyAdapter
+from cellauto_simulators.prodigy import ProdigySimulator
+
+FAULTS = ",".join(
+    [
+        "disconnect@6h:10m",
+        "corrupt@1d=5",
+        "disconnect@2d:1h",
+        "drop_bytes@3d=40",
+        "corrupt@4d=3",
+        "disconnect@5d:30m",
+        "stall@6d:20m",
+        "drop_bytes@7d=7",
+        "disconnect@8d:2h",
+        "disconnect@10d:5m",
+        "corrupt@11d=2",
+    ]
+)
+
+
+async def test_zero_loss_by_event_seq_across_cable_pulls(
+    start_sim: Callable[..., Awaitable[ProdigySimulator]],
+    connect: Callable[..., Awaitable[ProdigyAdapter]],
+) -> None:
+    sim = await start_sim(faults=FAULTS, seed="3")
+    device = await connect(sim)
+    first = (device.last_event_seq or 0) + 1
+    samples = device.subscribe(maxsize=1_000_000)
+    events = device.events(maxsize=1_000_000)
+    run = await device.start_program("TCT", {})
+    connection = []
+
+    async def operator() -> None:
+        async for event in events:
+            if event.kind == EventKind.PROMPT:
+                await device.answer_prompt(str(event.data["prompt_id"]), "done", "alice")
+            elif event.kind == EventKind.CONNECTION_CHANGED:
+                connection.append(event.data["state"])
+
+    task = asyncio.create_task(operator())
+    try:
+        async with asyncio.timeout(40):
+            result = await run
+        await wait_for(lambda: device.last_event_seq == sim.device.event_seq)
+    finally:
+        task.cancel()
+    assert result.outcome == "complete"
+    assert device.lost_events == 0
+    logged = {seq: verb for seq, verb, _ in sim.device.log if seq >= first}
+    samples.close()
+    got = [s.seq async for s in samples]
+    assert got == sorted(got)
+    assert set(got) == {seq for seq, verb in logged.items() if verb == "SAMPLE"}
+    assert sim.device.event_seq - first + 1 == len(logged)
+    assert device.readbacks >= 5  # losses happened and were read back from the log
+    if "tcp" in sim.url:
+        assert connection.count("disconnected") >= 3  # the cable pulls were seen as such
+    assert device.framing_errors > 0  # the noise reached the adapter
+    print(f"read-backs {device.readbacks}, bad frames {device.framing_errors}, {connection}")
+
+
+async def test_a_cable_pulled_for_a_real_second_is_noticed_and_read_back(
+    sim: ProdigySimulator, device: ProdigyAdapter
+) -> None:
+    first = (device.last_event_seq or 0) + 1
+    samples = device.subscribe(maxsize=1_000_000)
+    server = sim.server
+    assert isinstance(server, TcpServer | PtyServer)
+    await server.unplug()
+    await asyncio.sleep(1.0)  # five heartbeats: the adapter declares the link lost
+    await server.plug()
+    target = sim.device.event_seq
+    await wait_for(lambda: (device.last_event_seq or 0) >= target, 10)
+    assert device.readbacks >= 1
+    assert device.lost_events == 0
+    samples.close()
+    got = [s.seq async for s in samples if s.seq <= target]
+    logged = [s for s, verb, _ in sim.device.log if verb == "SAMPLE" and first <= s <= target]
+    assert got == logged
