@@ -5,6 +5,7 @@ The public names live here; the modules behind them are implementation detail.
 """
 
 from cellauto._version import __version__
+from cellauto.batch import AlarmPolicy, AutoAnswer, Batch, IdentityMismatch, TerminalPrompts
 from cellauto.driver import Device, OperatorPrompt, RunAborted, RunEnded, RunStopped
 from cellauto.errors import (
     AlarmRaised,
@@ -48,9 +49,12 @@ from cellauto.units import convert
 __all__ = [
     "SCHEMA_VERSION",
     "Alarm",
+    "AlarmPolicy",
     "AlarmRaised",
     "AlarmSeverity",
     "AuditEntry",
+    "AutoAnswer",
+    "Batch",
     "BatchInfo",
     "CellautoError",
     "CommandRejected",
@@ -64,6 +68,7 @@ __all__ = [
     "ElectronicSignature",
     "Event",
     "EventKind",
+    "IdentityMismatch",
     "InvalidTransition",
     "Operation",
     "OperationStatus",
@@ -85,6 +90,7 @@ __all__ = [
     "State",
     "StateCommand",
     "StateMachine",
+    "TerminalPrompts",
     "UnitError",
     "__version__",
     "available_profiles",

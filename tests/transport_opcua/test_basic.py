@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import CHAMBER, SEQ, SETPOINT, TEMP
+from opcua_space import CHAMBER, SEQ, SETPOINT, TEMP
 
 from cellauto.errors import NodeNotFound, OpcUaStatusError
 from cellauto.sim.servers.opcua import OpcUaServer

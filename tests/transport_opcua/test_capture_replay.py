@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SEQ, SETPOINT, TEMP
+from opcua_space import SEQ, SETPOINT, TEMP
 
 from cellauto.errors import OpcUaReplayMismatch
 from cellauto.sim.servers.opcua import OpcUaServer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import SEQ, TEMP
+from opcua_space import SEQ, TEMP
 
 from cellauto.errors import ConnectionLost, DeviceTimeout
 from cellauto.sim.servers.opcua import OpcUaServer
