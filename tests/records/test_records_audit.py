@@ -10,9 +10,9 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from conftest import T0
 from hypothesis import given
 from hypothesis import strategies as st
+from records_helpers import T0
 
 from cellauto.errors import RecordIntegrityError
 from cellauto.records import RecordWriter, open_batch, verify

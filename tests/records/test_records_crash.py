@@ -80,7 +80,7 @@ def test_sigkill_at_random_points_leaves_a_readable_intact_resumable_record(
 
 
 def test_a_torn_last_write_at_any_byte_loses_only_that_write(tmp_path: Path) -> None:
-    from conftest import batch_info, sample
+    from records_helpers import batch_info, sample
 
     original = tmp_path / "orig"
     segment = Path("samples") / "segment-000001.arrows"
@@ -120,7 +120,7 @@ def test_a_torn_last_write_at_any_byte_loses_only_that_write(tmp_path: Path) -> 
 
 
 def test_a_seal_interrupted_after_compaction_is_ignored_and_redone(tmp_path: Path) -> None:
-    from conftest import batch_info, sample
+    from records_helpers import batch_info, sample
 
     from cellauto.records.compact import compact
 

@@ -11,9 +11,9 @@ import duckdb
 import polars as pl
 import pyarrow.compute as pc
 import pytest
-from conftest import T0, batch_info
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from records_helpers import T0, batch_info
 
 from cellauto.errors import RecordError, SchemaVersionError
 from cellauto.records import RecordWriter, open_batch, open_batches

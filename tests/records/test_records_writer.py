@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from conftest import T0, StepClock, batch_info, fill, sample
+from records_helpers import T0, StepClock, batch_info, fill, sample
 
 from cellauto.errors import (
     RecordError,
@@ -179,9 +179,11 @@ def test_rows_reach_disk_within_the_flush_interval_without_flush(tmp_path: Path)
         )
     )
     deadline = time.monotonic() + 5
-    while open_batch(tmp_path / "b").samples.num_rows == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
     record = open_batch(tmp_path / "b")
+    # the flusher writes one table after the other: wait for both, not just the first
+    while not (record.samples.num_rows and record.events.num_rows) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        record = open_batch(tmp_path / "b")
     assert record.samples.num_rows == 1
     assert record.events.num_rows == 1
     writer.close()
@@ -268,3 +270,54 @@ def test_timestamps_keep_microseconds_and_convert_to_utc(tmp_path: Path) -> None
     [row] = open_batch(tmp_path / "b").samples.to_pylist()
     assert row["timestamp"] == local
     assert row["timestamp"].astimezone(UTC).hour == 8
+
+
+def test_columnar_batches_are_queued_in_order_with_single_samples(tmp_path: Path) -> None:
+    path = tmp_path / "b"
+    writer = RecordWriter.create(path, batch_info(), flush_rows=100, flush_interval=None)
+    writer.add_samples(_columns(10))
+    writer.add_sample(sample(10, device="prodigy-1", channel="centrifuge.speed"))
+    writer.add_samples(_columns(30, start=11).append_column("quality", pa.array(["bad"] * 30)))
+    writer.add_samples(pa.concat_tables([_columns(20, start=41), _columns(20, start=61)]))
+    writer.add_samples(_columns(0))
+    assert open_batch(path).samples.num_rows == 0  # 81 rows queued, below flush_rows
+    writer.add_samples(_columns(19, start=81))  # 100 rows: written at the row bound
+    assert open_batch(path).samples.num_rows == 100
+    writer.add_samples(_columns(5, start=100))
+    writer.flush()
+    table = open_batch(path).samples
+    assert table.column("seq").to_pylist() == list(range(105))
+    assert table.column("quality").to_pylist() == ["good"] * 11 + ["bad"] * 30 + ["good"] * 64
+    assert set(table.column("unit").to_pylist()) == {"Cel"}
+    writer.close()
+    assert verify(path).status == "sealed and intact"
+
+
+def test_queued_columnar_rows_reach_disk_within_the_flush_interval(tmp_path: Path) -> None:
+    writer = RecordWriter.create(tmp_path / "b", batch_info(), flush_interval=0.2)
+    writer.add_samples(_columns(10))
+    deadline = time.monotonic() + 5
+    while open_batch(tmp_path / "b").samples.num_rows == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert open_batch(tmp_path / "b").samples.num_rows == 10
+    writer.close()
+
+
+def test_repeated_batch_shapes_are_still_checked_row_by_row(tmp_path: Path) -> None:
+    """The per-schema and same-codes caches must not let a different batch through."""
+    writer = RecordWriter.create(tmp_path / "b", batch_info(), flush_interval=None)
+    writer.add_samples(_columns(4))
+    writer.add_samples(_columns(4, start=4))  # same schema, same codes: the cached path
+    other = _columns(4, start=8).set_column(
+        1, "channel", pa.array(["centrifuge.speed"] * 3 + ["x.y"])
+    )
+    writer.add_samples(other)  # a new channel in the last row: admitted with its unit
+    mixed = _columns(4, start=12).set_column(2, "unit", pa.array(["Cel"] * 3 + ["K"]))
+    with pytest.raises(RecordValidationError, match=r"x\.y: unit 'K' differs from 'Cel'"):
+        writer.add_samples(mixed.set_column(1, "channel", other.column("channel")))
+    with pytest.raises(RecordValidationError, match="quality needs values"):
+        writer.add_samples(_columns(2).append_column("quality", pa.array(["good", None])))
+    with pytest.raises(RecordValidationError, match="seq must be integers without nulls"):
+        writer.add_samples(_columns(2).set_column(5, "seq", pa.array([1, None])))
+    writer.close()
+    assert open_batch(tmp_path / "b").samples.column("seq").to_pylist() == list(range(12))

@@ -14,10 +14,44 @@ from typing import Any
 import pyarrow as pa
 from pydantic import JsonValue
 
-from cellauto.schema import GENESIS_HASH, AuditEntry, ElectronicSignature, canonical_json
+from cellauto.schema import (
+    GENESIS_HASH,
+    AuditEntry,
+    ElectronicSignature,
+    canonical_json,
+    sha256_hex,
+)
 
 SIGN_ACTION = "sign"
 """Action of the audit entry a signature is carried in."""
+SIGNED_CHAIN = "audit_chain"
+"""``value.signed`` of a signature made while the record is open: it signs the chain head."""
+SIGNED_SEALED = "sealed_record"
+"""``value.signed`` of a signature added after the seal: it signs `record_hash`."""
+
+
+def record_hash(chain_head: str, manifest_sha256: str) -> str:
+    """What a signature added to a sealed record signs: SHA-256 of the canonical JSON of
+    ``{"chain_head": ..., "manifest_sha256": ...}`` (the chain head before the signature entry
+    and the digest of the sealed manifest, see `layout.manifest_digest`)."""
+    return sha256_hex({"chain_head": chain_head, "manifest_sha256": manifest_sha256})
+
+
+def signature_break(entry: AuditEntry) -> str | None:
+    """Why a signature entry is not bound to what it claims to sign, or None."""
+    sig, value = entry.signature, entry.value
+    if sig is None or not isinstance(value, dict):
+        return None
+    signed = value.get("signed")
+    if signed == SIGNED_CHAIN and sig.signed_hash != entry.prev_hash:
+        return "the signature is not bound to the chain head it claims to sign"
+    if signed == SIGNED_SEALED:
+        head, digest = value.get("chain_head"), value.get("manifest_sha256")
+        if head != entry.prev_hash or not isinstance(digest, str):
+            return "the signature is not bound to the chain head it claims to sign"
+        if sig.signed_hash != record_hash(head, digest):
+            return "the signature is not bound to the record hash it claims to sign"
+    return None
 
 
 def make_entry(
@@ -116,12 +150,9 @@ def first_break(entries: Sequence[AuditEntry]) -> tuple[int, str] | None:
             )
         if entry.seq != index:
             return index, f"audit entry #{index}: seq is {entry.seq}, expected {index}"
-        signs_chain = entry.signature is not None and entry.value == {"signed": "audit_chain"}
-        if signs_chain and entry.signature and entry.signature.signed_hash != entry.prev_hash:
-            return index, (
-                f"audit entry seq {entry.seq} (#{index}): the signature is not bound to "
-                "the chain head it claims to sign"
-            )
+        unbound = signature_break(entry)
+        if unbound is not None:
+            return index, f"audit entry seq {entry.seq} (#{index}): {unbound}"
         prev = entry.hash
     return None
 

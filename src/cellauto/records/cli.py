@@ -1,4 +1,4 @@
-"""``cellauto records list | show | verify | export``."""
+"""``cellauto records list | show | verify | sign | export``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from cellauto.records.reader import BatchRecord, find_batches, open_batch
+from cellauto.schema import SignatureMeaning
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,6 +29,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     check.add_argument("batch", type=Path)
     check.set_defaults(handler=_verify)
+
+    signing = sub.add_parser(
+        "sign", help="sign a sealed record (review, approval...) in an append-only addendum"
+    )
+    signing.add_argument("batch", type=Path, help="the sealed batch record folder")
+    signing.add_argument("--name", required=True, help="the signer's printed name")
+    signing.add_argument("--user", required=True, help="the signer's user id")
+    signing.add_argument("--meaning", required=True, choices=[m.value for m in SignatureMeaning])
+    signing.add_argument("--reason", default="", help="why (e.g. the review's reference)")
+    signing.set_defaults(handler=_sign)
 
     export = sub.add_parser("export", help="export a record as Parquet, CSV or JSON Lines")
     export.add_argument("batch", type=Path)
@@ -109,8 +120,30 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"  also: {problem}")
     for note in report.notes:
         print(f"  note: {note}")
+    for signature in report.signatures:
+        print(f"  signature: {signature}")
     print("  rows: " + ", ".join(f"{k} {v}" for k, v in report.rows.items()))
     return 0 if report.intact else 1
+
+
+def _sign(args: argparse.Namespace) -> int:
+    from cellauto.records.addenda import sign
+
+    entry = sign(
+        args.batch,
+        printed_name=args.name,
+        user_id=args.user,
+        meaning=args.meaning,
+        reason=args.reason,
+    )
+    signature = entry.signature
+    assert signature is not None
+    print(
+        f"signed {args.batch}: {signature.meaning.value} by {signature.printed_name} "
+        f"({signature.user_id}) at {signature.signed_at.isoformat()}, record hash "
+        f"{signature.signed_hash}"
+    )
+    return 0
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@
 <batch>/<table>/segment-NNNNNN.arrows  append-only Arrow IPC streams while the record is open
 <batch>/<table>.arrow              the compacted table (Arrow IPC file, lz4) once sealed
 <batch>/files/<name>               images, vendor reports; SHA-256 in the audit trail
+<batch>/addenda/addendum-NNNNNN.arrow  signatures added after the seal (audit rows, chained on)
 ```
 """
 
@@ -23,12 +24,14 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from cellauto.errors import RecordError, SchemaVersionError
+from cellauto.errors import RecordError, RecordStateError, SchemaVersionError
 from cellauto.records.tables import RECORD_FORMAT
-from cellauto.schema import BatchInfo, check_schema_version
+from cellauto.schema import BatchInfo, check_schema_version, sha256_hex
 
 MANIFEST = "manifest.json"
 FILES_DIR = "files"
+ADDENDA_DIR = "addenda"
+ADDENDUM_RE = re.compile(r"^addendum-(\d{6})\.arrow$")
 SEGMENT_RE = re.compile(r"^segment-(\d{6})\.arrows$")
 
 
@@ -53,6 +56,17 @@ class TableFile(BaseModel):
     rows: int
 
 
+class Addendum(BaseModel):
+    """Audit entries appended to a sealed record (signatures), in one file of their own."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    file: str
+    sha256: str
+    rows: int
+    head: str = Field(description="Hash of the file's last audit entry.")
+
+
 class Manifest(BaseModel):
     """``manifest.json``: what the record is, who wrote it, and whether it is sealed."""
 
@@ -72,11 +86,18 @@ class Manifest(BaseModel):
     row_counts: dict[str, int] = Field(default_factory=dict)
     chain_head: str | None = None
     tables: dict[str, TableFile] = Field(default_factory=dict)
+    addenda: list[Addendum] = Field(default_factory=list)
+    """Signatures added after the seal, in order; `chain_head` stays the head at the seal."""
 
     @property
     def sealed(self) -> bool:
         """True once the writer closed the record."""
         return self.state == "sealed"
+
+    @property
+    def head(self) -> str | None:
+        """Hash of the last audit entry, addenda included (None while open)."""
+        return self.addenda[-1].head if self.addenda else self.chain_head
 
 
 def check_record_format(version: str, where: Path) -> None:
@@ -114,8 +135,46 @@ def read_manifest(path: Path) -> Manifest:
 
 def write_manifest(path: Path, manifest: Manifest) -> None:
     """Replace the manifest atomically (write, fsync, rename, fsync the folder)."""
-    text = json.dumps(manifest.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+    data = manifest.model_dump(mode="json")
+    if not data["addenda"]:
+        del data["addenda"]  # records without addenda keep the manifest they always had
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     atomic_write(path / MANIFEST, text.encode())
+
+
+def manifest_digest(path: Path) -> str:
+    """SHA-256 of the canonical JSON of ``manifest.json`` without its ``addenda``: the manifest
+    as sealed, which adding signatures does not change."""
+    file = path / MANIFEST
+    try:
+        raw: Any = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RecordError(f"{file}: cannot read the manifest: {exc}") from None
+    if not isinstance(raw, dict):
+        raise RecordError(f"{file}: the manifest is not a JSON object")
+    raw.pop("addenda", None)
+    return sha256_hex(raw)
+
+
+def commit_addendum(path: Path, previous_head: str, addendum: Addendum) -> None:
+    """Append `addendum` to the manifest's ``addenda`` by an atomic rewrite, if the record's
+    head is still `previous_head` (else RecordStateError). Every other field is kept as is."""
+    file = path / MANIFEST
+    raw: Any = json.loads(file.read_text(encoding="utf-8"))
+    listed = raw.get("addenda") or []
+    head = listed[-1]["head"] if listed else raw.get("chain_head")
+    if head != previous_head:
+        raise RecordStateError(
+            f"{file}: the record's head changed while signing (another signature was added); "
+            "sign again"
+        )
+    raw["addenda"] = [*listed, addendum.model_dump(mode="json")]
+    atomic_write(file, (json.dumps(raw, indent=2, sort_keys=True) + "\n").encode())
+
+
+def addendum_name(number: int) -> str:
+    """Path (inside the record) of addendum `number` (from 1)."""
+    return f"{ADDENDA_DIR}/addendum-{number:06d}.arrow"
 
 
 def atomic_write(file: Path, data: bytes) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +28,8 @@ class BatchRecord:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.manifest: Manifest = read_manifest(path)
-        self.torn: list[str] = []
-        """Segments that end in a partial write (a crash); their complete part is read."""
+        self._tables: dict[str, pa.Table] = {}
+        self._torn: dict[str, list[str]] = {}
 
     @property
     def batch_id(self) -> str:
@@ -42,31 +41,44 @@ class BatchRecord:
         """True if the writer closed the record."""
         return self.manifest.sealed
 
+    @property
+    def torn(self) -> list[str]:
+        """Segments that end in a partial write (a crash); their complete part is read."""
+        if not self.sealed:
+            for name in TABLES:
+                self.table(name)
+        return [segment for name in TABLES for segment in self._torn.get(name, [])]
+
     def table(self, name: str) -> pa.Table:
         """The table `name` (samples, events, audit, results), read into memory."""
         if name not in TABLES:
             raise RecordError(f"a record has no table {name!r} (tables: {', '.join(TABLES)})")
+        if name not in self._tables:
+            self._tables[name] = self._read(name)
         return self._tables[name]
-
-    @cached_property
-    def _tables(self) -> dict[str, pa.Table]:
-        return {name: self._read(name) for name in TABLES}
 
     def _read(self, name: str) -> pa.Table:
         schema = file_schema(name)
         if self.sealed:
-            file = self.path / self.manifest.tables[name].file
-            try:
-                return ipc.open_file(pa.memory_map(str(file))).read_all()
-            except (OSError, pa.ArrowInvalid) as exc:
-                raise RecordError(f"{file}: cannot read: {exc}") from None
+            parts = [read_table_file(file) for file in self.table_files(name)]
+            if len(parts) == 1:
+                return parts[0]
+            return pa.concat_tables(parts).unify_dictionaries()
         batches: list[pa.RecordBatch] = []
         for segment in segments(self.path, name):
             found, torn = read_segment(segment)
             batches += found
             if torn:
-                self.torn.append(str(segment.relative_to(self.path)))
+                self._torn.setdefault(name, []).append(str(segment.relative_to(self.path)))
         return pa.Table.from_batches(batches, schema=schema).unify_dictionaries()
+
+    def table_files(self, name: str) -> list[Path]:
+        """The files of a sealed table, in order: ``<name>.arrow``, then for the audit the
+        addenda (signatures added after the seal) listed in the manifest."""
+        files = [self.path / self.manifest.tables[name].file]
+        if name == "audit":
+            files += [self.path / addendum.file for addendum in self.manifest.addenda]
+        return files
 
     @property
     def samples(self) -> pa.Table:
@@ -81,7 +93,8 @@ class BatchRecord:
 
     @property
     def audit(self) -> pa.Table:
-        """The hash-chained audit trail, including signatures."""
+        """The hash-chained audit trail, including signatures (and, once sealed, the signatures
+        added after the seal, in order)."""
         return self.table("audit")
 
     @property
@@ -102,8 +115,8 @@ class BatchRecord:
     def dataset(self, name: str = "samples") -> ds.Dataset:
         """A table as a pyarrow dataset (lazy, column-pruned scans for a sealed record)."""
         if self.sealed:
-            file = self.path / self.manifest.tables[name].file
-            return ds.dataset(str(file), format="ipc", schema=file_schema(name))
+            files = [str(file) for file in self.table_files(name)]
+            return ds.dataset(files, format="ipc", schema=file_schema(name))
         return ds.dataset(self.table(name))
 
     def duckdb(
@@ -119,7 +132,7 @@ class BatchRecord:
     def polars(self, name: str = "samples") -> polars.LazyFrame:
         """A table as a Polars LazyFrame."""
         pl = _optional("polars")
-        if self.sealed:
+        if self.sealed and not (name == "audit" and self.manifest.addenda):
             lazy: polars.LazyFrame = pl.scan_ipc(self.path / self.manifest.tables[name].file)
             return lazy
         frame: polars.DataFrame = pl.from_arrow(self.table(name))
@@ -136,6 +149,16 @@ def _optional(module: str) -> Any:
         raise RecordError(
             f"{module} is not installed; install it with `pip install cellauto[analysis]`"
         ) from None
+
+
+def read_table_file(file: Path) -> pa.Table:
+    """One sealed table file (Arrow IPC file format) into memory."""
+    if not file.is_file():
+        raise RecordError(f"{file}: missing (listed in the manifest)")
+    try:
+        return ipc.open_file(pa.memory_map(str(file))).read_all()
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise RecordError(f"{file}: cannot read: {exc}") from None
 
 
 def open_batch(path: str | os.PathLike[str]) -> BatchRecord:
@@ -170,7 +193,7 @@ def open_batches(
     for path in find_batches(root):
         record = open_batch(path)
         if record.sealed:
-            files.append(str(path / record.manifest.tables[table].file))
+            files += [str(file) for file in record.table_files(table)]
         elif include_open:
             children.append(ds.dataset(record.table(table)))
     parts: list[ds.Dataset] = [ds.dataset(files, format="ipc", schema=schema)] if files else []

@@ -1,17 +1,32 @@
-"""verify(): walk a record's audit chain, table digests and file hashes."""
+"""verify(): walk a record's audit chain (with the addenda of a sealed record), table digests
+and file hashes."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from cellauto.errors import RecordError
-from cellauto.records.audit import chain_head, first_break, table_entries
-from cellauto.records.layout import FILES_DIR, sha256_file
-from cellauto.records.reader import BatchRecord
+from cellauto.records.audit import (
+    SIGN_ACTION,
+    SIGNED_SEALED,
+    chain_head,
+    first_break,
+    table_entries,
+)
+from cellauto.records.layout import (
+    ADDENDA_DIR,
+    ADDENDUM_RE,
+    FILES_DIR,
+    manifest_digest,
+    sha256_file,
+)
+from cellauto.records.reader import BatchRecord, read_table_file
 from cellauto.records.tables import TABLES
+from cellauto.schema import AuditEntry
+
+_SEALED_AUDIT = "audit.arrow"
 
 
 @dataclass
@@ -24,6 +39,8 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)
+    signatures: list[str] = field(default_factory=list)
+    """One line per electronic signature in the audit trail, in order."""
 
     @property
     def intact(self) -> bool:
@@ -44,40 +61,78 @@ def verify(path: str | os.PathLike[str]) -> VerifyReport:
     report = VerifyReport(record.path, record.batch_id, record.sealed)
     manifest = record.manifest
     try:
-        entries = table_entries(record.audit)
+        entries, origins = _audit(record, report)
     except (RecordError, ValueError) as exc:
         report.problems.append(f"audit table unreadable: {exc}")
         return report
     for name in TABLES:
+        if name == "audit":
+            report.rows[name] = len(entries)
+            continue
         try:
             report.rows[name] = record.table(name).num_rows
         except RecordError as exc:
             report.problems.append(str(exc))
     broken = first_break(entries)
     if broken is not None:
-        report.problems.append(broken[1])
+        index, reason = broken
+        where = origins[index] if index < len(origins) else _SEALED_AUDIT
+        report.problems.append(reason if where == _SEALED_AUDIT else f"{reason} (in {where})")
     report.notes += [f"{seg}: torn last write (crash); read up to it" for seg in record.torn]
 
     if manifest.sealed:
-        _check_sealed(record, entries, report)
+        _check_sealed(record, entries, origins.count(_SEALED_AUDIT), report)
+        _check_addenda(record, entries, origins, report)
     elif not entries:
         report.problems.append("audit trail is empty (record_created entry missing)")
     elif entries[0].action != "record_created":
         report.problems.append("audit entry #0 is not record_created (start of the trail removed)")
     _check_files(record, entries, report)
+    sealed_count = origins.count(_SEALED_AUDIT) if manifest.sealed else len(entries)
+    for index, entry in enumerate(entries):
+        sig = entry.signature
+        if sig is not None:
+            report.signatures.append(
+                f"{sig.meaning.value} by {sig.printed_name} ({sig.user_id}) at "
+                f"{sig.signed_at.isoformat()}, audit entry seq {entry.seq}, signs "
+                f"{sig.signed_hash[:16]}..."
+                + (f" (added after the seal: {origins[index]})" if index >= sealed_count else "")
+            )
     return report
 
 
-def _check_sealed(record: BatchRecord, entries: list[Any], report: VerifyReport) -> None:
+def _audit(record: BatchRecord, report: VerifyReport) -> tuple[list[AuditEntry], list[str]]:
+    """The audit entries and the file each came from (sealed: audit.arrow, then addenda)."""
+    if not record.sealed:
+        entries = table_entries(record.audit)
+        return entries, ["audit"] * len(entries)
+    entries, origins = [], []
+    for file in record.table_files("audit"):
+        name = file.relative_to(record.path).as_posix()
+        if name != _SEALED_AUDIT and not file.is_file():
+            report.problems.append(
+                f"{name}: missing (listed in manifest.json: a signature added after the seal "
+                "was removed)"
+            )
+            continue
+        found = table_entries(read_table_file(file))
+        entries += found
+        origins += [name] * len(found)
+    return entries, origins
+
+
+def _check_sealed(
+    record: BatchRecord, entries: list[AuditEntry], sealed_count: int, report: VerifyReport
+) -> None:
     manifest = record.manifest
-    head = chain_head(entries)
+    head = chain_head(entries[:sealed_count])
     if manifest.chain_head != head:
         report.problems.append(
             f"audit trail ends at {head[:12]}..., the manifest's chain head is "
             f"{str(manifest.chain_head)[:12]}... (entries removed after the seal, or the "
             "manifest changed)"
         )
-    seals = [e for e in entries if e.action == "record_sealed"]
+    seals = [e for e in entries[:sealed_count] if e.action == "record_sealed"]
     if not seals:
         report.problems.append("no record_sealed entry in the audit trail")
         return
@@ -108,7 +163,59 @@ def _check_sealed(record: BatchRecord, entries: list[Any], report: VerifyReport)
         report.problems.append("manifest.json: devices differ from the sealed copy in the audit")
 
 
-def _check_files(record: BatchRecord, entries: list[Any], report: VerifyReport) -> None:
+def _check_addenda(
+    record: BatchRecord, entries: list[AuditEntry], origins: list[str], report: VerifyReport
+) -> None:
+    """Addenda: unchanged files, only signatures, each bound to the manifest as sealed."""
+    listed = set()
+    for addendum in record.manifest.addenda:
+        listed.add(addendum.file)
+        file = record.path / addendum.file
+        if not file.is_file():
+            continue  # reported while reading
+        mine = [e for e, origin in zip(entries, origins, strict=True) if origin == addendum.file]
+        if sha256_file(file) != addendum.sha256:
+            report.problems.append(
+                f"{addendum.file}: changed since it was added (SHA-256 mismatch)"
+            )
+        elif len(mine) != addendum.rows or chain_head(mine) != addendum.head:
+            report.problems.append(f"{addendum.file}: entries differ from manifest.json")
+    digest: str | None = None
+    for index, (entry, origin) in enumerate(zip(entries, origins, strict=True)):
+        if origin == _SEALED_AUDIT:
+            continue
+        value = entry.value
+        is_signature = (
+            entry.action == SIGN_ACTION
+            and entry.signature is not None
+            and isinstance(value, dict)
+            and value.get("signed") == SIGNED_SEALED
+        )
+        if not is_signature or not isinstance(value, dict):
+            report.problems.append(
+                f"audit entry seq {entry.seq} (#{index}) (in {origin}): not a signature; only "
+                "signatures may be added to a sealed record"
+            )
+            continue
+        digest = digest or manifest_digest(record.path)
+        if value.get("manifest_sha256") != digest:
+            report.problems.append(
+                f"manifest.json: changed since audit entry seq {entry.seq} (#{index}) (in "
+                f"{origin}) signed it (the sealed manifest's SHA-256 differs)"
+            )
+            break
+    folder = record.path / ADDENDA_DIR
+    if folder.is_dir():
+        for file in sorted(folder.iterdir()):
+            name = f"{ADDENDA_DIR}/{file.name}"
+            if ADDENDUM_RE.match(file.name) and name not in listed:
+                report.problems.append(
+                    f"{name}: not listed in manifest.json (a signing interrupted before its "
+                    "commit, or a signature removed from the manifest); not part of the record"
+                )
+
+
+def _check_files(record: BatchRecord, entries: list[AuditEntry], report: VerifyReport) -> None:
     expected: dict[str, str] = {}
     for entry in entries:
         if entry.action == "file_added" and isinstance(entry.value, dict):

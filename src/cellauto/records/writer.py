@@ -70,6 +70,8 @@ _QUALITY = ("good", "uncertain", "bad")
 _QUALITY_CODE: dict[str, int] = {q: i for i, q in enumerate(_QUALITY)}
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 SYSTEM_ACTOR = "cellauto"
+_COALESCE_ROWS = 65_536
+"""Columnar batches are queued and written as one record batch of about this many rows."""
 _TIME = pa.timestamp("us", tz="UTC")
 
 
@@ -78,6 +80,25 @@ class _Channel:
     key: int
     unit: str | None
     kind: Kind
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How to read one input schema of `add_samples` (checked once, reused while it repeats)."""
+
+    schema: pa.Schema
+    columns: tuple[int, ...]  # device_id, channel, unit, timestamp
+    value: int
+    seq: int
+    quality: int | None
+    cast_time: bool
+    cast_value: bool
+    cast_seq: bool
+
+
+_Part = tuple[pa.Array, pa.Array, pa.Array, pa.Array, pa.Array, pa.Array | None, pa.Array]
+"""A validated columnar batch in our codes: device, channel, timestamp, value, unit, quality
+(None: all good), seq."""
 
 
 def _now() -> datetime:
@@ -170,12 +191,54 @@ class _Samples(_Table):
         self.mixed = False
         self._zeros = pa.array([], pa.int32())
         self._nulls = (pa.nulls(0, pa.string()), pa.nulls(0, pa.bool_()))
+        self.parts: list[_Part] = []
+        self.part_rows = 0
+        self.unflushed = 0  # rows queued or written since the last flush
 
     def add_key(self, device_id: str, channel: str, unit: str | None) -> int:
         self.key_device.append(self.codes["device_id"].code(device_id))
         self.key_channel.append(self.codes["channel"].code(channel))
         self.key_unit.append(None if unit is None else self.codes["unit"].code(unit))
         return len(self.key_device) - 1
+
+    def add_part(self, part: _Part) -> None:
+        """Queue one validated columnar batch; written with the next ones as one batch."""
+        self.parts.append(part)
+        self.part_rows += len(part[0])
+        self.unflushed += len(part[0])
+
+    def write_parts(self) -> None:
+        """Write the queued columnar batches as one record batch (fewer, larger IPC messages)."""
+        parts, n = self.parts, self.part_rows
+        if not parts:
+            return
+        self.parts, self.part_rows = [], 0
+        codes = self.codes
+        zeros = self.zeros(n)
+
+        def cat(i: int) -> pa.Array:
+            arrays = [part[i] for part in parts]
+            return arrays[0] if len(arrays) == 1 else pa.concat_arrays(arrays)
+
+        if all(part[5] is None for part in parts):
+            quality = zeros
+        else:
+            quality = pa.concat_arrays(
+                [zeros.slice(0, len(p[0])) if p[5] is None else p[5] for p in parts]
+            )
+        columns = [
+            codes["batch_id"].encode(zeros),
+            codes["device_id"].encode(cat(0)),
+            codes["channel"].encode(cat(1)),
+            cat(2),
+            cat(3),
+            self.nulls(n, 0),
+            self.nulls(n, 1),
+            codes["unit"].encode(cat(4)),
+            codes["quality"].encode(quality),
+            cat(6),
+        ]
+        self.write(pa.RecordBatch.from_arrays(columns, schema=self.schema))
 
     def zeros(self, n: int) -> pa.Array:
         if len(self._zeros) < n:
@@ -188,7 +251,12 @@ class _Samples(_Table):
             self._nulls = (pa.nulls(size, pa.string()), pa.nulls(size, pa.bool_()))
         return self._nulls[which].slice(0, n)
 
+    def flush(self, durable: bool) -> None:
+        super().flush(durable)
+        self.unflushed = 0
+
     def write_rows(self) -> None:
+        self.write_parts()  # first: rows are written in the order they were accepted
         n = len(self.keys)
         if not n:
             return
@@ -219,6 +287,7 @@ class _Samples(_Table):
         ]
         self.keys, self.times, self.values, self.quality, self.seq = [], [], [], [], []
         self.mixed = False
+        self.unflushed += n
         self.write(pa.RecordBatch.from_arrays(columns, schema=self.schema))
 
 
@@ -270,6 +339,8 @@ class RecordWriter:
         self._declared: dict[tuple[str, str], str | None] = dict(channel_units)
         self._channels: dict[tuple[str, str], _Channel] = {}
         self._valid_keys: dict[tuple[int, int, int | None, int | None], set[int]] = {}
+        self._units_checked: tuple[pa.Array, pa.Array, pa.Array] | None = None
+        self._last_plan: _Plan | None = None
         for (device_id, channel), (unit, kind) in channels.items():
             key = self._samples.add_key(device_id, channel, unit)
             self._channels[device_id, channel] = _Channel(key, unit, kind)
@@ -410,6 +481,11 @@ class RecordWriter:
         with self._lock:
             self._check_open()
             s = self._samples
+            if s.parts:
+                try:
+                    s.write_parts()
+                except (OSError, pa.ArrowException) as exc:
+                    raise self._fail("writing samples", exc) from None
             s.keys.append(channel.key)
             s.times.append(timestamp)
             s.values.append(value)
@@ -417,7 +493,7 @@ class RecordWriter:
             s.seq.append(sample.seq)
             if channel.kind != "number":
                 s.mixed = True
-            if len(s.keys) >= self._flush_rows:
+            if len(s.keys) + s.unflushed >= self._flush_rows:
                 self._flush_locked()
 
     def add_samples(self, data: pa.RecordBatch | pa.Table) -> None:
@@ -425,75 +501,120 @@ class RecordWriter:
 
         Columns: device_id, channel, unit (strings or dictionary), timestamp (timezone-aware
         timestamp), value (numbers), seq (integers); optional quality. Text and boolean samples
-        go through `add_sample`. The whole batch is rejected if any row is invalid.
+        go through `add_sample`. The whole batch is rejected if any row is invalid. Small
+        batches are queued and written together (like per-sample rows, they reach the file by
+        the next flush: `flush_rows` rows or `flush_interval`).
         """
         batches = data.to_batches() if isinstance(data, pa.Table) else [data]
         prepared = [self._prepare(batch) for batch in batches]
         with self._lock:
             self._check_open()
+            samples = self._samples
             try:
-                self._samples.write_rows()
-                for batch in prepared:
-                    self._samples.write(batch)
+                if samples.keys:
+                    samples.write_rows()
+                for part in prepared:
+                    if len(part[0]):
+                        samples.add_part(part)
+                if samples.part_rows >= _COALESCE_ROWS:
+                    samples.write_parts()
             except (OSError, pa.ArrowException) as exc:
                 raise self._fail("writing samples", exc) from None
+            if samples.unflushed + len(samples.keys) >= self._flush_rows:
+                self._flush_locked()
 
-    def _prepare(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        names = set(batch.schema.names)
-        missing = {"device_id", "channel", "unit", "timestamp", "value", "seq"} - names
+    def _plan(self, batch: pa.RecordBatch) -> _Plan:
+        """Where the columns are and which need casts; checked once per input schema."""
+        schema = batch.schema
+        plan = self._last_plan
+        if plan is not None and plan.schema.equals(schema):
+            return plan
+        names = schema.names
+        missing = {"device_id", "channel", "unit", "timestamp", "value", "seq"} - set(names)
         if missing:
             raise RecordError(f"batch {self.batch_id}: add_samples needs columns {sorted(missing)}")
-        n = batch.num_rows
+
+        def bad(message: str) -> RecordValidationError:
+            return self._invalid(_first(batch, "device_id"), _first(batch, "channel"), message)
+
+        time = schema.field("timestamp").type
+        if not pa.types.is_timestamp(time) or time.tz is None:
+            raise bad(f"timestamp column is {time}, needs a timezone-aware timestamp")
+        value = schema.field("value").type
+        if not (pa.types.is_floating(value) or pa.types.is_integer(value)):
+            raise bad(
+                f"value of the wrong type ({value}); add_samples takes numbers, "
+                "use add_sample for text and boolean samples",
+            )
+        seq = schema.field("seq").type
+        if not pa.types.is_integer(seq):
+            raise bad("seq must be integers without nulls")
+        index = schema.get_field_index
+        plan = _Plan(
+            schema=schema,
+            columns=tuple(index(n) for n in ("device_id", "channel", "unit", "timestamp")),
+            value=index("value"),
+            seq=index("seq"),
+            quality=index("quality") if "quality" in names else None,
+            cast_time=time != _TIME,
+            cast_value=value != pa.float64(),
+            cast_seq=seq != pa.int64(),
+        )
+        self._last_plan = plan
+        return plan
+
+    def _prepare(self, batch: pa.RecordBatch) -> _Part:
+        plan = self._plan(batch)
         codes = self._samples.codes
-        device = codes["device_id"].remap(batch.column("device_id"))
-        channel = codes["channel"].remap(batch.column("channel"))
-        unit_col = batch.column("unit")
+        given = batch.columns
+        device_col, channel_col, unit_col, time = (given[i] for i in plan.columns)
+        device = codes["device_id"].remap(device_col)
+        channel = codes["channel"].remap(channel_col)
         unit = codes["unit"].remap(unit_col)
 
         def bad(message: str) -> RecordValidationError:
             return self._invalid(_first(batch, "device_id"), _first(batch, "channel"), message)
 
-        time = batch.column("timestamp")
-        if not pa.types.is_timestamp(time.type) or time.type.tz is None:
-            raise bad(f"timestamp column is {time.type}, needs a timezone-aware timestamp")
-        value = batch.column("value")
-        if not (pa.types.is_floating(value.type) or pa.types.is_integer(value.type)):
-            raise bad(
-                f"value of the wrong type ({value.type}); add_samples takes numbers, "
-                "use add_sample for text and boolean samples",
-            )
-        seq = batch.column("seq")
-        if not pa.types.is_integer(seq.type) or seq.null_count:
+        value = given[plan.value]
+        seq = given[plan.seq]
+        if seq.null_count:
             raise bad("seq must be integers without nulls")
         if unit_col.null_count or device.null_count or channel.null_count or time.null_count:
             raise bad("device_id, channel, unit and timestamp need values")
-        if "quality" in names:
-            quality = codes["quality"].remap(batch.column("quality"))
-            if len(codes["quality"].values) > len(_QUALITY):
-                wrong = codes["quality"].values[len(_QUALITY)]
-                codes["quality"].forget(len(_QUALITY))
+        quality: pa.Array | None = None
+        if plan.quality is not None:
+            quality_codes = codes["quality"]
+            given_quality = quality_codes.remap(given[plan.quality])
+            if len(quality_codes.values) > len(_QUALITY):
+                wrong = quality_codes.values[len(_QUALITY)]
+                quality_codes.forget(len(_QUALITY))
                 raise bad(f"quality {wrong!r} is not one of {_QUALITY}")
-        else:
-            quality = self._samples.zeros(n)
+            if given_quality.null_count:
+                raise bad("quality needs values")
+            quality = given_quality
         self._check_units(batch, device, channel, unit)
-        columns = [
-            codes["batch_id"].encode(self._samples.zeros(n)),
-            codes["device_id"].encode(device),
-            codes["channel"].encode(channel),
-            time if time.type == _TIME else time.cast(_TIME, safe=False),
-            value if value.type == pa.float64() else value.cast(pa.float64()),
-            self._samples.nulls(n, 0),
-            self._samples.nulls(n, 1),
-            codes["unit"].encode(unit),
-            codes["quality"].encode(quality),
-            seq if seq.type == pa.int64() else seq.cast(pa.int64()),
-        ]
-        return pa.RecordBatch.from_arrays(columns, schema=self._samples.schema)
+        return (
+            device,
+            channel,
+            time.cast(_TIME, safe=False) if plan.cast_time else time,
+            value.cast(pa.float64()) if plan.cast_value else value,
+            unit,
+            quality,
+            seq.cast(pa.int64()) if plan.cast_seq else seq,
+        )
 
     def _check_units(
         self, batch: pa.RecordBatch, device: pa.Array, channel: pa.Array, unit: pa.Array
     ) -> None:
         """Reject the batch if any (device, channel) has a unit other than its channel's."""
+        last = self._units_checked
+        if (
+            last is not None
+            and last[1].equals(channel)
+            and last[0].equals(device)
+            and last[2].equals(unit)
+        ):
+            return  # the same (device, channel, unit) codes, row for row, as a batch accepted
         codes = self._samples.codes
         one_device = codes["device_id"].single(batch.column("device_id"))
         one_unit = codes["unit"].single(batch.column("unit"))
@@ -510,6 +631,7 @@ class RecordWriter:
         shape = (n_channel, n_unit, one_device, one_unit)
         valid = self._valid_keys.setdefault(shape, set())
         if valid.issuperset(found):
+            self._units_checked = (device, channel, unit)
             return
         new: dict[tuple[str, str], str] = {}
         for combo in found:
@@ -535,6 +657,7 @@ class RecordWriter:
         for (device_id, channel_name), unit_code in new.items():
             self._admit(device_id, channel_name, unit_code, float)
         valid.update(found)
+        self._units_checked = (device, channel, unit)
 
     def _admit(
         self,
