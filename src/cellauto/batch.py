@@ -509,6 +509,13 @@ class Batch:
 
     # -- waiting -----------------------------------------------------------------------------
 
+    async def sleep(self, seconds: float) -> None:
+        """Wait `seconds` of batch time: virtual time in simulation, real time otherwise."""
+        if self._clock is not None:
+            await self._clock.sleep(seconds)
+        else:
+            await asyncio.sleep(seconds)
+
     async def wait_for_state(
         self,
         device: Device,

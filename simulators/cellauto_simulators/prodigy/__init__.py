@@ -37,10 +37,12 @@ class ProdigySimulator:
     """A running simulator: `url` to connect to, `time` its clock, `device` the model, and
     fault hooks for tests (`raise_alarm`, `clear_alarm`, `nak_next`, `server`)."""
 
-    def __init__(self, profile: DeviceProfile, options: dict[str, str]) -> None:
+    def __init__(
+        self, profile: DeviceProfile, options: dict[str, str], clock: Clock | None = None
+    ) -> None:
         self.options = dict(options)
         self.seed = int(options.get("seed", "0"))
-        self.time: Clock = make_clock(options.get("speed", "1"))
+        self.time: Clock = clock or make_clock(options.get("speed", "1"))
         self.device = SimulatedProdigy(profile, self.time, seed=self.seed)
         self.pty = options.get("pty", "0") not in ("0", "", "false", "no")
         self.server: StreamServer = (
@@ -165,8 +167,11 @@ def parse_alarms(spec: str, profile: DeviceProfile) -> list[tuple[str, float, fl
     return plan
 
 
-async def start_simulator(profile: DeviceProfile, options: dict[str, str]) -> ProdigySimulator:
-    """Start a Prodigy simulator; see the module docstring for `options`."""
-    simulator = ProdigySimulator(profile, options)
+async def start_simulator(
+    profile: DeviceProfile, options: dict[str, str], *, clock: Clock | None = None
+) -> ProdigySimulator:
+    """Start a Prodigy simulator; see the module docstring for `options`. `clock` shares time
+    with other simulators (a batch passes one); by default it has its own."""
+    simulator = ProdigySimulator(profile, options, clock)
     await simulator.start()
     return simulator
