@@ -137,8 +137,10 @@ class Device(abc.ABC):
         return self._machine.state
 
     async def connect(self) -> None:
-        """Open the connection and read the device's identity and state."""
-        self._info = await self._bounded("connect", self._connect())
+        """Open the connection and read the device's identity and state (no-op if connected,
+        so ``async with await cellauto.connect(url) as device:`` works)."""
+        if self._info is None:
+            self._info = await self._bounded("connect", self._connect())
 
     async def close(self) -> None:
         """Close the connection; subscriptions and event streams end."""

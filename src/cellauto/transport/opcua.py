@@ -332,10 +332,14 @@ class ValueSubscription(_BaseSubscription):
 class EventSubscription(_BaseSubscription):
     """OPC UA events from one object, each as a dict of its fields (plain Python values)."""
 
+    PERIOD = 0.05
+    """Publishing interval (s). Not 0: an asyncua server sends no keep-alives at interval 0,
+    and the client's stale-subscription watchdog then recreates the subscription every second."""
+
     def __init__(
         self, transport: OpcUaTransport, object_path: str, event_types: Sequence[str]
     ) -> None:
-        super().__init__(transport, 0.0)
+        super().__init__(transport, self.PERIOD)
         self.object_path = object_path
         self.event_types = list(event_types)
 

@@ -182,6 +182,13 @@ class OpcUaServer:
         """Index of the simulator's default namespace (2 unless the server changes)."""
         return self._ns[self._namespace]
 
+    @property
+    def sessions(self) -> int:
+        """How many client sessions are open."""
+        if self._server is None:
+            return 0
+        return len(getattr(self._server.iserver, "_external_sessions", {}))
+
     async def start(self) -> None:
         """Build the address space and start listening."""
         t0 = asyncio.get_running_loop().time()

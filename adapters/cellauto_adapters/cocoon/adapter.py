@@ -1,0 +1,524 @@
+"""`CocoonAdapter`: the Lonza Cocoon through cellauto's Cocoon OPC UA protocol profile.
+
+Every channel is one monitored variable; every device event (state, step, prompt, alarm,
+result) is one OPC UA event carrying a gapless `Seq`. The adapter applies events in Seq order:
+a jump in Seq, or a reconnect, makes it read the missed ones from the device's event log
+(``ReadEventLog``); channel values missed while disconnected are recorded as a gap event.
+Commands return once the adapter has applied the events the device published for them, so
+``await cocoon.hold()`` leaves ``cocoon.state`` at Held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+from pydantic import JsonValue
+
+from cellauto.driver import Device, OperatorPrompt, TimeSource
+from cellauto.errors import CommandRejected, DeviceError, OpcUaStatusError
+from cellauto.registry import DeviceUrl
+from cellauto.schema import (
+    Alarm,
+    CommandResult,
+    DeviceInfo,
+    DeviceProfile,
+    EventKind,
+    ProgramRun,
+    ProgramTemplate,
+    PropertyValue,
+    Quality,
+    Quantity,
+    Result,
+    Sample,
+)
+from cellauto.state import StateCommand
+from cellauto.transport.opcua import (
+    ConnectionState,
+    DataChange,
+    OpcUaApi,
+    OpcUaTransport,
+    SubscriptionApi,
+)
+from cellauto.transport.opcua_capture import Capture
+
+from .nodes import (
+    IDENTIFICATION,
+    NAMESPACE,
+    NAMESPACE_ARRAY,
+    SETPOINTS,
+    STATE_METHODS,
+    STATES,
+    Paths,
+    severity,
+)
+
+_log = logging.getLogger("cellauto_adapters.cocoon")
+
+_HINTS = {
+    "BadInvalidState": "check the device state and its open prompts",
+    "BadInvalidArgument": "check the parameters against the profile",
+    "BadNotFound": "it may have been answered or cleared already",
+    "BadResourceUnavailable": "seat a cassette and run check_cassette",
+}
+
+
+class CocoonAdapter(Device):
+    """A Lonza Cocoon (or its simulator) at ``cocoon+opcua://host:port``.
+
+    URL options: ``timeout`` (s per request, default 10), ``heartbeat`` (s between liveness
+    probes, default 1), ``period`` (s, publishing interval of the value subscription, default
+    0.02), ``capture`` (path: record the OPC UA traffic as JSON Lines for replay).
+    """
+
+    kind: ClassVar[str] = "cocoon"
+    transports: ClassVar[tuple[str, ...]] = ("opcua",)
+
+    def __init__(
+        self,
+        device_id: str,
+        profile: DeviceProfile,
+        url: DeviceUrl,
+        *,
+        time: TimeSource | None = None,
+        transport: OpcUaApi | None = None,
+    ) -> None:
+        options = url.options
+        super().__init__(device_id, profile, timeout=float(options.get("timeout", 10)), time=time)
+        self.period = float(options.get("period", 0.02))
+        self._transport: OpcUaApi = transport or OpcUaTransport(
+            f"opc.tcp://{url.address}",
+            device=device_id,
+            timeout=self.timeout,
+            heartbeat=float(options.get("heartbeat", 1.0)),
+            on_state=self._on_connection,
+            on_reconnect=self._on_reconnect,
+            capture=Capture(options["capture"]) if "capture" in options else None,
+        )
+        self._paths = Paths(2)  # until connect reads the namespace index
+        self._channel_of: dict[str, str] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._applying = asyncio.Lock()
+        self._applied = asyncio.Condition()
+        self._last_seq = 0
+        self._sample_seq = itertools.count()
+        self._command_seq = itertools.count(1)
+        self._latest: dict[str, datetime] = {}
+        self._step: tuple[str | None, int | None] = (None, None)
+        self._progress = (0.0, 0.0)
+        self._lost_at: datetime | None = None
+        self._closing = False
+
+    # -- connection ----------------------------------------------------------------------------
+
+    async def _connect(self) -> DeviceInfo:
+        t = self._transport
+        await t.open()
+        namespaces = await t.read(NAMESPACE_ARRAY)
+        if NAMESPACE not in namespaces:
+            raise DeviceError(
+                self.device_id,
+                "connect",
+                f"the server has no {NAMESPACE} namespace",
+                hint="is this a Cocoon speaking cellauto's Cocoon protocol profile?",
+            )
+        paths = self._paths = Paths(namespaces.index(NAMESPACE))
+        self._channel_of = {paths.channel(c): c for c in self.profile.channels()}
+        events = t.subscribe_events("", paths.event_types())
+        await events.start()  # before reading EventSeq, so no event falls between the two
+        identity = await t.read_many([paths.identification(n) for n in IDENTIFICATION])
+        state, seq, alarms = await t.read_many(
+            [paths.status(n) for n in ("State", "EventSeq", "ActiveAlarms")]
+        )
+        self._last_seq = int(seq)
+        await self.report_state(STATES[state])
+        for record in json.loads(alarms):
+            await self._adopt_alarm(record)
+        progress_paths = [paths.status("Progress"), paths.status("RemainingTime")]
+        values = t.subscribe([*self._channel_of, *progress_paths], self.period)
+        await values.start()
+        self._tasks = [
+            asyncio.create_task(self._pump_events(events), name=f"{self.device_id} events"),
+            asyncio.create_task(self._pump_values(values), name=f"{self.device_id} values"),
+        ]
+        manufacturer, model, serial, software, revision = identity
+        return DeviceInfo(
+            manufacturer=manufacturer,
+            model=model,
+            serial_number=serial,
+            software_revision=software,
+            device_revision=revision,
+            vendor_data={"namespace": NAMESPACE, "event_seq": self._last_seq},
+        )
+
+    async def _close(self) -> None:
+        self._closing = True
+        try:
+            await self._transport.close()
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def _on_connection(self, state: ConnectionState) -> None:
+        if self._closing:
+            return
+        if state is ConnectionState.DISCONNECTED:
+            self._lost_at = self.time.now()
+        self.report_event(EventKind.CONNECTION_CHANGED, message=str(state))
+
+    async def _on_reconnect(self) -> None:
+        lost_at, self._lost_at = self._lost_at, None
+        if lost_at is not None:
+            gap: dict[str, JsonValue] = {
+                "from": lost_at.isoformat(),
+                "to": self.time.now().isoformat(),
+            }
+            self.report_event(
+                EventKind.CONNECTION_CHANGED,
+                message="channel values missed while disconnected are not recoverable",
+                data={"gap": gap},
+            )
+        async with self._applying:
+            await self._backfill()
+
+    # -- data ----------------------------------------------------------------------------------
+
+    async def _read(self, channel: str) -> Sample:
+        data = await self._transport.read_data(self._paths.channel(channel))
+        return self._sample(channel, data)
+
+    async def _pump_values(self, subscription: SubscriptionApi[DataChange]) -> None:
+        progress, remaining = self._paths.status("Progress"), self._paths.status("RemainingTime")
+        async for change in subscription:
+            channel = self._channel_of.get(change.path)
+            if channel is not None:
+                try:
+                    self._on_value(channel, change)
+                except (TypeError, ValueError):
+                    _log.exception("%s: unusable value %s", self.device_id, change)
+            elif change.path in (progress, remaining):
+                done, left = self._progress
+                self._progress = (
+                    (float(change.value), left)
+                    if change.path == progress
+                    else (done, float(change.value))
+                )
+                await self.report_progress(
+                    progress=self._progress[0],
+                    remaining=timedelta(seconds=self._progress[1]),
+                    step_name=self._step[0],
+                    step_number=self._step[1],
+                )
+
+    def _on_value(self, channel: str, change: DataChange) -> None:
+        stamp = _aware(change.source_timestamp)
+        latest = self._latest.get(channel)
+        if stamp is not None and latest is not None and stamp <= latest:
+            return  # a re-subscription repeating a value already delivered
+        self.report_sample(self._sample(channel, change))
+
+    def _sample(self, channel: str, data: DataChange) -> Sample:
+        descriptor = self.profile.channel(channel)
+        stamp = _aware(data.source_timestamp) or self.time.now()
+        self._latest[channel] = max(stamp, self._latest.get(channel, stamp))
+        value = data.value
+        if descriptor.dtype == "float":
+            value = math.nan if value is None else float(value)  # a Bad status carries no value
+        elif descriptor.dtype == "int":
+            value = int(value)
+        return Sample(
+            device_id=self.device_id,
+            channel=channel,
+            timestamp=stamp,
+            value=value,
+            unit=descriptor.unit,
+            quality=_quality(data.status),
+            seq=next(self._sample_seq),
+        )
+
+    # -- events --------------------------------------------------------------------------------
+
+    async def _pump_events(self, subscription: SubscriptionApi[dict[str, Any]]) -> None:
+        async for fields in subscription:
+            try:
+                async with self._applying:
+                    seq = int(fields["Seq"])
+                    if seq == self._last_seq + 1:
+                        await self._apply(fields)
+                    elif seq > self._last_seq + 1:
+                        await self._backfill()
+            except (DeviceError, KeyError, TypeError, ValueError):
+                _log.exception("%s: event %s could not be applied", self.device_id, fields)
+
+    async def _backfill(self) -> None:
+        """Apply the device's logged events after the last one applied (hold `_applying`)."""
+        text, _last = await self._call("read event log", "ReadEventLog", self._last_seq + 1)
+        for line in str(text).splitlines():
+            entry = json.loads(line)
+            if "gap" in entry:
+                lost = entry["gap"]
+                self.report_event(
+                    EventKind.CONNECTION_CHANGED,
+                    message=f"device events {lost['from']}..{lost['to']} are lost",
+                    data={"gap_seq": lost},
+                )
+                await self._mark_applied(int(lost["to"]))
+            elif int(entry["Seq"]) > self._last_seq:
+                entry["Time"] = datetime.fromisoformat(entry["Time"])
+                await self._apply(entry)
+
+    async def _apply(self, fields: Mapping[str, Any]) -> None:
+        kind = fields["Kind"]
+        time = _aware(fields["Time"]) or self.time.now()
+        vendor: dict[str, JsonValue] = {"seq": int(fields["Seq"])}
+        if kind == "state":
+            await self.report_state(STATES[fields["State"]])
+        elif kind == "step":
+            self._step = (fields["StepName"], int(fields["StepNumber"]))
+            self._progress = (float(fields["Progress"]), float(fields["RemainingTime"]))
+            await self.report_progress(
+                progress=self._progress[0],
+                remaining=timedelta(seconds=self._progress[1]),
+                step_name=self._step[0],
+                step_number=self._step[1],
+            )
+        elif kind == "prompt":
+            self._report_prompt(fields, time)
+        elif kind == "alarm":
+            await self._report_alarm(fields, time, vendor)
+        elif kind == "result":
+            await self._report_result(fields, time, vendor)
+        await self._mark_applied(int(fields["Seq"]))
+
+    async def _mark_applied(self, seq: int) -> None:
+        async with self._applied:
+            self._last_seq = seq
+            self._applied.notify_all()
+
+    async def _until_applied(self, seq: int) -> None:
+        async with self._applied:
+            await self._applied.wait_for(lambda: self._last_seq >= seq)
+
+    def _report_prompt(self, fields: Mapping[str, Any], time: datetime) -> None:
+        if fields["Status"] == "answered":
+            self.report_prompt_answered(fields["PromptId"], fields["Answer"], fields["User"])
+        else:
+            prompt = OperatorPrompt(fields["PromptId"], self.device_id, fields["Text"], time)
+            self.report_prompt(prompt)
+
+    async def _report_alarm(
+        self, fields: Mapping[str, Any], time: datetime, vendor: dict[str, JsonValue]
+    ) -> None:
+        alarm_id, status = fields["AlarmId"], fields["Status"]
+        alarm = self._alarms.get(alarm_id) or self._new_alarm(fields, time, vendor)
+        if status == "acknowledged":
+            alarm = alarm.model_copy(
+                update={
+                    "acknowledged": True,
+                    "acknowledged_at": time,
+                    "acknowledged_by": fields["User"],
+                }
+            )
+        elif status == "cleared":
+            alarm = alarm.model_copy(update={"active": False, "cleared_at": time})
+        await self.report_alarm(alarm)
+
+    def _new_alarm(
+        self, fields: Mapping[str, Any], time: datetime, vendor: dict[str, JsonValue]
+    ) -> Alarm:
+        code = fields["Code"]
+        spec = next((a for a in self.profile.alarms if a.code == code), None)
+        return Alarm(
+            alarm_id=fields["AlarmId"],
+            code=code,
+            device_id=self.device_id,
+            source=fields.get("SourceUnit") or "device",
+            severity=spec.severity if spec else severity(int(fields.get("Severity", 500))),
+            message=spec.title if spec else str(fields.get("Message", code)),
+            raised_at=time,
+            vendor_data=vendor | {"severity": int(fields.get("Severity", 0))},
+        )
+
+    async def _adopt_alarm(self, record: Mapping[str, Any]) -> None:
+        """An alarm raised before this connection, from `Status/ActiveAlarms`."""
+        now = self.time.now()
+        alarm = self._new_alarm({"AlarmId": record["AlarmId"], "Code": record["Code"]}, now, {})
+        if record["Acknowledged"]:
+            alarm = alarm.model_copy(
+                update={"acknowledged": True, "acknowledged_at": now, "acknowledged_by": "unknown"}
+            )
+        if not record["Active"]:
+            alarm = alarm.model_copy(update={"active": False, "cleared_at": now})
+        await self.report_alarm(alarm)
+
+    async def _report_result(
+        self, fields: Mapping[str, Any], time: datetime, vendor: dict[str, JsonValue]
+    ) -> None:
+        run = self.current_run
+        properties = {k: _property(v) for k, v in json.loads(fields["Properties"]).items()}
+        if run is None or run.device_program_run_id != fields["RunId"]:
+            self.report_event(
+                EventKind.NOTE,
+                time=time,
+                message=f"result of run {fields['RunId']}, which this connection did not start",
+                data={"run_id": fields["RunId"], "outcome": fields["Outcome"]},
+                vendor_data=vendor,
+            )
+            return
+        started = _aware(fields["Started"]) or run.started
+        stopped = _aware(fields["Stopped"]) or time
+        await self.report_result(
+            Result(
+                device_id=self.device_id,
+                device_program_run_id=run.device_program_run_id,
+                program=run.program,
+                program_version=run.program_version,
+                template_hash=run.template_hash,
+                supervisory_job_id=run.supervisory_job_id,
+                supervisory_task_id=run.supervisory_task_id,
+                user=run.user,
+                started=started,
+                stopped=stopped,
+                outcome=fields["Outcome"],
+                total_runtime=stopped - started,
+                total_pause_time=timedelta(seconds=float(fields["PauseTime"])),
+                properties=properties,
+                samples=run.samples,
+                vendor_data=vendor,
+            )
+        )
+
+    # -- commands ------------------------------------------------------------------------------
+
+    async def _start_program(
+        self, template: ProgramTemplate, parameters: dict[str, PropertyValue], run: ProgramRun
+    ) -> None:
+        operation = f"start_program {template.name}"
+        await self._call(
+            operation, "LoadProtocol", template.model_dump_json(), template.content_hash
+        )
+        _estimate, seq = await self._call(
+            operation,
+            "Start",
+            run.device_program_run_id,
+            run.supervisory_job_id or "",
+            "",
+            json.dumps({k: _jsonable(v) for k, v in parameters.items()}),
+        )
+        await self._until_applied(int(seq))
+
+    async def _send_state_command(self, command: StateCommand) -> None:
+        _state, seq = await self._call(str(command), STATE_METHODS[command])
+        await self._until_applied(int(seq))
+
+    async def _acknowledge(self, alarm: Alarm, user: str) -> None:
+        seq = await self._call(
+            f"acknowledge {alarm.alarm_id}", "AcknowledgeAlarm", alarm.alarm_id, user
+        )
+        await self._until_applied(int(seq))
+
+    async def _answer_prompt(self, prompt: OperatorPrompt, answer: str, user: str) -> None:
+        await self._acknowledge_prompt(
+            f"answer_prompt {prompt.prompt_id}", prompt.prompt_id, answer, user
+        )
+
+    async def _acknowledge_prompt(
+        self, operation: str, prompt_id: str, answer: str, user: str
+    ) -> None:
+        seq = await self._call(operation, "AcknowledgePrompt", prompt_id, user, answer)
+        await self._until_applied(int(seq))
+
+    async def _command(self, name: str, parameters: dict[str, PropertyValue]) -> CommandResult:
+        data: dict[str, JsonValue] = {}
+        message = ""
+        accepted = True
+        match name:
+            case "load_protocol":
+                template = self._template(str(parameters["protocol"]))
+                await self._call(
+                    name, "LoadProtocol", template.model_dump_json(), template.content_hash
+                )
+                data = {"protocol": template.name, "content_hash": template.content_hash}
+            case "validate_protocol":
+                problems = json.loads(await self._call(name, "ValidateProtocol"))
+                accepted, message, data = not problems, "; ".join(problems), {"problems": problems}
+            case "check_cassette":
+                integrity = await self._call(name, "CheckCassette")
+                accepted, data = integrity == "pass", {"integrity": integrity}
+            case "acknowledge_prompt":
+                await self._acknowledge_prompt(
+                    name,
+                    str(parameters["prompt_id"]),
+                    str(parameters.get("answer", "")),
+                    str(parameters.get("user", "")),
+                )
+            case "take_sample":
+                volume = parameters["volume"]
+                assert isinstance(volume, Quantity)
+                data = {"sample_id": await self._call(name, "TakeSample", volume.value)}
+            case "release_cassette":
+                await self._call(name, "ReleaseCassette")
+            case "set_setpoints":
+                for parameter, value in parameters.items():
+                    assert isinstance(value, Quantity)
+                    await self._transport.write(
+                        self._paths.channel(SETPOINTS[parameter]), value.value
+                    )
+                data = {SETPOINTS[k]: _jsonable(v) for k, v in parameters.items()}
+            case _:
+                return await super()._command(name, parameters)
+        return CommandResult(
+            command_id=f"{self.device_id}-{next(self._command_seq)}",
+            device_id=self.device_id,
+            name=name,
+            accepted=accepted,
+            message=message,
+            finished_at=self.time.now(),
+            data=data,
+        )
+
+    async def _call(self, operation: str, method: str, *args: Any) -> Any:
+        """Call a `Cocoon` method; a Bad status becomes CommandRejected naming `operation`."""
+        try:
+            return await self._transport.call(self._paths.root, self._paths.method(method), *args)
+        except OpcUaStatusError as exc:
+            raise CommandRejected(
+                self.device_id,
+                operation,
+                f"the device refused {method} ({exc.status})",
+                hint=_HINTS.get(exc.status, ""),
+            ) from exc
+
+
+def _aware(value: Any) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _quality(status: str) -> Quality:
+    if status == "Good" or status.startswith("Good"):
+        return Quality.GOOD
+    return Quality.UNCERTAIN if status.startswith("Uncertain") else Quality.BAD
+
+
+def _jsonable(value: PropertyValue) -> JsonValue:
+    return value.model_dump(mode="json") if isinstance(value, Quantity) else value
+
+
+def _property(value: Any) -> PropertyValue:
+    if isinstance(value, dict):
+        return Quantity(value=float(value["value"]), unit=str(value["unit"]))
+    if isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(f"unsupported result property {value!r}")

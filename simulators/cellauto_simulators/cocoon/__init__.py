@@ -1,0 +1,9 @@
+"""Simulated Lonza Cocoon serving cellauto's Cocoon OPC UA protocol (schemas/protocols/cocoon.md).
+
+Not Lonza's interface: the real one is not public. Start it with ``cocoon+sim://?speed=max``.
+"""
+
+from .device import CocoonDevice
+from .server import CocoonSimulator, start_simulator
+
+__all__ = ["CocoonDevice", "CocoonSimulator", "start_simulator"]
