@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/foundation_tour.py
+	$(BIN)/python examples/car_t.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -21,6 +21,7 @@ from cellauto.errors import (
     SchemaVersionError,
     UnitError,
 )
+from cellauto.feeds import Feed
 from cellauto.operation import Operation, OperationStatus
 from cellauto.profiles import available_profiles, load_profile
 from cellauto.registry import DeviceUrl, connect, parse_url
@@ -68,6 +69,7 @@ __all__ = [
     "ElectronicSignature",
     "Event",
     "EventKind",
+    "Feed",
     "IdentityMismatch",
     "InvalidTransition",
     "Operation",

@@ -292,13 +292,16 @@ class Batch:
         if self.sim and parsed.transport != "sim":
             url = f"{parsed.device}+sim://?speed={self.speed}&seed={self.seed + len(self.devices)}"
         device_id = device_id or self._next_id(parsed.device)
-        device = await connect(
-            url,
-            device_id=device_id,
-            profile=profile,
-            clock=self._clock,
-            before_connect=self._record,
-        )
+        # Connecting is set-up: virtual time must not run on meanwhile (an OPC UA server takes a
+        # real second to start, which at max speed would be days for the other simulators).
+        with self._clock.busy() if self._clock is not None else contextlib.nullcontext():
+            device = await connect(
+                url,
+                device_id=device_id,
+                profile=profile,
+                clock=self._clock,
+                before_connect=self._record,
+            )
         self.devices[device_id] = device
         units = {name: ch.unit for name, ch in device.profile.channels().items()}
         self.writer.add_device(

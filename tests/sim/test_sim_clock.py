@@ -164,3 +164,20 @@ def test_max_clock_starts_at_a_fixed_epoch_and_real_clock_now() -> None:
     assert abs(ScaledClock().now() - datetime.now(UTC)) < timedelta(seconds=1)
     with pytest.raises(SimulationError, match="naive"):
         DiscreteEventClock(start=datetime(2025, 1, 1))
+
+
+async def test_a_pinned_clock_waits_without_spinning() -> None:
+    # Regression: pinning the clock while the advancer was counting quiet loop iterations made
+    # it spin on asyncio.sleep(0) until unpinned (a core at 100 % during every open prompt).
+    import time
+
+    clock = DiscreteEventClock()
+    other = asyncio.create_task(clock.sleep(3600))
+    for _ in range(3):  # the sleeper starts the advancer, which starts counting quiet iterations
+        await asyncio.sleep(0)
+    started = time.process_time()
+    with clock.busy():
+        await asyncio.sleep(0.5)
+    assert time.process_time() - started < 0.25  # a spinning advancer burns ~0.5 s of CPU
+    await other
+    assert clock.monotonic() == 3600

@@ -137,13 +137,17 @@ async def test_prompt_blocks_until_answered() -> None:
     with pytest.raises(SimulationError, match="no prompt is pending"):
         runner.answer_prompt()
     task = asyncio.create_task(runner.run())
-    await clock.sleep(3 * 24 * H)
+    other = asyncio.create_task(clock.sleep(3 * 24 * H))  # another simulator on the same clock
+    await asyncio.sleep(0.05)  # real time: the operator thinks
     assert not task.done()
     assert runner.prompt == "Connect the medium bag"
     assert runner.status.step_name == "Connect bag"
+    assert clock.monotonic() == H  # an open prompt pins virtual time
+    assert not other.done()
     runner.answer_prompt("bag B-17 connected")
     assert await task == "complete"
-    assert clock.monotonic() == 3 * 24 * H + H
+    assert clock.monotonic() == 2 * H
+    await other
     assert runner.responses == ["bag B-17 connected"]
     kinds = [e.kind for e in events if e.kind.startswith("prompt")]
     assert kinds == ["prompt", "prompt_answered"]
@@ -171,7 +175,8 @@ async def test_abort_while_waiting_on_a_prompt() -> None:
     clock = DiscreteEventClock()
     runner = ProgramRunner(program(step("Ask", "take_sample", prompt="Take a sample")), clock)
     task = asyncio.create_task(runner.run())
-    await clock.sleep(H)
+    await asyncio.sleep(0.05)  # real time: nobody answers
+    assert runner.prompt == "Take a sample"
     runner.abort()
     assert await task == "aborted"
     assert runner.prompt is None

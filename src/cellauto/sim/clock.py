@@ -170,6 +170,9 @@ class DiscreteEventClock(Clock):
             self._loop, self._heap, self._advancer, self._unbusy = loop, [], None, None
         return loop
 
+    def _pinned(self) -> bool:
+        return self._busy > 0
+
     def _discard_done(self) -> None:
         while self._heap and self._heap[0][2].done():
             heapq.heappop(self._heap)
@@ -186,10 +189,12 @@ class DiscreteEventClock(Clock):
                     await self._unbusy
                     continue
                 quiet = 0
-                while quiet < self.idle_spins:
+                while quiet < self.idle_spins and not self._pinned():
                     seen = self._activity
                     await asyncio.sleep(0)
                     quiet = quiet + 1 if seen == self._activity and not self._busy else 0
+                if self._pinned():  # pinned meanwhile: park above instead of spinning
+                    continue
                 if self.io_grace > 0:
                     seen = self._activity
                     await asyncio.sleep(self.io_grace)

@@ -2,7 +2,8 @@
 
 A run goes Starting -> Execute -> (each step) -> Completing -> Complete. Step time counts only in
 Execute: hold and suspend stop it, unhold and unsuspend resume it. Stop and abort end the run.
-A step with a prompt waits, after its start hook, until `answer_prompt` is called. Hooks per unit
+A step with a prompt waits, after its start hook, until `answer_prompt` is called; virtual time
+stands still meanwhile (the answer comes at the moment the prompt was raised). Hooks per unit
 operation are how a device simulator acts on its process model (``"feed"`` -> ``model.feed``).
 The simulated device completes its acting states (Holding, Stopping...) at once.
 """
@@ -271,8 +272,12 @@ class ProgramRunner:
         if step.prompt is not None:
             self._prompt, self._answered = step.prompt, False
             self._emit("prompt", step=step, detail=step.prompt)
-            while not self._answered:
-                await self._changed_or_ended()
+            # At max speed an open prompt pins virtual time: the operator's (real) reaction
+            # time must not let other simulators on the same clock run on, or a seeded run
+            # would depend on how fast the answer came.
+            with self.clock.busy():
+                while not self._answered:
+                    await self._changed_or_ended()
             self._prompt = None
             self._emit("prompt_answered", step=step, detail=self.responses[-1])
         while self._step_left > 0:
