@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 TESTS = Path(__file__).resolve().parent
 
 SCRIPT = f"""
@@ -55,12 +57,28 @@ def test_run_with_sim_logs_progress_and_ends_with_a_summary(tmp_path: Path) -> N
     assert "2025-01-01" in out  # simulated time
 
 
-def test_an_illegal_command_names_device_operation_and_script_line(tmp_path: Path) -> None:
-    result = run(tmp_path, "await incubator.hold()", "--sim", "--records", str(tmp_path / "r"))
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("await incubator.hold()", "incubator-1: hold: not allowed in state Stopped"),
+        ('await incubator.read("chamber.colour")', "incubator-1: read chamber.colour: no channel"),
+        (
+            'await incubator.start_program("expand", {"grow_time": cellauto.Q(30, "d")})',
+            "incubator-1: start_program expand: parameter 'grow_time' is 720 h, outside",
+        ),
+        (
+            'await incubator.start_program("expand", {"grow_time": cellauto.Q(5, "mL")})',
+            "incubator-1: start_program expand: parameter 'grow_time': cannot convert 'mL' to 'h'",
+        ),
+    ],
+    ids=["state", "channel", "range", "unit"],
+)
+def test_bad_calls_name_device_operation_and_script_line(
+    tmp_path: Path, body: str, message: str
+) -> None:
+    result = run(tmp_path, body, "--sim", "--records", str(tmp_path / "r"))
     assert result.returncode == 1
     line = SCRIPT.splitlines().index("        FAIL_HERE") + 1
-    assert (
-        f"batch_script.py:{line}: incubator-1: hold: not allowed in state Stopped" in result.stderr
-    )
+    assert f"batch_script.py:{line}: {message}" in result.stderr
     assert "B-RUN: stopped" in result.stdout
     assert "sealed and intact" in result.stdout
