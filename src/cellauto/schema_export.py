@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cellauto.generated import stale_generated, write_generated
 from cellauto.resources import schemas_dir
 from cellauto.schema import PERSISTED_MODELS, SCHEMA_VERSION
 
@@ -29,29 +30,10 @@ def render() -> dict[str, str]:
 
 
 def export(out: Path) -> list[Path]:
-    """Write every JSON Schema into `out` and remove schema files no model produces any more."""
-    out.mkdir(parents=True, exist_ok=True)
-    files = render()
-    written = []
-    for name, text in files.items():
-        path = out / name
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        written.append(path)
-    for stale in out.glob("*.json"):
-        if stale.name not in files:
-            stale.unlink()
-    return written
+    """Write every JSON Schema file into `out`; remove ones nothing produces any more."""
+    return write_generated(out, render())
 
 
 def stale_files(out: Path) -> list[str]:
-    """Names of schema files in `out` that are missing, different, or produced by no model."""
-    files = render()
-    problems = [
-        name
-        for name, text in files.items()
-        if not (out / name).is_file() or (out / name).read_text(encoding="utf-8") != text
-    ]
-    problems += [p.name for p in out.glob("*.json") if p.name not in files]
-    return sorted(problems)
+    """Names of JSON Schema files in `out` that are missing, different, or produced by nothing."""
+    return stale_generated(out, render())

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from cellauto.generated import stale_generated, write_generated
 from cellauto.resources import schemas_dir
 from cellauto.schema import SCHEMA_VERSION
 
@@ -147,29 +148,10 @@ def render() -> dict[str, str]:
 
 
 def export(out: Path) -> list[Path]:
-    """Write every Arrow schema description into `out`; remove ones no table produces."""
-    out.mkdir(parents=True, exist_ok=True)
-    files = render()
-    written = []
-    for name, text in files.items():
-        path = out / name
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        written.append(path)
-    for stale in out.glob("*.json"):
-        if stale.name not in files:
-            stale.unlink()
-    return written
+    """Write every Arrow schema file into `out`; remove ones nothing produces any more."""
+    return write_generated(out, render())
 
 
 def stale_files(out: Path) -> list[str]:
-    """Names of Arrow schema files in `out` that are missing, different, or of no table."""
-    files = render()
-    problems = [
-        name
-        for name, text in files.items()
-        if not (out / name).is_file() or (out / name).read_text(encoding="utf-8") != text
-    ]
-    problems += [p.name for p in out.glob("*.json") if p.name not in files]
-    return sorted(problems)
+    """Names of Arrow schema files in `out` that are missing, different, or produced by nothing."""
+    return stale_generated(out, render())
