@@ -24,7 +24,6 @@ from pydantic import JsonValue
 
 from cellauto.driver import Device, OperatorPrompt
 from cellauto.errors import CellautoError, DeviceError, DeviceTimeout
-from cellauto.feeds import Feed
 from cellauto.records import RecordWriter
 from cellauto.registry import connect, parse_url
 from cellauto.schema import (
@@ -183,7 +182,6 @@ class Batch:
         self._clock: Any = None
         self._writer: RecordWriter | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._feeds: list[Feed[Any]] = []
         self._seq = 0
         self.on_sample: list[Callable[[Sample], None]] = []
         self.on_event: list[Callable[[Event], None]] = []
@@ -326,7 +324,6 @@ class Batch:
             device.events(),
             device.results(),
         )
-        self._feeds += [samples, events, results]
 
         async def pump_samples() -> None:
             async for sample in samples:
