@@ -292,7 +292,7 @@ class Batch:
         device_id = device_id or self._next_id(parsed.device)
         # Connecting is set-up: virtual time must not run on meanwhile (an OPC UA server takes a
         # real second to start, which at max speed would be days for the other simulators).
-        with self._clock.busy() if self._clock is not None else contextlib.nullcontext():
+        with self._time_stands_still():
             device = await connect(
                 url,
                 device_id=device_id,
@@ -372,6 +372,10 @@ class Batch:
         self._tasks.append(asyncio.create_task(coroutine))
 
     async def _answer_device_prompt(self, device: Device, prompt: OperatorPrompt) -> None:
+        with self._time_stands_still():
+            await self._answer_prompt_now(device, prompt)
+
+    async def _answer_prompt_now(self, device: Device, prompt: OperatorPrompt) -> None:
         reply = await self.prompts.answer(
             PromptRequest(device.device_id, prompt.text, prompt.choices)
         )
@@ -385,6 +389,10 @@ class Batch:
         await device.answer_prompt(prompt, reply.answer, reply.user)
 
     async def _handle_alarm(self, device: Device, alarm_id: str, message: str) -> None:
+        with self._time_stands_still():
+            await self._decide_on_alarm(device, alarm_id, message)
+
+    async def _decide_on_alarm(self, device: Device, alarm_id: str, message: str) -> None:
         if device.state == EXECUTE:
             await device.hold()
             self._audit("device.hold", device.device_id, reason=f"alarm {alarm_id}: {message}")
@@ -477,7 +485,8 @@ class Batch:
 
     async def prompt(self, text: str, *, choices: Iterable[str] = ()) -> str:
         """Ask the operator; the answer is an audit entry."""
-        reply = await self.prompts.answer(PromptRequest("batch", text, tuple(choices)))
+        with self._time_stands_still():
+            reply = await self.prompts.answer(PromptRequest("batch", text, tuple(choices)))
         self._audit(
             "prompt.answer",
             f"batch:{self.batch_id}",
@@ -492,14 +501,15 @@ class Batch:
         self.writer.sign(self.operator, self.operator, meaning, reason=reason)
 
     async def abort(self, reason: str, *, devices: Iterable[Device] | None = None) -> None:
-        """Abort devices (all by default), signed if the batch requires it for aborts."""
+        """Abort devices (all by default), signed if the batch requires it for aborts; the batch
+        ends as aborted."""
         if "abort" in self.signatures_for:
             self.sign(SignatureMeaning.RESPONSIBILITY, f"abort: {reason}")
-        for device in devices or self.devices.values():
-            await device.abort()
-            self._audit("device.abort", device.device_id, reason=reason)
-        if devices is None:
-            self.status = BatchStatus.ABORTED
+        with self._time_stands_still():
+            for device in devices or list(self.devices.values()):
+                await device.abort()
+                self._audit("device.abort", device.device_id, reason=reason)
+        self.status = BatchStatus.ABORTED
 
     def release(self, reason: str = "batch record reviewed") -> None:
         """Release the batch: an approval signature (if required) and an audit entry."""
@@ -557,6 +567,11 @@ class Batch:
         raise DeviceTimeout(device.device_id, f"wait for {channel}", timeout)
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _time_stands_still(self) -> contextlib.AbstractContextManager[object]:
+        """In simulation, time stands still while the batch sets up a device or a person (or the
+        policy standing in for one) acts: at max speed a real second is hours for the devices."""
+        return self._clock.busy() if self._clock is not None else contextlib.nullcontext()
 
     def _next_seq(self) -> int:
         self._seq += 1
