@@ -82,3 +82,39 @@ def test_bad_calls_name_device_operation_and_script_line(
     assert f"batch_script.py:{line}: {message}" in result.stderr
     assert "B-RUN: stopped" in result.stdout
     assert "sealed and intact" in result.stdout
+
+
+def test_ctrl_c_holds_the_device_and_seals_the_record(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    script = tmp_path / "batch_script.py"
+    body = 'print("started", flush=True)'
+    script.write_text(SCRIPT.replace("FAIL_HERE", body), encoding="utf-8")
+    records = tmp_path / "r"
+    command = [sys.executable, "-m", "cellauto.cli", "run", str(script), "--sim", "--speed", "1"]
+    process = subprocess.Popen(
+        [*command, "--records", str(records)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert process.stdout is not None
+    deadline = time.monotonic() + 60
+    while "state_changed: Running/Execute" not in process.stdout.readline():
+        assert time.monotonic() < deadline, "the run never started"
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "interrupted" in err
+    assert "B-RUN: stopped" in out
+    assert "sealed and intact" in out
+
+    from cellauto.records import open_batch
+
+    record = open_batch(records / "B-RUN")
+    assert "interrupted" in (record.manifest.seal_reason or "")
+    holds = [row for row in record.audit.to_pylist() if row["action"] == "device.hold"]
+    assert holds
+    assert "safe state: interrupted" in holds[0]["reason"]
