@@ -70,6 +70,7 @@ from cellauto.schema import DeviceProfile, Event, EventKind, Sample
 
 TARGET = 200
 PROBE_PERIOD = 0.010  # s between lag probes
+CLOSE_TIMEOUT = 30.0  # s for one device (and its simulator) to close
 MIXED_STEPS = (100, 200, 300, 400, 500, 700)
 PRODIGY_STEPS = (100, 200, 400, 700, 1000, 1500, 2000, 3000)
 QUICK_STEPS = (10, 25, 50)
@@ -269,12 +270,20 @@ async def connect_device(
     return tracked
 
 
-async def close_device(tracked: Tracked) -> None:
-    with contextlib.suppress(Exception):
-        await tracked.device.close()
+async def close_device(tracked: Tracked) -> bool:
+    """Close the device (and its simulator); False if that took over `CLOSE_TIMEOUT`."""
+    closed = True
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT):
+            await tracked.device.close()
+    except TimeoutError:
+        closed = False
+    except Exception:
+        pass  # a device that cannot close cleanly is still done with
     for task in tracked.tasks:
         task.cancel()
     await asyncio.gather(*tracked.tasks, return_exceptions=True)
+    return closed
 
 
 async def in_batches(
@@ -420,9 +429,10 @@ class Fleet:
         self.profiles: dict[str, DeviceProfile] = {}
 
     async def grow(self, n: int) -> tuple[float, list[str]]:
-        """Start devices until `n` have been attempted. The simulators come first, Cocoons
-        a few at a time (each asyncua server fills its standard address space in a worker
-        thread, about a second of CPU), then the adapters connect, `--batch` at a time."""
+        """Start devices until `n` have been attempted. The simulators come first, then the
+        adapters connect; Cocoons `--cocoon-batch` at a time (each asyncua server fills its
+        standard address space in a worker thread, about a second of CPU, and a client
+        connect is ~0.2 s of CPU), Prodigys `--batch` at a time."""
         args = self.args
         kinds = kinds_for(n, args.mix)
         todo = list(range(self.started, n))
@@ -438,12 +448,14 @@ class Fleet:
             ]
             outcomes += await in_batches(starts, size, after_batch=self._freeze)
         running = [o for o in outcomes if isinstance(o, tuple)]
-        connects = [
-            functools.partial(connect_device, kind, i, sim, self.profiles[kind], not args.idle)
-            for kind, i, sim in running
-        ]
         outcomes = [o for o in outcomes if not isinstance(o, tuple)]
-        outcomes += await in_batches(connects, args.batch)
+        for kind, size in (("cocoon", args.cocoon_batch), ("prodigy", args.batch)):
+            connects = [
+                functools.partial(connect_device, k, i, sim, self.profiles[k], not args.idle)
+                for k, i, sim in running
+                if k == kind
+            ]
+            outcomes += await in_batches(connects, size)
         self._freeze()
         errors: list[str] = []
         for outcome in outcomes:
@@ -464,7 +476,14 @@ class Fleet:
 
     async def close(self) -> None:
         devices, self.devices, self.started = self.devices, [], 0
-        await in_batches([functools.partial(close_device, t) for t in devices], 100)
+        closed = await in_batches([functools.partial(close_device, t) for t in devices], 100)
+        stuck = [t.device.device_id for t, ok in zip(devices, closed, strict=True) if ok is False]
+        if stuck:
+            print(
+                f"      {len(stuck)} devices did not close within {CLOSE_TIMEOUT:g} s: "
+                f"{', '.join(stuck[:5])}",
+                flush=True,
+            )
         gc.unfreeze()
         gc.collect()
 
