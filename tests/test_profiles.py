@@ -38,7 +38,7 @@ def test_shipped_profile_is_valid_and_honest(device: str) -> None:
 
 
 def test_licellgrow_is_entirely_assumed() -> None:
-    # Nothing about LiCellGrow is public (shared/research/devices.md §6).
+    # Nothing about LiCellGrow is public (no public source was found; see the profile's header).
     assert load_profile("licellgrow").provenance_counts()["public"] == 0
 
 

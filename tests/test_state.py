@@ -206,7 +206,8 @@ def test_acting_states() -> None:
     assert acting == set(EXPECTED_COMPLETIONS) - {"Running/Execute"}
 
 
-# Row by row from shared/research/standards.md ("Design implications", table A; §3.2; §6).
+# Row by row from the mapping tables published with OPC 30500-1 (LADS), ISA-TR88.00.02 (PackML),
+# VDI/VDE/NAMUR 2658 (MTP) and SiLA 2 Part B (command execution status).
 EXPECTED_STATE_ROWS = {
     "Stopped": (2, "Stopped", 4, "finishedWithError"),
     "Stopping": (7, "Stopping", 128, "running"),
