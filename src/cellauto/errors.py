@@ -199,3 +199,127 @@ class OpcUaReplayMismatch(ProtocolError):
         else:
             message = f"request #{index} differs from the capture, which expects {expected}"
         super().__init__(device, operation, message)
+
+
+class RegisterCodecError(CellautoError, ValueError):
+    """A value that cannot be encoded into (or registers that cannot be decoded as) one entry of
+    a Modbus register map: names the entry and the reason."""
+
+    def __init__(self, register: str, reason: str) -> None:
+        self.register = register
+        self.reason = reason
+        super().__init__(f"register {register}: {reason}")
+
+
+class RegisterMapError(CellautoError):
+    """A Modbus register map that fails validation: names the file, the key path and the
+    reason."""
+
+    def __init__(self, source: str, problems: Iterable[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        lines = [f"register map {source} is invalid:"]
+        lines += [f"  at {path or '<root>'}: {reason}" for path, reason in self.problems]
+        super().__init__("\n".join(lines))
+
+
+class ModbusValueError(DeviceError, ValueError):
+    """A value the register map cannot put on (or take off) the wire for one device."""
+
+
+class ModbusError(DeviceError):
+    """A Modbus exception reply: `code` is the exception code, `unit` the unit id, `table` and
+    `address` the request's register table and first address."""
+
+    description = "exception reply"
+    hint_text = ""
+
+    def __init__(
+        self, device: str, operation: str, code: int, *, unit: int, table: str, address: int
+    ) -> None:
+        self.code = code
+        self.unit = unit
+        self.table = table
+        self.address = address
+        super().__init__(
+            device,
+            operation,
+            f"Modbus exception {code:#04x} ({self.description}) from unit {unit} "
+            f"at {table} {address}",
+            hint=self.hint_text,
+        )
+
+
+class ModbusIllegalFunction(ModbusError):
+    """Exception 0x01: the device does not support this function on this table."""
+
+    description = "illegal function"
+    hint_text = "the register map uses a function the device does not implement"
+
+
+class ModbusIllegalAddress(ModbusError):
+    """Exception 0x02: an address (or address + count) the device does not have."""
+
+    description = "illegal data address"
+    hint_text = "check the register map's addresses against the device's protocol profile"
+
+
+class ModbusIllegalValue(ModbusError):
+    """Exception 0x03: a value (or count) the device refuses."""
+
+    description = "illegal data value"
+    hint_text = "the value is outside what the device accepts for this register"
+
+
+class ModbusDeviceFailure(ModbusError):
+    """Exception 0x04: the device failed while performing the request."""
+
+    description = "server device failure"
+    hint_text = "check the device's own alarms and display"
+
+
+class ModbusDeviceBusy(ModbusError):
+    """Exception 0x06: the device is busy with a long command; retry later."""
+
+    description = "server device busy"
+    hint_text = "retry once the device's current command has finished"
+
+
+class ModbusGatewayPathUnavailable(ModbusError):
+    """Exception 0x0A: a gateway has no path to the addressed unit."""
+
+    description = "gateway path unavailable"
+    hint_text = "check the gateway's routing and the unit id"
+
+
+class ModbusGatewayTargetFailed(ModbusError):
+    """Exception 0x0B: the unit behind a gateway did not respond."""
+
+    description = "gateway target device failed to respond"
+    hint_text = "check that the unit behind the gateway is powered and wired"
+
+
+class ModbusWriteNotConfirmed(DeviceError):
+    """A write whose read-back differs from what was written (the device clamped, ignored or
+    overwrote it)."""
+
+    def __init__(
+        self, device: str, operation: str, register: str, written: object, read_back: object
+    ) -> None:
+        self.register = register
+        self.written = written
+        self.read_back = read_back
+        super().__init__(
+            device,
+            operation,
+            f"wrote {written!r} to {register}, read back {read_back!r}",
+            hint="the device did not accept the value; check its state and limits",
+        )
+
+
+class ModbusInconsistentRead(DeviceError):
+    """A consistent group whose sequence register kept changing while it was read."""
+
+
+class RecipeDownloadError(DeviceError):
+    """A recipe download the device did not commit (CRC mismatch, too long, refused)."""
