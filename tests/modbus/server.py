@@ -1,5 +1,6 @@
 """A test-only Modbus TCP server laid out by a register map: pymodbus's async server, one
-data block per mapped span, plus hooks to inject exception replies and to change values
+data block per mapped span (gaps up to the map's max_gap stay readable, as its devices
+promise), plus hooks to inject exception replies and to change values
 between requests (what a PLC's scan does)."""
 
 from __future__ import annotations
@@ -49,11 +50,13 @@ class MapServer:
         for table, table_spans in spans.items():
             merged: list[list[int]] = []
             for start, end in sorted(table_spans):
-                if merged and start <= merged[-1][1]:
+                if merged and start <= merged[-1][1] + self.map.link.max_gap:
                     merged[-1][1] = max(merged[-1][1], end)
                 else:
                     merged.append([start, end])
             bits = table in ("coils", "discrete")
+            if bits and merged:  # pymodbus checks bit blocks in register units: use one span
+                merged = [[merged[0][0], max(end for _, end in merged)]]
             blocks[table] = [
                 SimData(
                     start,
