@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from cellauto.errors import RegisterMapError
 from cellauto.profiles import key_path
+from cellauto.resources import schemas_dir
 from cellauto.schema.quantity import UnitCode
 
 from .codec import RegisterType, WordOrder, words_of
@@ -343,9 +344,12 @@ def _register_problems(table: str, register: Register, path: str) -> list[tuple[
     return problems
 
 
-def load_register_map(path: str | Path) -> RegisterMap:
-    """Read and validate a TOML register map; `RegisterMapError` names each key path."""
-    source = Path(path)
+def load_register_map(name_or_path: str | Path) -> RegisterMap:
+    """Read and validate a TOML register map: a path, or a device name for the map shipped in
+    ``schemas/protocols/<device>.toml``. `RegisterMapError` names each key path."""
+    source = Path(name_or_path)
+    if isinstance(name_or_path, str) and source.suffix == "" and len(source.parts) == 1:
+        source = schemas_dir() / "protocols" / f"{name_or_path}.toml"
     try:
         raw: dict[str, Any] = tomllib.loads(source.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as error:
