@@ -89,7 +89,7 @@ async def test_without_the_group_the_same_read_mixes_generations(
     server: MapServer, regmap: RegisterMap
 ) -> None:
     server.scans.append(group_scan(0.3))
-    ungrouped = regmap.model_copy(update={"consistent": []})
+    ungrouped = RegisterMap.model_validate(regmap.model_dump() | {"consistent": []})
     async with ModbusTransport(ungrouped, link_to(server)) as plc:
         mixed = [await plc.read("pv.f32", "pv.far") for _ in range(20)]
     assert any(v["pv.f32"] != v["pv.far"] for v in mixed)

@@ -33,6 +33,8 @@ Value = int | float | str | bool
 WORDS: dict[str, int] = {"int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2, "bool": 1}
 BIT_TYPES = frozenset({"bool"})
 _STRUCT = {"int16": ">h", "uint16": ">H", "int32": ">i", "uint32": ">I", "float32": ">f"}
+_UNPACK = {kind: struct.Struct(fmt).unpack for kind, fmt in _STRUCT.items()}
+_WORDS_FMT = {1: struct.Struct(">H"), 2: struct.Struct(">HH")}
 _FLOAT32_MAX = struct.unpack(">f", b"\x7f\x7f\xff\xff")[0]
 
 
@@ -121,7 +123,7 @@ def decode(spec: ValueSpec, registers: list[int]) -> Value:
     expected = words_of(spec)
     if len(registers) != expected:
         raise RegisterCodecError(spec.name, f"needs {expected} registers, got {len(registers)}")
-    if any(not 0 <= r <= 0xFFFF for r in registers):
+    if registers and (min(registers) < 0 or max(registers) > 0xFFFF):
         raise RegisterCodecError(spec.name, f"registers out of 0..65535: {registers}")
     kind = spec.type
     if kind == "bool":
@@ -133,9 +135,7 @@ def decode(spec: ValueSpec, registers: list[int]) -> Value:
         except UnicodeDecodeError:
             raise RegisterCodecError(spec.name, f"bytes {raw!r} are not ASCII") from None
     words = registers[::-1] if spec.word_order == "little" else registers
-    raw_value: int | float = struct.unpack(
-        _STRUCT[kind], b"".join(w.to_bytes(2, "big") for w in words)
-    )[0]
+    raw_value: int | float = _UNPACK[kind](_WORDS_FMT[expected].pack(*words))[0]
     if not _scaled(spec):
         return raw_value
     return raw_value * spec.scale + spec.offset

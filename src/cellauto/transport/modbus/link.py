@@ -132,7 +132,8 @@ class PymodbusLink:
         response = await self._request(request, operation, retry_on_drop=True)
         if table in ("coils", "discrete"):
             return [int(bit) for bit in response.bits[:count]]
-        return list(response.registers)
+        registers: list[int] = response.registers
+        return registers
 
     async def write(self, table: Table, address: int, values: list[int], *, operation: str) -> None:
         """Write registers (or 0/1 bits to coils) from `address`."""
@@ -143,13 +144,14 @@ class PymodbusLink:
         client, unit = self._client, self.unit_id
         table, address = request["table"], request["address"]
         if request["op"] == "read":
-            readers = {
-                "holding": client.read_holding_registers,
-                "input": client.read_input_registers,
-                "coils": client.read_coils,
-                "discrete": client.read_discrete_inputs,
-            }
-            return readers[table](address, count=request["count"], device_id=unit)
+            count = request["count"]
+            if table == "input":
+                return client.read_input_registers(address, count=count, device_id=unit)
+            if table == "holding":
+                return client.read_holding_registers(address, count=count, device_id=unit)
+            if table == "coils":
+                return client.read_coils(address, count=count, device_id=unit)
+            return client.read_discrete_inputs(address, count=count, device_id=unit)
         values = request["values"]
         if table == "coils":
             if len(values) == 1:
@@ -168,7 +170,8 @@ class PymodbusLink:
             for attempt in range(self.settings.busy_retries + 1):
                 response = await self._exchange(request, operation, retry_on_drop)
                 if not response.isError():
-                    self._record(request, result=_result(request, response))
+                    if self.capture is not None:
+                        self._record(request, result=_result(request, response))
                     return response
                 error = exception_error(
                     self.device,
@@ -187,11 +190,14 @@ class PymodbusLink:
         for attempt in (0, 1):
             if not self._client.connected:
                 await self._reconnect(operation)
-            await self._pace()
-            try:
-                async with asyncio.timeout(self.settings.timeout * 2):
-                    return await self._call(request)
-            except (TimeoutError, ModbusException) as error:
+            wait = self._last + self.settings.min_interval - self._now()
+            if wait > 0:
+                await self._sleep(wait)
+            self._last = self._now()
+            self.requests += 1
+            try:  # pymodbus bounds the wait by settings.timeout (ModbusIOException)
+                return await self._call(request)
+            except ModbusException as error:
                 if self._client.connected and not isinstance(error, ConnectionException):
                     failure: DeviceError = DeviceTimeout(
                         self.device, operation, self.settings.timeout
@@ -209,13 +215,6 @@ class PymodbusLink:
                     self._record(request, error=lost)
                     raise lost from None
         raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _pace(self) -> None:
-        wait = self._last + self.settings.min_interval - self._now()
-        if wait > 0:
-            await self._sleep(wait)
-        self._last = self._now()
-        self.requests += 1
 
     async def _reconnect(self, operation: str) -> None:
         self._publish("reconnecting", f"reconnecting to {self.host}:{self.port}")

@@ -11,7 +11,7 @@ import fnmatch
 import itertools
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -77,22 +77,17 @@ class Entry:
 
     table: Table
     register: Register
+    name: str = field(init=False)
+    address: int = field(init=False)
+    words: int = field(init=False)
+    end: int = field(init=False)
 
-    @property
-    def name(self) -> str:
-        return self.register.name
-
-    @property
-    def address(self) -> int:
-        return self.register.address
-
-    @property
-    def words(self) -> int:
-        return words_of(self.register)
-
-    @property
-    def end(self) -> int:
-        return self.address + self.words
+    def __post_init__(self) -> None:
+        words = words_of(self.register)
+        object.__setattr__(self, "name", self.register.name)
+        object.__setattr__(self, "address", self.register.address)
+        object.__setattr__(self, "words", words)
+        object.__setattr__(self, "end", self.register.address + words)
 
 
 class Block(_Model):
@@ -207,12 +202,18 @@ class RegisterMap(_Model):
         """Entry names equal to `pattern` or matching it as a glob."""
         return [n for n in self.entries if n == pattern or fnmatch.fnmatchcase(n, pattern)]
 
+    @cached_property
+    def _groups(self) -> dict[str, ConsistentGroup]:
+        found: dict[str, ConsistentGroup] = {}
+        for group in self.consistent:
+            for member in group.members:
+                for name in self.matching(member):
+                    found.setdefault(name, group)
+        return found
+
     def group_of(self, name: str) -> ConsistentGroup | None:
         """The consistent group `name` belongs to, if any."""
-        for group in self.consistent:
-            if any(name == m or fnmatch.fnmatchcase(name, m) for m in group.members):
-                return group
-        return None
+        return self._groups.get(name)
 
     def ring(self, name: str) -> Ring:
         """The ring called `name`."""

@@ -38,6 +38,18 @@ def recipe_crc(payload: bytes) -> int:
 
 
 @dataclass(frozen=True)
+class _ReadPlan:
+    """How one read is done: its requests and, for groups spanning requests, the re-check."""
+
+    operation: str
+    requests: list[Request]
+    recheck: list[Request] = field(default_factory=list)
+    sequences: tuple[str, ...] = ()
+    wanted: frozenset[str] = frozenset()
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RingRead:
     """Records read from an event ring, oldest first, and the sequence numbers lost (records
     the device overwrote before they were read), if any."""
@@ -57,6 +69,7 @@ class ModbusTransport:
         self.link = link
         self.device = link.device
         self._max_count = max_count
+        self._plans: dict[tuple[str, ...], _ReadPlan] = {}
 
     async def open(self) -> None:
         """Open the link."""
@@ -81,38 +94,51 @@ class ModbusTransport:
 
     async def read(self, *names: str, operation: str = "") -> dict[str, Value]:
         """The values of the named entries (globs allowed: ``vessel3.*``), decoded."""
+        plan = self._plans.get(names)
+        if plan is None:
+            plan = self._plans[names] = self._plan(names)
+        operation = operation or plan.operation
+        if not plan.sequences:
+            return await self._execute(plan.requests, operation)
+        for _ in range(self.map.link.consistency_retries):
+            values = await self._execute(plan.requests, operation)
+            after = await self._execute(plan.recheck, operation)
+            if all(values[name] == after[name] for name in plan.sequences):
+                return {name: value for name, value in values.items() if name in plan.wanted}
+        raise ModbusInconsistentRead(
+            self.device,
+            operation,
+            f"group(s) {', '.join(plan.groups)} changed during each of "
+            f"{self.map.link.consistency_retries} attempts",
+            hint="the device updates faster than the link reads; lower min_interval or retry",
+        )
+
+    def _plan(self, names: tuple[str, ...]) -> _ReadPlan:
         entries = self._entries(names)
-        operation = operation or f"read {', '.join(names)}"
+        operation = f"read {', '.join(names)}"
+        requests = plan_reads(entries, self.map.link, max_count=self._max_count)
         groups = {
             group.name: group
             for e in entries
             if (group := self.map.group_of(e.name)) is not None and group.sequence != e.name
         }
-        plan = plan_reads(entries, self.map.link, max_count=self._max_count)
-        bracketed = [
+        spanning = [
             g
             for g in groups.values()
-            if len({id(r) for r in plan for e in r.entries if self.map.group_of(e.name) is g}) > 1
+            if len({id(r) for r in requests for e in r.entries if self.map.group_of(e.name) is g})
+            > 1
         ]
-        if not bracketed:
-            return await self._execute(plan, operation)
-        sequences = [self.map.entry(g.sequence) for g in bracketed]
-        seq_names = [e.name for e in sequences]
-        # the first sequence read rides along with the data when it is adjacent to it
-        first_plan = plan_reads([*entries, *sequences], self.map.link, max_count=self._max_count)
-        seq_plan = plan_reads(sequences, self.map.link)
-        wanted = {e.name for e in entries}
-        for _ in range(self.map.link.consistency_retries):
-            values = await self._execute(first_plan, operation)
-            after = await self._execute(seq_plan, operation)
-            if all(values[name] == after[name] for name in seq_names):
-                return {name: value for name, value in values.items() if name in wanted}
-        raise ModbusInconsistentRead(
-            self.device,
+        if not spanning:
+            return _ReadPlan(operation, requests)
+        sequences = [self.map.entry(g.sequence) for g in spanning]
+        # the first read of the sequence registers rides along with the data when adjacent
+        return _ReadPlan(
             operation,
-            f"group(s) {', '.join(g.name for g in bracketed)} changed during each of "
-            f"{self.map.link.consistency_retries} attempts",
-            hint="the device updates faster than the link reads; lower min_interval or retry",
+            plan_reads([*entries, *sequences], self.map.link, max_count=self._max_count),
+            recheck=plan_reads(sequences, self.map.link),
+            sequences=tuple(e.name for e in sequences),
+            wanted=frozenset(e.name for e in entries),
+            groups=tuple(g.name for g in spanning),
         )
 
     async def read_value(self, name: str, *, operation: str = "") -> Value:
@@ -135,6 +161,16 @@ class ModbusTransport:
         return entries
 
     async def _execute(self, plan: list[Request], operation: str) -> dict[str, Value]:
+        if len(plan) == 1 and not self._max_count:
+            request = plan[0]
+            words = await self.link.read(
+                request.table, request.address, request.count, operation=operation
+            )
+            base = request.address
+            return {
+                e.name: self._decode(e, words[e.address - base : e.end - base], operation)
+                for e in request.entries
+            }
         raw: dict[str, list[int]] = {}
         for request in plan:
             words = await self.link.read(
