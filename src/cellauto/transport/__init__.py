@@ -1,5 +1,6 @@
 """The one seam every byte passes: framing, byte-stream links (TCP, serial, pty), the stream
-transport with reconnect and heartbeat, and capture/replay."""
+transport with reconnect and heartbeat, and capture/replay. The OPC UA and Modbus families live
+in `cellauto.transport.opcua` and `cellauto.transport.modbus`."""
 
 from .base import ConnectionEvent, ConnectionState, FrameTransport
 from .capture import CaptureRecord, CaptureWriter, ReplayTransport, read_capture

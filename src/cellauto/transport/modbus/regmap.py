@@ -163,7 +163,10 @@ class LinkSettings(_Model):
 
 
 class RegisterMap(_Model):
-    """A device's register map: everything an adapter needs to read and write it."""
+    """A device's register map: everything an adapter needs to read and write it.
+
+    Lookups are cached: derive a variant with ``RegisterMap.model_validate(...)``, not
+    ``model_copy``, which would carry the old lookups over."""
 
     map_version: str
     device: str
