@@ -8,13 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cellauto.errors import RegisterMapError
 from cellauto.transport.modbus import (
+    Entry,
     LinkSettings,
+    Register,
     RegisterMap,
     load_register_map,
     plan_reads,
+    plan_writes,
     validate_register_map,
 )
 
@@ -88,3 +93,48 @@ def test_an_unreadable_map_is_a_register_map_error(tmp_path: Path) -> None:
     path.write_text("device = [", encoding="utf-8")
     with pytest.raises(RegisterMapError, match="cannot read"):
         load_register_map(path)
+
+
+@st.composite
+def layouts(draw: st.DrawFn) -> tuple[list[Entry], LinkSettings]:
+    kinds = ["uint16", "int32", "float32", "string"]
+    address = 0
+    entries = []
+    for index in range(draw(st.integers(1, 30))):
+        address += draw(st.integers(0, 6))
+        kind = draw(st.sampled_from(kinds))
+        length = draw(st.integers(1, 20)) if kind == "string" else 0
+        register = Register(name=f"e.r{index}", address=address, type=kind, length=length)  # type: ignore[arg-type]
+        entry = Entry("holding", register)
+        entries.append(entry)
+        address = entry.end
+    settings = LinkSettings(
+        max_read_registers=draw(st.integers(10, 125)), max_gap=draw(st.integers(0, 8))
+    )
+    return draw(st.permutations(entries)), settings
+
+
+@given(layouts())
+def test_a_read_plan_covers_every_entry_once_whole_and_within_limits(
+    layout: tuple[list[Entry], LinkSettings],
+) -> None:
+    entries, settings = layout
+    plans = plan_reads(entries, settings)
+    covered = [e.name for p in plans for e in p.entries]
+    assert sorted(covered) == sorted(e.name for e in entries)
+    for request in plans:
+        assert request.count <= settings.max_read_registers
+        for entry in request.entries:
+            assert request.address <= entry.address
+            assert entry.end <= request.address + request.count
+
+
+def test_writes_merge_contiguous_entries_up_to_the_limit(regmap: RegisterMap) -> None:
+    items = [(regmap.entry(n), [1] * regmap.entry(n).words) for n in ("sp.f32", "sp.i32", "sp.u16")]
+    items.append((regmap.entry("cmd.lamp"), [1]))
+    writes = plan_writes(items, LinkSettings(max_write_registers=3))
+    assert [(t, a, len(v)) for t, a, v in writes] == [
+        ("coils", 1, 1),
+        ("holding", 1, 3),
+        ("holding", 6, 2),
+    ]

@@ -241,7 +241,7 @@ class ModbusTransport:
             first = max(after + 1, head - ring.capacity + 1)
             wanted = list(range(first, head + 1))
             records: list[dict[str, Value]] = []
-            for run in _runs(ring, wanted):
+            for run in _runs(ring, wanted, self.map.link.max_read_registers):
                 records += await self._read_slots(ring, run, operation)
             if [r[ring.sequence_field] for r in records] == wanted:
                 return RingRead(records, head, range(after + 1, first))
@@ -310,9 +310,9 @@ class ModbusTransport:
         return status
 
 
-def _runs(ring: Ring, seqs: list[int]) -> list[list[int]]:
+def _runs(ring: Ring, seqs: list[int], max_registers: int) -> list[list[int]]:
     """Split sequence numbers into runs of adjacent slots that fit one read."""
-    per_read = max(1, 125 // ring.stride)
+    per_read = max(1, max_registers // ring.stride)
     runs: list[list[int]] = []
     for seq in seqs:
         slot = _slot(ring, seq)
