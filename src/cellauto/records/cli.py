@@ -48,6 +48,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     export.add_argument("--out", type=Path, required=True, help="output folder")
     export.set_defaults(handler=_export)
 
+    from cellauto.records import catalog_cli
+
+    catalog_cli.register(sub)
+
 
 def _list(args: argparse.Namespace) -> int:
     print(f"{'batch':<20} {'state':<7} {'product':<16} {'start':<20} {'end':<20} folder")
