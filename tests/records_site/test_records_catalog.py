@@ -242,3 +242,34 @@ def test_cli_publishes(
     unsealed = make_record(tmp_path / "open", "B-0600", seal=False)
     assert main(["records", "publish", str(unsealed), "--catalog", uri]) != 0
     assert "not sealed" in capsys.readouterr().err
+
+
+def test_a_record_spanning_months_and_device_kinds_is_split_by_partition(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from cellauto.records.site_catalog import _partitions
+
+    site = catalog(f"sqlite:///{tmp_path}/catalog.db")
+    start = datetime(2026, 3, 31, 22, 0, tzinfo=UTC)
+    site.publish(make_record(tmp_path / "r", "B-0700", start=start, hours=4))
+    partitions = sorted(
+        (task.file.partition[2], task.file.record_count)
+        for task in site.table("samples").scan().plan_files()
+    )
+    march, april = (2026 - 1970) * 12 + 2, (2026 - 1970) * 12 + 3
+    assert partitions == [(march, 20), (april, 30)]
+    assert site.scan("samples", "timestamp >= '2026-04-01T00:00:00+00:00'").num_rows == 30
+
+    table = pa.table(
+        {
+            "batch_id": ["B"] * 4,
+            "product": ["CAR-T"] * 4,
+            "device_kind": pa.array(["cocoon", "prodigy", "cocoon", "prodigy"]).dictionary_encode(),
+            "time": pa.array([start] * 4, pa.timestamp("us", tz="UTC")),
+        }
+    )
+    folders = sorted(folder for folder, _ in _partitions(table, "time"))
+    assert folders == [
+        "product=CAR-T/device_kind=cocoon/month=2026-03",
+        "product=CAR-T/device_kind=prodigy/month=2026-03",
+    ]

@@ -21,15 +21,18 @@ import json
 import os
 import random
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from cellauto.errors import (
     RecordError,
@@ -51,6 +54,13 @@ NAMESPACE = "cellauto"
 CATALOG_TABLES = ("batches", "samples", "events", "audit", "results")
 _COMMIT_ATTEMPTS = 30
 _FORMAT_PROPERTY = "cellauto.record_format"
+
+# partition values are read back from the data files' column statistics, which must then be
+# exact (Iceberg truncates string statistics to 16 characters by default)
+_FULL_METRICS = {
+    f"write.metadata.metrics.column.{column}": "full"
+    for column in ("batch_id", "product", "device_kind")
+}
 
 _TIME_COLUMN = {"samples": "timestamp", "events": "time", "audit": "time", "results": "started"}
 
@@ -119,11 +129,10 @@ def catalog_schema(table: str) -> pa.Schema:
 
 
 def _plain(table: pa.Table) -> pa.Table:
-    """Dictionary columns decoded, durations as int64 microseconds (``<name>_us``)."""
+    """Durations as int64 microseconds (``<name>_us``); dictionary columns stay dictionaries
+    (Parquet stores them as strings, without decoding them here)."""
     columns, names = [], []
     for name, column in zip(table.column_names, table.columns, strict=True):
-        if pa.types.is_dictionary(column.type):
-            column = column.cast(column.type.value_type)
         if pa.types.is_duration(column.type):
             column, name = column.cast(pa.int64()), f"{name}_us"
         columns.append(column)
@@ -131,22 +140,39 @@ def _plain(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(columns, names=names)
 
 
+def _constant(value: str, rows: int) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(
+        pa.repeat(pa.scalar(0, pa.int32()), rows), pa.array([value], pa.string())
+    )
+
+
+def _device_kinds(device_ids: pa.ChunkedArray, kinds: dict[str, str]) -> pa.ChunkedArray:
+    """The device kind of each row, as a dictionary column (no per-row string work)."""
+    names = sorted(set(kinds.values()) | {"unknown"})
+    chunks = []
+    for chunk in device_ids.chunks:
+        if not pa.types.is_dictionary(chunk.type):
+            chunk = chunk.dictionary_encode()
+        mapping = pa.array(
+            [names.index(kinds.get(d, "unknown")) for d in chunk.dictionary.to_pylist()],
+            pa.int32(),
+        )
+        indices = mapping.take(chunk.indices)
+        chunks.append(pa.DictionaryArray.from_arrays(indices, pa.array(names, pa.string())))
+    return pa.chunked_array(chunks, pa.dictionary(pa.int32(), pa.string()))
+
+
 def catalog_rows(record: BatchRecord, table: str) -> pa.Table:
     """One record's `table` as the catalog stores it."""
     manifest = record.manifest
     data = _plain(record.table(table))
     rows = data.num_rows
-    product = manifest.batch.product
     if table == "audit":
-        data = data.add_column(0, "batch_id", pa.repeat(pa.scalar(record.batch_id), rows))
-    data = data.append_column("product", pa.repeat(pa.scalar(product), rows))
+        data = data.add_column(0, "batch_id", _constant(record.batch_id, rows))
+    data = data.append_column("product", _constant(manifest.batch.product, rows))
     if table != "audit":
         kinds = {d.device_id: d.kind or "unknown" for d in manifest.devices}
-        ids = data.column("device_id").combine_chunks()
-        known = list(kinds)
-        index = pc.index_in(ids, value_set=pa.array(known, pa.string()))
-        kind = pc.fill_null(pa.array([kinds[k] for k in known], pa.string()).take(index), "unknown")
-        data = data.append_column("device_kind", kind)
+        data = data.append_column("device_kind", _device_kinds(data.column("device_id"), kinds))
     return data
 
 
@@ -241,7 +267,7 @@ class SiteCatalog:
 
         identifier = f"{NAMESPACE}.{name}"
         try:
-            return self.iceberg.load_table(identifier)
+            return _with_full_metrics(self.iceberg.load_table(identifier))
         except NoSuchTableError:
             pass
         with contextlib.suppress(NamespaceAlreadyExistsError):
@@ -254,6 +280,7 @@ class SiteCatalog:
                 properties={
                     _FORMAT_PROPERTY: RECORD_FORMAT,
                     "write.parquet.compression-codec": "zstd",
+                    **_FULL_METRICS,
                 },
             )
             with txn.update_spec() as spec:
@@ -264,7 +291,7 @@ class SiteCatalog:
             txn.commit_transaction()
         except (TableAlreadyExistsError, _commit_failed()):
             pass  # another publisher created it first
-        return self.iceberg.load_table(identifier)
+        return _with_full_metrics(self.iceberg.load_table(identifier))
 
     def scan(self, name: str, row_filter: str | None = None) -> pa.Table:
         """A table (or the rows matching an Iceberg filter expression, e.g.
@@ -364,23 +391,51 @@ class SiteCatalog:
         self._tables[name] = self.table(name).refresh()
 
     def _replace(self, name: str, batch_id: str, data: pa.Table) -> None:
-        """Replace the rows of `batch_id` in table `name` by `data`, in one commit."""
+        """Replace the rows of `batch_id` in table `name` by `data`, in one commit.
+
+        The Parquet files are written once (per table schema) and added to the table together
+        with the delete of the batch's earlier rows, so a concurrent publisher that wins the
+        commit only costs this one a retry of the commit.
+        """
+        written: dict[int, list[str]] = {}
+        plain = _value_schema(data.schema)
 
         def commit() -> None:
             self._refresh(name)
             table = self.table(name)
-            self._evolve(name, table, data.schema)
-            table = self.table(name)
-            conformed = _conform(data, table.schema().as_arrow())
+            if self._evolve(name, table, plain):
+                table = self.table(name)
+            schema = table.schema()
+            if schema.schema_id not in written:
+                conformed = _conform(data, schema.as_arrow())
+                written[schema.schema_id] = self._write_files(name, table, conformed)
             with warnings.catch_warnings():
                 # the first publish of a batch replaces nothing, which pyiceberg warns about
                 warnings.filterwarnings("ignore", "Delete operation did not match any records")
-                table.overwrite(conformed, overwrite_filter=_batch_filter(batch_id))
+                with table.transaction() as txn:
+                    txn.delete(_batch_filter(batch_id))
+                    if written[schema.schema_id]:
+                        txn.add_files(written[schema.schema_id], check_duplicate_files=False)
 
         _retrying(f"publishing batch {batch_id} to {self.uri} ({name})", commit)
 
-    def _evolve(self, name: str, table: Table, schema: pa.Schema) -> None:
-        """Add the columns a newer record format brings; refuse a changed column type."""
+    def _write_files(self, name: str, table: Table, data: pa.Table) -> list[str]:
+        """One Parquet file per partition of `data` in the table's data folder."""
+        paths = []
+        for folder, part in _partitions(data, _TIME_COLUMN.get(name, "created")):
+            batch = quote(str(part.column("batch_id")[0]), safe="")
+            path = f"{table.location()}/data/{folder}/{batch}-{uuid.uuid4()}.parquet"
+            try:
+                with table.io.new_output(path).create(overwrite=False) as stream:
+                    pq.write_table(part, stream, compression="zstd", store_schema=False)
+            except OSError as exc:
+                raise RecordError(f"catalog {self.uri}: cannot write {path}: {exc}") from None
+            paths.append(path)
+        return paths
+
+    def _evolve(self, name: str, table: Table, schema: pa.Schema) -> bool:
+        """Add the columns a newer record format brings (True if it did); refuse a changed
+        column type."""
         current = table.schema().as_arrow()
         for f in schema:
             if f.name not in current.names:
@@ -394,12 +449,24 @@ class SiteCatalog:
                 )
         added = [f.name for f in schema if f.name not in current.names]
         if not added:
-            return
+            return False
         with table.update_schema() as update:
             update.union_by_name(schema)
         with table.transaction() as txn:
             txn.set_properties({_FORMAT_PROPERTY: RECORD_FORMAT})
         self._refresh(name)
+        return True
+
+
+def _with_full_metrics(table: Table) -> Table:
+    """`table`, after setting the exact statistics partitioning needs if an older catalog
+    created it without them."""
+    missing = {k: v for k, v in _FULL_METRICS.items() if table.properties.get(k) != v}
+    if not missing:
+        return table
+    with table.transaction() as txn:
+        txn.set_properties(missing)
+    return table.refresh()
 
 
 def _batch_filter(batch_id: str) -> Any:
@@ -435,15 +502,65 @@ def _compatible(have: pa.DataType, new: pa.DataType) -> bool:
     return False
 
 
+def _value_schema(schema: pa.Schema) -> pa.Schema:
+    """`schema` with dictionary types replaced by their value types."""
+    return pa.schema(
+        [f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in schema]
+    )
+
+
 def _conform(data: pa.Table, schema: pa.Schema) -> pa.Table:
-    """`data` in the order and types of the table's schema; columns it lacks as nulls."""
-    columns = []
+    """`data` in the order and types of the table's schema (string columns may stay
+    dictionary-encoded: Parquet writes them as strings); columns it lacks as nulls."""
+    columns, fields = [], []
     for f in schema:
-        if f.name in data.column_names:
-            columns.append(data.column(f.name).cast(f.type))
-        else:
+        if f.name not in data.column_names:
             columns.append(pa.nulls(data.num_rows, f.type))
-    return pa.Table.from_arrays(columns, schema=schema)
+            fields.append(f)
+            continue
+        column = data.column(f.name)
+        stringy = pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+        if pa.types.is_dictionary(column.type) and stringy:
+            fields.append(f.with_type(column.type))
+        else:
+            column = column.cast(f.type)
+            fields.append(f)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+def _month(value: datetime) -> int:
+    return value.year * 12 + value.month - 1
+
+
+def _partitions(data: pa.Table, time_column: str) -> list[tuple[str, pa.Table]]:
+    """`data` split by (product, device kind, month): (folder name, rows) pairs. A record has
+    one product; most have one device kind and one month, then nothing is split."""
+    if data.num_rows == 0:
+        return []
+    keys: pa.Array | None = None
+    times = data.column(time_column)
+    low, high = (v.as_py() for v in pc.min_max(times).values())
+    if low is not None and _month(low) != _month(high):
+        keys = pc.add(pc.multiply(pc.year(times), 12), pc.subtract(pc.month(times), 1))
+    if "device_kind" in data.column_names:
+        kinds = data.column("device_kind")
+        if pa.types.is_dictionary(kinds.type):
+            kinds = pa.chunked_array([c.indices for c in kinds.unify_dictionaries().chunks])
+        if len(pc.unique(kinds)) > 1:
+            index = pc.dictionary_encode(kinds).combine_chunks().indices.cast(pa.int64())
+            keys = index if keys is None else pc.add(pc.multiply(index, 1_000_000), keys)
+    parts = [data] if keys is None else [data.filter(pc.equal(keys, k)) for k in pc.unique(keys)]
+    return [(_folder(part, time_column), part) for part in parts]
+
+
+def _folder(part: pa.Table, time_column: str) -> str:
+    when = part.column(time_column)[0].as_py()
+    names = [("product", str(part.column("product")[0]))]
+    if "device_kind" in part.column_names:
+        names.append(("device_kind", str(part.column("device_kind")[0])))
+    names.append(("month", f"{when.year:04d}-{when.month:02d}" if when else "null"))
+    return "/".join(f"{key}={quote(value, safe='')}" for key, value in names)
 
 
 def _optional(module: str, extra: str) -> Any:
