@@ -24,6 +24,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -357,28 +358,40 @@ class SiteCatalog:
                 f"record {batch} at {rec.path} is not sealed; only sealed records are published "
                 "(close the writer, or resume and close a crashed record)"
             )
-        report = verify(rec.path)
-        if not report.intact:
-            raise RecordIntegrityError(
-                f"record {batch} at {rec.path} does not verify, not published: {report.status}"
-            )
-        verified_at = datetime.now(UTC)
-        existing = self.published(batch)
-        if existing is not None:
-            if existing["chain_head"] != rec.manifest.chain_head:
+        with ThreadPoolExecutor(1, thread_name_prefix=f"cellauto-verify-{batch}") as pool:
+            # verify hashes the files while this thread reads them and writes the Parquet
+            # files; nothing is committed before verify has passed
+            checking = pool.submit(verify, rec.path)
+            existing = self.published(batch)
+            if existing is not None and existing["chain_head"] != rec.manifest.chain_head:
                 raise RecordIntegrityError(
                     f"batch {batch}: the catalog {self.uri} holds another record with this batch "
                     f"id (sealed chain head {existing['chain_head']}, this record's "
                     f"{rec.manifest.chain_head}); not published"
                 )
-            if existing["head"] == rec.manifest.head:
-                return Published(batch, "unchanged", {})
-        rows: dict[str, int] = {}
-        for name in TABLES:
-            data = catalog_rows(rec, name)
-            self._replace(name, batch, data)
-            rows[name] = data.num_rows
+            unchanged = existing is not None and existing["head"] == rec.manifest.head
+            tables: dict[str, pa.Table] = {}
+            staged: dict[str, dict[int, list[str]]] = {}
+            try:
+                for name in () if unchanged else TABLES:
+                    tables[name] = catalog_rows(rec, name)
+                    staged[name] = self._stage(name, tables[name])
+                report = checking.result()
+                if not report.intact:
+                    raise RecordIntegrityError(
+                        f"record {batch} at {rec.path} does not verify, not published: "
+                        f"{report.status}"
+                    )
+            except BaseException:
+                self._discard(staged)
+                raise
+        if unchanged:
+            return Published(batch, "unchanged", {})
+        verified_at = datetime.now(UTC)
+        for name, data in tables.items():
+            self._replace(name, batch, data, staged[name])
         self._replace("batches", batch, _batch_row(rec, report.status, verified_at))
+        rows = {name: data.num_rows for name, data in tables.items()}
         return Published(batch, "published" if existing is None else "updated", rows)
 
     def publish_many(
@@ -390,14 +403,37 @@ class SiteCatalog:
     def _refresh(self, name: str) -> None:
         self._tables[name] = self.table(name).refresh()
 
-    def _replace(self, name: str, batch_id: str, data: pa.Table) -> None:
+    def _stage(self, name: str, data: pa.Table) -> dict[int, list[str]]:
+        """Write `data`'s files for the table's current schema (nothing if the table must
+        evolve first): table schema id -> files."""
+        table = self.table(name)
+        schema = table.schema().as_arrow()
+        if any(f.name not in schema.names for f in data.schema):
+            return {}
+        return {table.schema().schema_id: self._write_files(name, table, _conform(data, schema))}
+
+    def _discard(self, staged: dict[str, dict[int, list[str]]]) -> None:
+        """Delete files written for a publish that will not be committed."""
+        for name, by_schema in staged.items():
+            io = self.table(name).io
+            for path in (p for paths in by_schema.values() for p in paths):
+                with contextlib.suppress(OSError):
+                    io.delete(path)
+
+    def _replace(
+        self,
+        name: str,
+        batch_id: str,
+        data: pa.Table,
+        staged: dict[int, list[str]] | None = None,
+    ) -> None:
         """Replace the rows of `batch_id` in table `name` by `data`, in one commit.
 
-        The Parquet files are written once (per table schema) and added to the table together
-        with the delete of the batch's earlier rows, so a concurrent publisher that wins the
-        commit only costs this one a retry of the commit.
+        The Parquet files are written once (per table schema; `staged` holds files already
+        written) and added to the table together with the delete of the batch's earlier rows,
+        so a concurrent publisher that wins the commit only costs this one a retry.
         """
-        written: dict[int, list[str]] = {}
+        written: dict[int, list[str]] = dict(staged or {})
         plain = _value_schema(data.schema)
 
         def commit() -> None:
@@ -519,6 +555,10 @@ def _conform(data: pa.Table, schema: pa.Schema) -> pa.Table:
             fields.append(f)
             continue
         column = data.column(f.name)
+        if column.type.equals(f.type):
+            columns.append(column)
+            fields.append(f)
+            continue
         stringy = pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
         if pa.types.is_dictionary(column.type) and stringy:
             fields.append(f.with_type(column.type))
