@@ -159,7 +159,11 @@ def test_refuses_unsealed_tampered_and_foreign_records(tmp_path: Path) -> None:
     (tampered / "samples.arrow").write_bytes(bytes(data))
     with pytest.raises(RecordIntegrityError, match=r"B-0301.*does not verify"):
         site.publish(tampered)
-    site.publish(make_record(tmp_path / "one", "B-0302"))
+    published = make_record(tmp_path / "one", "B-0302")
+    site.publish(published)
+    (published / "files" / "late.txt").write_text("added after publishing")
+    with pytest.raises(RecordIntegrityError, match=r"B-0302.*does not verify"):
+        site.publish(published)  # even when nothing else changed
     other = make_record(tmp_path / "two", "B-0302", start=T0 + timedelta(days=1))
     with pytest.raises(RecordIntegrityError, match="another record with this batch id"):
         site.publish(other)
