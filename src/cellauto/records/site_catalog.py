@@ -281,6 +281,9 @@ class SiteCatalog:
                 properties={
                     _FORMAT_PROPERTY: RECORD_FORMAT,
                     "write.parquet.compression-codec": "zstd",
+                    # one manifest per publish would make every scan plan read them all
+                    "commit.manifest-merge.enabled": "true",
+                    "commit.manifest.min-count-to-merge": "16",
                     **_FULL_METRICS,
                 },
             )
@@ -310,12 +313,15 @@ class SiteCatalog:
         return lazy
 
     def duckdb(
-        self, connection: duckdb.DuckDBPyConnection | None = None
+        self,
+        connection: duckdb.DuckDBPyConnection | None = None,
+        tables: Iterable[str] = CATALOG_TABLES,
     ) -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection with a view per table over the current snapshot's data files."""
+        """A DuckDB connection with a view per table (all, or `tables`) over the current
+        snapshot's data files."""
         duckdb = _optional("duckdb", "analysis")
         con = connection if connection is not None else duckdb.connect()
-        for name in CATALOG_TABLES:
+        for name in tables:
             con.register(name, self.dataset(name))
         return con
 
