@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 NAMESPACE = "cellauto"
 CATALOG_TABLES = ("batches", "samples", "events", "audit", "results")
 _COMMIT_ATTEMPTS = 30
+_WRITERS = max(2, min(8, os.cpu_count() or 2))
+_ROWS_PER_PIECE = 1_000_000
 _FORMAT_PROPERTY = "cellauto.record_format"
 
 # partition values are read back from the data files' column statistics, which must then be
@@ -462,18 +464,29 @@ class SiteCatalog:
         _retrying(f"publishing batch {batch_id} to {self.uri} ({name})", commit)
 
     def _write_files(self, name: str, table: Table, data: pa.Table) -> list[str]:
-        """One Parquet file per partition of `data` in the table's data folder."""
-        paths = []
+        """Parquet files of `data` in the table's data folder: one per partition, or several
+        written in parallel for a large one (pyarrow's writer uses one core per file)."""
+        jobs = []
         for folder, part in _partitions(data, _TIME_COLUMN.get(name, "created")):
             batch = quote(str(part.column("batch_id")[0]), safe="")
-            path = f"{table.location()}/data/{folder}/{batch}-{uuid.uuid4()}.parquet"
+            pieces = max(1, min(_WRITERS, part.num_rows // _ROWS_PER_PIECE))
+            step = -(-part.num_rows // pieces)
+            for first in range(0, part.num_rows, step):
+                path = f"{table.location()}/data/{folder}/{batch}-{uuid.uuid4()}.parquet"
+                jobs.append((path, part.slice(first, step)))
+
+        def write(path: str, rows: pa.Table) -> str:
             try:
                 with table.io.new_output(path).create(overwrite=False) as stream:
-                    pq.write_table(part, stream, compression="zstd", store_schema=False)
+                    pq.write_table(rows, stream, compression="zstd", store_schema=False)
             except OSError as exc:
                 raise RecordError(f"catalog {self.uri}: cannot write {path}: {exc}") from None
-            paths.append(path)
-        return paths
+            return path
+
+        if len(jobs) == 1:
+            return [write(*jobs[0])]
+        with ThreadPoolExecutor(_WRITERS, thread_name_prefix="cellauto-parquet") as pool:
+            return list(pool.map(write, *zip(*jobs, strict=True)))
 
     def _evolve(self, name: str, table: Table, schema: pa.Schema) -> bool:
         """Add the columns a newer record format brings (True if it did); refuse a changed
