@@ -3,7 +3,9 @@
     python examples/analysis.py [RECORDS_FOLDER]
 
 With no records in the folder it first runs a short simulated Prodigy batch, so the example
-always has data (needs the `analysis` extra: duckdb, polars, matplotlib).
+always has data (needs the `analysis` extra: duckdb, polars, matplotlib). It also publishes the
+sealed records to a site catalog, Apache Iceberg tables in ./catalog/ (the `catalog` extra), and
+queries across every published batch there.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import matplotlib
 import polars as pl
 
 import cellauto
-from cellauto.records import find_batches, open_batch, open_batches
+from cellauto.records import catalog, find_batches, open_batch, open_batches
 
 matplotlib.use("Agg")  # files only, no screen
 import matplotlib.pyplot as plt  # after choosing the backend
@@ -53,6 +55,26 @@ def main(records: Path) -> None:
     ).fetchall()
     for batch_id, channel, n, lo, hi in rows:
         print(f"  {batch_id:<12} {channel:<36} {n:>6}  {lo:>12.4g} .. {hi:<12.4g}")
+
+    # Every published batch of a site: publish the sealed records to the catalog (idempotent),
+    # then one query across batches, joined with each batch's verify result.
+    site = catalog("sqlite:///catalog/catalog.db")
+    for path in find_batches(records):
+        if open_batch(path).sealed:
+            done = site.publish(path)
+            print(f"catalog: {done.batch_id} {done.action}")
+    final = (
+        site.duckdb()
+        .sql(
+            "SELECT b.batch_id, b.product, b.verify_status, arg_max(s.value, s.timestamp) AS cells "
+            "FROM samples s JOIN batches b USING (batch_id) "
+            "WHERE s.channel LIKE '%total_cells' GROUP BY ALL ORDER BY b.batch_id"
+        )
+        .fetchall()
+    )
+    print("final total cells per published batch:")
+    for batch_id, product, status, cells in final:
+        print(f"  {batch_id:<12} {product:<8} {cells:>12.4g}  ({status})")
 
     # One batch with Polars: the cell-count curve.
     batch_path = next(find_batches(records))

@@ -13,9 +13,11 @@ sign("records/B-0001", printed_name="Bob Jones", user_id="bob", meaning="approva
 """
 
 from cellauto.records.addenda import sign
+from cellauto.records.asm import export_asm
 from cellauto.records.export import export_csv, export_jsonl, export_parquet, export_parquet_dataset
 from cellauto.records.layout import Addendum, DeviceEntry, Manifest, TableFile
 from cellauto.records.reader import BatchRecord, find_batches, open_batch, open_batches
+from cellauto.records.site_catalog import SiteCatalog, catalog
 from cellauto.records.tables import RECORD_FORMAT, TABLES
 from cellauto.records.verify import VerifyReport, verify
 from cellauto.records.writer import RecordWriter
@@ -28,8 +30,11 @@ __all__ = [
     "DeviceEntry",
     "Manifest",
     "RecordWriter",
+    "SiteCatalog",
     "TableFile",
     "VerifyReport",
+    "catalog",
+    "export_asm",
     "export_csv",
     "export_jsonl",
     "export_parquet",

@@ -40,11 +40,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     signing.add_argument("--reason", default="", help="why (e.g. the review's reference)")
     signing.set_defaults(handler=_sign)
 
-    export = sub.add_parser("export", help="export a record as Parquet, CSV or JSON Lines")
+    export = sub.add_parser(
+        "export", help="export a record as Parquet, CSV, JSON Lines or Allotrope ASM JSON"
+    )
     export.add_argument("batch", type=Path)
-    export.add_argument("--format", choices=("parquet", "csv", "jsonl"), required=True)
+    export.add_argument("--format", choices=("parquet", "csv", "jsonl", "asm"), required=True)
     export.add_argument("--out", type=Path, required=True, help="output folder")
     export.set_defaults(handler=_export)
+
+    from cellauto.records import catalog_cli
+
+    catalog_cli.register(sub)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -147,9 +153,15 @@ def _sign(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from cellauto.records.asm import export_asm
     from cellauto.records.export import export_csv, export_jsonl, export_parquet
 
-    exporter = {"parquet": export_parquet, "csv": export_csv, "jsonl": export_jsonl}[args.format]
+    exporter = {
+        "parquet": export_parquet,
+        "csv": export_csv,
+        "jsonl": export_jsonl,
+        "asm": export_asm,
+    }[args.format]
     written = exporter(args.batch, args.out)
     print(f"wrote {len(written)} files to {args.out}")
     return 0
