@@ -528,7 +528,8 @@ def _batch_filter(batch_id: str) -> Any:
     from pyiceberg.expressions import EqualTo
 
     # pydantic's mypy plugin sees EqualTo's fields, not its positional __init__
-    return EqualTo("batch_id", batch_id)  # type: ignore[call-arg,misc]
+    equal_to: Any = EqualTo
+    return equal_to("batch_id", batch_id)
 
 
 def _commit_failed() -> type[BaseException]:
