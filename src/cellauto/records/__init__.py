@@ -16,6 +16,7 @@ from cellauto.records.addenda import sign
 from cellauto.records.export import export_csv, export_jsonl, export_parquet, export_parquet_dataset
 from cellauto.records.layout import Addendum, DeviceEntry, Manifest, TableFile
 from cellauto.records.reader import BatchRecord, find_batches, open_batch, open_batches
+from cellauto.records.reporting import compare_report, report
 from cellauto.records.tables import RECORD_FORMAT, TABLES
 from cellauto.records.verify import VerifyReport, verify
 from cellauto.records.writer import RecordWriter
@@ -30,6 +31,7 @@ __all__ = [
     "RecordWriter",
     "TableFile",
     "VerifyReport",
+    "compare_report",
     "export_csv",
     "export_jsonl",
     "export_parquet",
@@ -37,6 +39,7 @@ __all__ = [
     "find_batches",
     "open_batch",
     "open_batches",
+    "report",
     "sign",
     "verify",
 ]
