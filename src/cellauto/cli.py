@@ -163,7 +163,7 @@ def _run(args: argparse.Namespace) -> int:
         speed=args.speed,
         records=args.records,
         operator=args.operator,
-        report=args.report,
+        reports=args.report,
     )
 
 

@@ -143,10 +143,10 @@ def run_script(
     records: Path | None,
     operator: str | None,
     out: TextIO = sys.stdout,
-    report: bool = True,
+    reports: bool = True,
 ) -> int:
     """Run `script` as ``__main__`` with the batch settings given; returns an exit status.
-    With `report`, each batch's report is written beside its record."""
+    With `reports`, each batch's report is written beside its record."""
     from cellauto.batch import observe_batches
     from cellauto.records import verify
 
@@ -190,7 +190,7 @@ def run_script(
             + ")",
             file=out,
         )
-        if report:
+        if reports:
             _write_report(batch.path, out)
     if not watcher.batches:
         print("the script opened no batch", file=out)
