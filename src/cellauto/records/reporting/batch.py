@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from cellauto.records.reporting import html
 from cellauto.records.reporting.data import ReportData
-from cellauto.records.reporting.plots import trend_svg
+from cellauto.records.reporting.plots import TrendPlotter
 
 SECTIONS = ("header", "integrity", "timeline", "trends", "results", "audit", "provenance")
 """Section ids, in order: every report has each of them."""
@@ -123,6 +123,7 @@ def _trends(data: ReportData) -> str:
         )
     ]
     start = _start_us(data)
+    plotter = TrendPlotter() if data.trends else None
     device = None
     for trend in data.trends:
         if trend.device_id != device:
@@ -140,7 +141,8 @@ def _trends(data: ReportData) -> str:
             f"{trend.minimum:.4g} to {trend.maximum:.4g} {trend.unit}{limit_text}"
             + (f"; alarms: {', '.join(code for _, code in trend.alarms)}" if trend.alarms else "")
         )
-        parts.append(html.figure(trend_svg(trend, start), caption))
+        assert plotter is not None
+        parts.append(html.figure(plotter.svg(trend, start), caption))
     if data.discrete:
         parts.append("<h3>Text, on/off and rarely sampled channels</h3>")
         parts.append(

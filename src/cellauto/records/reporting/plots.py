@@ -77,12 +77,41 @@ def _figure(height: float) -> tuple[Any, Axes]:
     return figure, figure.add_subplot()
 
 
+class TrendPlotter:
+    """Draws trends one after another on one reused figure: creating a figure, its axes and
+    their ticks costs more than drawing a reduced series, so only the artists are replaced."""
+
+    def __init__(self) -> None:
+        self.figure, self.axes = _figure(1.7)
+        self.axes.grid(True, linewidth=0.3, color="#cccccc")
+
+    def svg(self, trend: Trend, start_us: int) -> str:
+        """One channel's trend against time since `start_us`, its alarm limits shaded, its
+        alarms marked."""
+        axes = self.axes
+        for artist in [*axes.lines, *axes.patches, *axes.texts, *axes.collections]:
+            artist.remove()
+        first = min(start_us, int(trend.times[0]))
+        divisor, unit = time_scale(float(trend.times[-1] - first))
+        x = (trend.times - start_us) / divisor
+        axes.plot(x, trend.values, color=_LINE, linewidth=0.8)
+        left, right = (first - start_us) / divisor, float(x[-1])
+        margin = (right - left) * 0.02 or 1.0
+        axes.set_xlim(left - margin, right + margin)
+        axes.set_ylim(*_shade_limits(axes, trend))
+        _mark_alarms(axes, trend, start_us, divisor)
+        axes.set_title(f"{trend.device_id} · {trend.channel} [{trend.unit}]", loc="left")
+        axes.set_xlabel(f"{unit} since batch start")
+        return _svg(self.figure, f"{trend.device_id}/{trend.channel}")
+
+
 def trend_svg(trend: Trend, start_us: int) -> str:
-    """One channel's trend against hours since `start_us`, its alarm limits shaded, its alarms
-    marked."""
-    figure, axes = _figure(1.7)
-    divisor, unit = time_scale(float(trend.times[-1] - min(start_us, int(trend.times[0]))))
-    axes.plot((trend.times - start_us) / divisor, trend.values, color=_LINE, linewidth=0.8)
+    """One trend on a figure of its own (see `TrendPlotter` for many)."""
+    return TrendPlotter().svg(trend, start_us)
+
+
+def _shade_limits(axes: Axes, trend: Trend) -> tuple[float, float]:
+    """Shade beyond the alarm limits; the y range that shows data and limits."""
     low, high = float(trend.values.min()), float(trend.values.max())
     limits = trend.limits
     bounds = [b for b in ((limits.alarm_low, limits.alarm_high) if limits else ()) if b is not None]
@@ -96,12 +125,7 @@ def trend_svg(trend: Trend, start_us: int) -> str:
         if limits.alarm_high is not None:
             axes.axhspan(limits.alarm_high, top, color=_SHADE, linewidth=0)
             axes.axhline(limits.alarm_high, color=_LIMIT, linewidth=0.6, linestyle="--")
-    axes.set_ylim(bottom, top)
-    _mark_alarms(axes, trend, start_us, divisor)
-    axes.set_title(f"{trend.device_id} · {trend.channel} [{trend.unit}]", loc="left")
-    axes.set_xlabel(f"{unit} since batch start")
-    axes.grid(True, linewidth=0.3, color="#cccccc")
-    return _svg(figure, f"{trend.device_id}/{trend.channel}")
+    return bottom, top
 
 
 def _mark_alarms(axes: Axes, trend: Trend, start_us: int, divisor: float) -> None:
