@@ -80,6 +80,7 @@ def _integrity(data: ReportData) -> str:
                     )
                     for s in data.signatures
                 ],
+                cls="signatures",
             )
         )
     else:
