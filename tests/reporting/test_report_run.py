@@ -1,4 +1,4 @@
-"""`cellauto run` writes each batch's report beside its record (``--no-report``: it does not)."""
+"""`cellauto run` writes each batch's report beside its record, unless ``--no-report``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from cellauto.cli import _parser
 
 TESTS = Path(__file__).resolve().parent.parent
 
@@ -31,8 +31,13 @@ asyncio.run(main())
 """
 
 
-@pytest.mark.parametrize("flag", ["--report", "--no-report"])
-def test_run_writes_the_report_beside_the_record(tmp_path: Path, flag: str) -> None:
+def test_no_report_is_an_option_of_run() -> None:
+    parser = _parser()
+    assert parser.parse_args(["run", "script.py"]).report is True
+    assert parser.parse_args(["run", "script.py", "--no-report"]).report is False
+
+
+def test_run_writes_the_report_beside_the_record(tmp_path: Path) -> None:
     script = tmp_path / "batch_script.py"
     script.write_text(SCRIPT, encoding="utf-8")
     records = tmp_path / "r"
@@ -48,7 +53,6 @@ def test_run_writes_the_report_beside_the_record(tmp_path: Path, flag: str) -> N
             "max",
             "--records",
             str(records),
-            flag,
         ],
         capture_output=True,
         text=True,
@@ -58,11 +62,7 @@ def test_run_writes_the_report_beside_the_record(tmp_path: Path, flag: str) -> N
     )
     assert result.returncode == 0, result.stderr
     page = records / "B-REP.report.html"
-    if flag == "--report":
-        assert f"  report {page}" in result.stdout
-        html = page.read_text(encoding="utf-8")
-        assert "Batch B-REP: complete: completed; record sealed and intact." in html
-        assert "P-0099" not in html
-    else:
-        assert not page.exists()
-        assert "  report " not in result.stdout
+    assert f"  report {page}" in result.stdout
+    html = page.read_text(encoding="utf-8")
+    assert "Batch B-REP: complete: completed; record sealed and intact." in html
+    assert "P-0099" not in html
