@@ -233,6 +233,12 @@ def gather(record: BatchRecord, *, unmask: bool = False, buckets: int = BUCKETS)
         ("Record", "sealed" if manifest.sealed else "OPEN (not sealed)"),
         ("Final status", manifest.seal_reason or "- (the record was never sealed)"),
         ("Identifiers", "shown in full (--unmask)" if unmask else "masked"),
+        (
+            "Written by",
+            f"cellauto {manifest.cellauto_version}, schema {manifest.schema_version}, record "
+            f"format {manifest.record_format}; device profiles: "
+            + (", ".join(f"{d.kind} {d.profile_version}" for d in manifest.devices) or "-"),
+        ),
     ]
     devices = [(d.device_id, d.kind or "?", d.profile_version or "?") for d in manifest.devices]
     trends, discrete = _trends(record, events, buckets)
@@ -410,7 +416,9 @@ def _event_row(
     time = iso(event["time"])
     if kind == "prompt":
         choices = ", ".join(str(c) for c in data.get("choices") or [])
-        return TimelineRow(time, category, f"asked “{message}” ({choices})" if choices else message)
+        return TimelineRow(
+            time, category, f"asked “{message}”" + (f" ({choices})" if choices else "")
+        )
     if kind == "prompt_answered":
         return TimelineRow(
             time, category, f"answered “{data.get('answer', message)}”", str(data.get("user", ""))
