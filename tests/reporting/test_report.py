@@ -159,3 +159,12 @@ def test_compare_of_an_unknown_product_is_an_error(make_record: Callable[..., Pa
     path = make_record("B-0001")
     with pytest.raises(RecordError, match="of product 'nothing'"):
         compare_report(path.parent, product="nothing")
+
+
+def test_an_alarm_is_marked_on_its_functional_units_channels() -> None:
+    from cellauto.records.reporting.data import _concerns
+
+    assert _concerns("device", "reagents.temperature")
+    assert _concerns("chamber", "chamber.temperature")
+    assert not _concerns("chamber", "chamberlain.temperature")
+    assert not _concerns("reagents", "chamber.temperature")

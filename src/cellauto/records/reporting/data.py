@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import tomllib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -114,7 +114,8 @@ class Trend:
     maximum: float
     limits: Limits | None
     alarms: list[tuple[str, str]] = field(default_factory=list)
-    """(time, alarm code) of the device's alarms raised within the trend's span."""
+    """(time, alarm code) of the alarms raised within the trend's span by the channel's
+    functional unit or by the device as a whole."""
     times: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     values: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
 
@@ -467,15 +468,16 @@ def _connection_row(
             f"connection gap {iso(start)} → {iso(end)} ({_span(end - start)}): {event['message']}",
         )
     message = str(event["message"])
-    if "disconnect" in message.lower() or "lost" in message.lower():
-        lost[device] = time
-    elif device in lost:
+    lowered = message.lower()
+    if "disconnect" in lowered or "lost" in lowered:
+        lost.setdefault(device, time)
+    elif device in lost and lowered.startswith(("connected", "reconnected")):
         start = lost.pop(device)
         return TimelineRow(iso(time), "gap", f"{message} (connection gap of {_span(time - start)})")
     return TimelineRow(iso(time), "connection", message)
 
 
-def _span(delta: Any) -> str:
+def _span(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     days, rest = divmod(seconds, 86_400)
     hours, rest = divmod(rest, 3_600)
@@ -537,11 +539,11 @@ def _trends(
     from cellauto.records.reporting.downsample import reduce_series
 
     kinds = {d.device_id: (d.kind, d.profile_version) for d in record.manifest.devices}
-    alarms: dict[str, list[tuple[datetime, str]]] = {}
+    alarms: dict[str, list[tuple[datetime, str, str]]] = {}
     for event in events:
         if event["kind"] == "alarm_raised":
             alarms.setdefault(str(event["device_id"]), []).append(
-                (event["time"], str(event["alarm_code"]))
+                (event["time"], str(event["alarm_code"]), str(event["source"]))
             )
     samples = record.samples.select(
         ["device_id", "channel", "timestamp", "value", "value_text", "value_bool", "unit"]
@@ -593,14 +595,20 @@ def _trends(
                 limits=_profile_limits(*kinds.get(device, (None, None)), channel),
                 alarms=[
                     (iso(time), code)
-                    for time, code in alarms.get(device, [])
-                    if start <= time <= end
+                    for time, code, source in alarms.get(device, [])
+                    if start <= time <= end and _concerns(source, channel)
                 ],
                 times=drawn_t,
                 values=drawn_v,
             )
         )
     return trends, discrete
+
+
+def _concerns(source: str, channel: str) -> bool:
+    """Whether an alarm raised by `source` (a functional unit, or the device) is marked on the
+    plot of `channel`."""
+    return source in ("", "device") or channel.startswith(f"{source}.")
 
 
 def _results(results: list[Result]) -> list[ResultRow]:

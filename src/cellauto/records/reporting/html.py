@@ -25,7 +25,8 @@ th { background: #eef2f6; }
 thead { display: table-header-group; }
 tr, figure { break-inside: avoid; page-break-inside: avoid; }
 table.kv th { width: 28%; }
-table.timeline td:nth-child(-n+2), table.signatures td:nth-child(-n+3) { white-space: nowrap; }
+table.timeline td:nth-child(-n+2), table.timeline td:nth-child(4),
+table.signatures td:nth-child(-n+3) { white-space: nowrap; }
 figure { margin: 3pt 0 8pt; }
 figure svg { width: 100%; height: auto; display: block; }
 figcaption { font-size: 7.5pt; color: #444; }
