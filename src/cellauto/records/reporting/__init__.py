@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cellauto.errors import RecordError
-from cellauto.records.reader import open_batch
-from cellauto.records.reporting.data import ReportData, gather
+
+if TYPE_CHECKING:
+    from cellauto.records.reporting.data import ReportData
 
 REPORT_SUFFIX = ".report.html"
 
@@ -28,6 +30,9 @@ def default_report_path(record: str | os.PathLike[str]) -> Path:
 
 def report_data(path: str | os.PathLike[str], *, unmask: bool = False) -> ReportData:
     """The data a batch report shows (what `report` renders), for tests and other renderers."""
+    from cellauto.records.reader import open_batch
+    from cellauto.records.reporting.data import gather
+
     return gather(open_batch(path), unmask=unmask)
 
 
@@ -75,7 +80,6 @@ def _write(target: Path, text: str) -> None:
 
 __all__ = [
     "REPORT_SUFFIX",
-    "ReportData",
     "compare_report",
     "default_report_path",
     "report",
