@@ -4,14 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck unit schemas venv clean
+.PHONY: demo test lint typecheck unit schemas venv clean browser
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cellauto needs Python 3.11 or newer; set PYTHON=python3.11 (or newer)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,analysis,images,catalog]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,analysis,images,catalog,report]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -27,7 +27,11 @@ typecheck: $(STAMP)
 schemas: $(STAMP)
 	$(BIN)/cellauto schema export --check
 
-unit: $(STAMP)
+# the batch report's browser test needs Debian's chromium-headless-shell; install it if we can
+browser:
+	@command -v chromium-headless-shell >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-headless-shell >/dev/null; } || echo "chromium-headless-shell not installed: the report browser test will be skipped"
+
+unit: $(STAMP) browser
 	$(BIN)/pytest
 
 test: lint typecheck schemas unit

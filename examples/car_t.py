@@ -102,6 +102,7 @@ async def main() -> None:
     report = cellauto.records.verify(batch.path)
     counts = ", ".join(f"{n} {table}" for table, n in sorted(report.rows.items()))
     print(f"record {batch.path}: {report.status}; {counts}")
+    print(f"report {cellauto.records.report(batch.path)}")  # beside the record: open it
 
 
 if __name__ == "__main__":

@@ -57,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--speed", help="simulator speed: 'max' or N times real time (with --sim)")
     run.add_argument("--records", type=Path, help="folder for batch records (default: records)")
     run.add_argument("--operator", help="operator name recorded in the batch")
+    run.add_argument(
+        "--report",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write each batch's report beside its record (default: yes)",
+    )
     run.set_defaults(handler=_run)
 
     sim = commands.add_parser(
@@ -152,7 +158,12 @@ def _run(args: argparse.Namespace) -> int:
     from cellauto.runner import run_script
 
     return run_script(
-        args.script, sim=args.sim, speed=args.speed, records=args.records, operator=args.operator
+        args.script,
+        sim=args.sim,
+        speed=args.speed,
+        records=args.records,
+        operator=args.operator,
+        reports=args.report,
     )
 
 

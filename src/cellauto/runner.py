@@ -143,8 +143,10 @@ def run_script(
     records: Path | None,
     operator: str | None,
     out: TextIO = sys.stdout,
+    reports: bool = True,
 ) -> int:
-    """Run `script` as ``__main__`` with the batch settings given; returns an exit status."""
+    """Run `script` as ``__main__`` with the batch settings given; returns an exit status.
+    With `reports`, each batch's report is written beside its record."""
     from cellauto.batch import observe_batches
     from cellauto.records import verify
 
@@ -188,9 +190,20 @@ def run_script(
             + ")",
             file=out,
         )
+        if reports:
+            _write_report(batch.path, out)
     if not watcher.batches:
         print("the script opened no batch", file=out)
     return status
+
+
+def _write_report(record: Path, out: TextIO) -> None:
+    from cellauto.records.reporting import report
+
+    try:
+        print(f"  report {report(record)}", file=out)
+    except CellautoError as exc:
+        print(f"  no report: {exc}", file=out)
 
 
 def _duration(seconds: float) -> str:

@@ -17,6 +17,7 @@ from cellauto.records.asm import export_asm
 from cellauto.records.export import export_csv, export_jsonl, export_parquet, export_parquet_dataset
 from cellauto.records.layout import Addendum, DeviceEntry, Manifest, TableFile
 from cellauto.records.reader import BatchRecord, find_batches, open_batch, open_batches
+from cellauto.records.reporting import compare_report, report
 from cellauto.records.site_catalog import SiteCatalog, catalog
 from cellauto.records.tables import RECORD_FORMAT, TABLES
 from cellauto.records.verify import VerifyReport, verify
@@ -34,6 +35,7 @@ __all__ = [
     "TableFile",
     "VerifyReport",
     "catalog",
+    "compare_report",
     "export_asm",
     "export_csv",
     "export_jsonl",
@@ -42,6 +44,7 @@ __all__ = [
     "find_batches",
     "open_batch",
     "open_batches",
+    "report",
     "sign",
     "verify",
 ]

@@ -1,4 +1,4 @@
-"""``cellauto records list | show | verify | sign | export``."""
+"""``cellauto records list | show | verify | sign | report | export``."""
 
 from __future__ import annotations
 
@@ -39,6 +39,20 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     signing.add_argument("--meaning", required=True, choices=[m.value for m in SignatureMeaning])
     signing.add_argument("--reason", default="", help="why (e.g. the review's reference)")
     signing.set_defaults(handler=_sign)
+
+    reporting = sub.add_parser(
+        "report", help="the batch report (HTML with plots) of a record, or --compare a folder"
+    )
+    reporting.add_argument("batch", type=Path, help="the batch record (with --compare: a folder)")
+    reporting.add_argument("-o", "--out", type=Path, help="output file (default: beside it)")
+    reporting.add_argument(
+        "--unmask", action="store_true", help="show patient, donor and lot identifiers in full"
+    )
+    reporting.add_argument(
+        "--compare", action="store_true", help="compare the batches under a folder"
+    )
+    reporting.add_argument("--product", help="with --compare: only this product's batches")
+    reporting.set_defaults(handler=_report)
 
     export = sub.add_parser(
         "export", help="export a record as Parquet, CSV, JSON Lines or Allotrope ASM JSON"
@@ -149,6 +163,17 @@ def _sign(args: argparse.Namespace) -> int:
         f"({signature.user_id}) at {signature.signed_at.isoformat()}, record hash "
         f"{signature.signed_hash}"
     )
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from cellauto.records.reporting import compare_report, report
+
+    if args.compare:
+        written = compare_report(args.batch, args.out, product=args.product)
+    else:
+        written = report(args.batch, args.out, unmask=args.unmask)
+    print(f"wrote {written} ({written.stat().st_size / 1024:.0f} KiB)")
     return 0
 
 
