@@ -199,3 +199,7 @@ class OpcUaReplayMismatch(ProtocolError):
         else:
             message = f"request #{index} differs from the capture, which expects {expected}"
         super().__init__(device, operation, message)
+
+
+class GatewayError(CellautoError):
+    """A gateway set-up problem: its certificates, user store, or a device it cannot serve."""
