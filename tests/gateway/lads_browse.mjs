@@ -1,10 +1,16 @@
 // An independent LADS client (node-opcua): browse the DI DeviceSet of an OPC UA server and print,
 // as JSON, each LADS device with its functional units and their functions' values and units.
-// Usage: node lads_browse.mjs opc.tcp://127.0.0.1:PORT
+// Usage: node lads_browse.mjs opc.tcp://127.0.0.1:PORT CERT.pem KEY.pem APPLICATION_URI
 import { OPCUAClient, BrowseDirection, NodeClass, AttributeIds } from "node-opcua-client";
 
-const url = process.argv[2];
-const client = OPCUAClient.create({ endpointMustExist: false, connectionStrategy: { maxRetry: 1 } });
+const [url, certificateFile, privateKeyFile, applicationUri] = process.argv.slice(2);
+const client = OPCUAClient.create({
+  endpointMustExist: false,
+  connectionStrategy: { maxRetry: 1 },
+  certificateFile,
+  privateKeyFile,
+  applicationUri,
+});
 
 async function children(session, nodeId) {
   const result = await session.browse({

@@ -15,13 +15,15 @@ import pytest
 import pytest_asyncio
 from asyncua import Client, ua
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
-from asyncua.ua.uaerrors import BadUserAccessDenied, UaStatusCodeError
+from asyncua.ua.status_codes import StatusCodes
+from asyncua.ua.uaerrors import BadNotConnected, BadUserAccessDenied, UaStatusCodeError
 from cryptography.hazmat.primitives import serialization
 
 import cellauto
-from cellauto.gateway import AuditCall, Gateway, Role, serve_lads
+from cellauto.gateway import AuditCall, BatchAudit, Gateway, Role, serve_lads
 from cellauto.gateway.security import make_certificate
 from cellauto.lads.units import unece_unit_id
+from cellauto.records import open_batch
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -51,12 +53,18 @@ async def served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
         "cocoon": await cellauto.connect("cocoon+sim://?speed=max", device_id="cocoon-1"),
     }
     audited: list[AuditCall] = []
+    batches = BatchAudit()
+
+    def audit(call: AuditCall) -> None:
+        audited.append(call)
+        batches(call)
+
     gateway = serve_lads(
         list(devices.values()),
         state=tmp_path_factory.mktemp("gateway"),
         port=0,
         allow_unsecured_read=True,
-        audit=audited.append,
+        audit=audit,
     )
     gateway.users.add("olga", Role.OPERATOR, "operator-pw")
     gateway.users.add("sam", Role.SUPERVISOR, "supervisor-pw")
@@ -64,6 +72,7 @@ async def served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
         result = Served(gateway, devices)
         result.audited = audited
         yield result
+    batches.close()
     for device in devices.values():
         await device.close()
 
@@ -96,6 +105,23 @@ async def wait_for_value(c: Client, var: Any, accept: Callable[[Any], bool]) -> 
             value = await seen.get()
             if accept(value):
                 return value
+    finally:
+        await subscription.delete()
+
+
+async def wait_for_status(c: Client, var: Any, accept: Callable[[ua.StatusCode], bool]) -> None:
+    """Wait, through an OPC UA subscription, until the variable's status is one `accept` takes."""
+    seen: asyncio.Queue[ua.StatusCode] = asyncio.Queue()
+
+    class Handler:
+        def datachange_notification(self, node: Any, val: Any, data: Any) -> None:
+            seen.put_nowait(data.monitored_item.Value.StatusCode)
+
+    subscription = await c.create_subscription(20, Handler())
+    await subscription.subscribe_data_change(var)
+    try:
+        while not accept(await seen.get()):
+            pass
     finally:
         await subscription.delete()
 
@@ -283,31 +309,36 @@ async def node_client() -> Path:
 
 
 async def test_an_independent_client_finds_units_and_values(
-    served: Served, node_client: Path
+    served: Served, node_client: Path, tmp_path: Path
 ) -> None:
     node = shutil.which("node")
     assert node is not None
-
-    async def browse() -> tuple[int | None, bytes, bytes]:
-        process = await asyncio.create_subprocess_exec(
-            node,
-            str(node_client),
-            served.url,
-            cwd=NODE_DIR,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+    # the plant system's application certificate, trusted by an administrator beforehand
+    uri = "urn:test:node-opcua"
+    cert, key = make_certificate(uri, common_name="node-opcua test client", client=True)
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
         )
-        out, err = await process.communicate()
-        return process.returncode, out, err
-
-    status, out, err = await browse()
-    if status != 0 and b"BadCertificateUntrusted" in err:
-        # node-opcua presents its own application certificate: the administrator reviews
-        # the rejected one and trusts it (docs/gateway.md, certificate workflow)
-        for path in served.gateway.trust.rejected():
-            shutil.move(path, served.gateway.trust.trusted_dir / path.name)
-        status, out, err = await browse()
-    assert status == 0, err.decode()
+    )
+    served.gateway.trust.trust(cert)
+    process = await asyncio.create_subprocess_exec(
+        node,
+        str(node_client),
+        served.url,
+        str(cert_file),
+        str(key_file),
+        uri,
+        cwd=NODE_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
     line = next(x for x in out.decode().splitlines() if x.startswith("LADS-JSON "))
     found = json.loads(line.removeprefix("LADS-JSON "))
     for device in served.devices.values():
@@ -316,3 +347,44 @@ async def test_an_independent_client_finds_units_and_values(
         temperature = units["chamber"]["functions"]["temperature"]
         assert temperature["unitId"] == unece_unit_id("CEL")
         assert isinstance(temperature["value"], float)
+
+
+class NeverAnswer:
+    """A prompt policy that leaves prompts to the plant system."""
+
+    async def answer(self, request: Any) -> Any:
+        await asyncio.Event().wait()
+
+
+async def test_calls_are_audited_in_the_batch_record_and_a_dropped_device_is_not_available(
+    served: Served, tmp_path: Path
+) -> None:
+    async with cellauto.Batch(
+        "GW-1",
+        product="test",
+        operator="alice",
+        records=tmp_path,
+        alarm_policy=None,
+        prompts=NeverAnswer(),
+        signatures_for=(),
+    ) as batch:
+        device = await batch.connect("prodigy+sim://?speed=max", device_id="prodigy-9")
+        await served.gateway.add_device(device)
+        async with client(served, "sam", "supervisor-pw") as c:
+            running = await node(c, "prodigy-9.chamber.FunctionalUnitState.RunningStateMachine")
+            await running.call_method(
+                await node(c, "prodigy-9.chamber.FunctionalUnitState.RunningStateMachine.Reset")
+            )
+    # leaving the batch closes the device: the gateway shows it as not available
+    async with client(served) as c:
+        value = await node(c, "prodigy-9.chamber.temperature.SensorValue")
+        await wait_for_status(c, value, lambda code: code.value == StatusCodes.BadNotConnected)
+        current = await node(c, "prodigy-9.chamber.FunctionalUnitState.CurrentState")
+        with pytest.raises(BadNotConnected):
+            await current.read_data_value()
+    entries = [
+        e for e in open_batch(tmp_path / "GW-1").audit_entries() if e.action.startswith("gateway.")
+    ]
+    assert [(e.actor, e.action, e.object) for e in entries] == [
+        ("opcua:sam", "gateway.Reset", "prodigy-9")
+    ]
