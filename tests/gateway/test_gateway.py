@@ -388,3 +388,14 @@ async def test_calls_are_audited_in_the_batch_record_and_a_dropped_device_is_not
     assert [(e.actor, e.action, e.object) for e in entries] == [
         ("opcua:sam", "gateway.Reset", "prodigy-9")
     ]
+
+
+async def test_endpoints_offer_both_policies_signed_and_encrypted(served: Served) -> None:
+    async with client(served) as c:
+        endpoints = await c.get_endpoints()
+    offered = {(e.SecurityPolicyUri.rsplit("#", 1)[-1], e.SecurityMode) for e in endpoints}
+    for policy in ("Basic256Sha256", "Aes256_Sha256_RsaPss"):
+        for mode in (ua.MessageSecurityMode.Sign, ua.MessageSecurityMode.SignAndEncrypt):
+            assert (policy, mode) in offered
+    cert = served.gateway.config.state / "pki" / "own" / "cert.der"
+    assert all(e.ServerCertificate == cert.read_bytes() for e in endpoints)
