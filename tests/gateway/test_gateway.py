@@ -399,3 +399,44 @@ async def test_endpoints_offer_both_policies_signed_and_encrypted(served: Served
             assert (policy, mode) in offered
     cert = served.gateway.config.state / "pki" / "own" / "cert.der"
     assert all(e.ServerCertificate == cert.read_bytes() for e in endpoints)
+
+
+def _write_pair(cert: Any, key: Any, folder: Path, name: str) -> tuple[Path, Path]:
+    cert_path, key_path = folder / f"{name}.der", folder / f"{name}.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.DER))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_x509_user_token_maps_to_its_role(served: Served, tmp_path: Path) -> None:
+    app_cert, app_key = make_certificate("urn:test:mes", common_name="mes", client=True)
+    user_cert, user_key = make_certificate(
+        "urn:test:lab", common_name="lab supervisor", client=True
+    )
+    app = _write_pair(app_cert, app_key, tmp_path, "app")
+    user = _write_pair(user_cert, user_key, tmp_path, "user")
+    served.gateway.trust.trust(app_cert)
+    served.gateway.users.add_certificate("lab-supervisor", Role.SUPERVISOR, user_cert)
+    c = Client(served.url, timeout=10)
+    c.application_uri = "urn:test:mes"
+    await c.set_security(
+        SecurityPolicyBasic256Sha256,
+        str(app[0]),
+        str(app[1]),
+        server_certificate=str(served.gateway.config.state / "pki" / "own" / "cert.der"),
+        mode=ua.MessageSecurityMode.SignAndEncrypt,
+    )
+    await c.load_client_certificate(str(user[0]))
+    await c.load_private_key(user[1])
+    running = "cocoon-1.chamber.FunctionalUnitState.RunningStateMachine"
+    async with c:
+        # Reset (a supervisor's method) from Stopped or Idle is legal on the Cocoon
+        await (await node(c, running)).call_method(await node(c, f"{running}.Reset"))
+    reset = [a for a in served.audited if a.action == "gateway.Reset"]
+    assert (reset[-1].user, reset[-1].outcome) == ("lab-supervisor", "ok")

@@ -20,6 +20,7 @@ from cellauto.errors import (
     DeviceTimeout,
     InvalidTransition,
 )
+from cellauto.feeds import Feed
 from cellauto.gateway.audit import AuditCall, AuditSink
 from cellauto.gateway.security import Role, UserStore, current_identity
 from cellauto.lads._ua import Node, ObjectIds, StatusCodes, UaError, data_value, ident, nid, status
@@ -98,6 +99,7 @@ class DeviceBinding:
         self._targets: dict[str, list[_Target]] = {}
         self._last: dict[ua.NodeId, ua.Variant] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._feeds: list[Feed[Any]] = []
         self._calls: set[asyncio.Task[Any]] = set()
         self._prompts: ua.NodeId | None = None
         self._program_unit: UnitNodes | None = None
@@ -184,39 +186,44 @@ class DeviceBinding:
     def start(self) -> None:
         """Start following the device's feeds."""
         device = self.device
+        samples, events, results = device.subscribe(), device.events(), device.results()
+        self._feeds = [samples, events, results]
         self._tasks = [
-            asyncio.create_task(self._pump_samples(), name=f"gateway {device.device_id} samples"),
-            asyncio.create_task(self._pump_events(), name=f"gateway {device.device_id} events"),
-            asyncio.create_task(self._pump_results(), name=f"gateway {device.device_id} results"),
+            asyncio.create_task(self._pump_samples(samples), name=f"gateway {device.device_id}"),
+            asyncio.create_task(self._pump_events(events), name=f"gateway {device.device_id}"),
+            asyncio.create_task(self._pump_results(results), name=f"gateway {device.device_id}"),
         ]
 
     async def stop(self) -> None:
         """Stop following the device; calls in flight finish first (they are never cut)."""
         if self._calls:
             await asyncio.gather(*self._calls, return_exceptions=True)
+        for feed in self._feeds:
+            feed.close()  # the device keeps no subscriber of a stopped gateway
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        self._feeds.clear()
 
-    async def _pump_samples(self) -> None:
-        async for sample in self.device.subscribe():
+    async def _pump_samples(self, samples: Feed[Sample]) -> None:
+        async for sample in samples:
             if not self.available:
                 await self._set_available(True)
             await self._write_sample(sample)
         await self._set_available(False)
 
-    async def _pump_events(self) -> None:
-        async for event in self.device.events():
+    async def _pump_events(self, events: Feed[Event]) -> None:
+        async for event in events:
             try:
                 await self._on_event(event)
             except Exception:
                 _log.exception("%s: could not show event %s", self.device.device_id, event.kind)
 
-    async def _pump_results(self) -> None:
-        async for result in self.device.results():
+    async def _pump_results(self, results: Feed[Result]) -> None:
+        async for result in results:
             try:
                 await self._add_result(result)
             except Exception:

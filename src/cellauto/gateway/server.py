@@ -20,6 +20,7 @@ from cellauto.gateway.binding import DeviceBinding
 from cellauto.gateway.security import (
     GatewayRuleset,
     GatewayUserManager,
+    Role,
     TrustList,
     UserStore,
     application_uri,
@@ -66,12 +67,8 @@ class Gateway:
     def __init__(self, devices: Iterable[Device], config: GatewayConfig) -> None:
         self.devices = list(devices)
         self.config = config
-        self.users = config.users or UserStore(
-            config.state / "users.json",
-            anonymous=None if not config.anonymous else UserStore().anonymous,
-        )
-        if not config.anonymous:
-            self.users.anonymous = None
+        self.users = config.users or UserStore(config.state / "users.json")
+        self.users.anonymous = Role.OBSERVER if config.anonymous else None
         self.trust = TrustList(config.state / "pki")
         self._batch_audit = BatchAudit() if config.audit is None else None
         self.audit: AuditSink = config.audit or self._batch_audit  # type: ignore[assignment]
