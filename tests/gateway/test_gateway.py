@@ -4,6 +4,7 @@ asyncua clients and by an independent client (node-opcua). One gateway for the m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import subprocess
@@ -23,7 +24,10 @@ import cellauto
 from cellauto.gateway import AuditCall, BatchAudit, Gateway, Role, serve_lads
 from cellauto.gateway.security import make_certificate
 from cellauto.lads.units import unece_unit_id
+from cellauto.mock import MockDevice
+from cellauto.profiles import load_profile
 from cellauto.records import open_batch
+from cellauto.state import StateCommand
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -40,6 +44,7 @@ class Served:
         self.gateway = gateway
         self.devices = devices
         self.audited: list[AuditCall] = []
+        self.changed = asyncio.Event()
 
     @property
     def url(self) -> str:
@@ -54,10 +59,13 @@ async def served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
     }
     audited: list[AuditCall] = []
     batches = BatchAudit()
+    result: Served | None = None
 
     def audit(call: AuditCall) -> None:
         audited.append(call)
         batches(call)
+        if result is not None:
+            result.changed.set()
 
     gateway = serve_lads(
         list(devices.values()),
@@ -440,3 +448,50 @@ async def test_x509_user_token_maps_to_its_role(served: Served, tmp_path: Path) 
         await (await node(c, running)).call_method(await node(c, f"{running}.Reset"))
     reset = [a for a in served.audited if a.action == "gateway.Reset"]
     assert (reset[-1].user, reset[-1].outcome) == ("lab-supervisor", "ok")
+
+
+class GatedMock(MockDevice):
+    """A mock whose state commands wait until the test lets them through."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.arrived = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def _send_state_command(self, command: StateCommand) -> None:
+        self.arrived.set()
+        await self.gate.wait()
+        await super()._send_state_command(command)
+
+
+async def test_a_client_leaving_mid_call_changes_nothing_unexpected(served: Served) -> None:
+    device = GatedMock("gated-1", load_profile("prodigy"))
+    await device.connect()
+    await served.gateway.add_device(device)
+    running = "gated-1.chamber.FunctionalUnitState.RunningStateMachine"
+    c = client(served, "sam", "supervisor-pw")
+    await c.connect()
+    call = asyncio.create_task(
+        (await node(c, running)).call_method(await node(c, f"{running}.Reset"))
+    )
+    await device.arrived.wait()
+    transport = c.uaclient.protocol.transport  # the plant system vanishes mid-call
+    assert transport is not None
+    transport.abort()
+    with pytest.raises((ConnectionError, asyncio.CancelledError, UaStatusCodeError, TimeoutError)):
+        await call
+    device.gate.set()
+    while True:  # the call finishes on the device and is audited once
+        reset = [a for a in served.audited if a.action == "gateway.Reset" and a.device is device]
+        if reset:
+            break
+        served.changed.clear()
+        await served.changed.wait()
+    assert [(a.user, a.outcome) for a in reset] == [("sam", "ok")]
+    assert [name for name, _ in device.calls if name == "reset"] == ["reset"]
+    with contextlib.suppress(Exception):
+        await c.disconnect()
+    async with client(served) as other:  # the gateway still serves everyone else
+        di = await other.get_namespace_index(DI)
+        serial = await (await node(other, "gated-1")).get_child(f"{di}:SerialNumber")
+        assert await serial.read_value() == device.info.serial_number
