@@ -26,6 +26,11 @@ RULES: list[tuple[Path, tuple[str, ...], str]] = [
         ("cellauto_adapters", "tests", "benchmarks"),
         "simulators never import adapters",
     ),
+    (
+        ROOT / "src" / "cellauto" / "gateway",
+        ("cellauto_adapters", "cellauto_simulators", "cellauto.sim", "cellauto.transport"),
+        "a gateway serves any Device through its public interface, knowing no adapter or simulator",
+    ),
 ]
 
 
@@ -50,7 +55,7 @@ def violations(root: Path, forbidden: tuple[str, ...]) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("root", "forbidden", "reason"), RULES, ids=["core", "adapters", "simulators"]
+    ("root", "forbidden", "reason"), RULES, ids=["core", "adapters", "simulators", "gateway"]
 )
 def test_no_forbidden_imports(root: Path, forbidden: tuple[str, ...], reason: str) -> None:
     assert violations(root, forbidden) == [], reason

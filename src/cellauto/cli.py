@@ -84,9 +84,11 @@ def _register_optional_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
     """Sub-commands that live beside the modules they drive."""
+    from cellauto.gateway.cli import register as register_gateway
     from cellauto.records.cli import register as register_records
 
     register_records(commands)
+    register_gateway(commands)
 
 
 def _schema_export(args: argparse.Namespace) -> int:

@@ -323,3 +323,7 @@ class ModbusInconsistentRead(DeviceError):
 
 class RecipeDownloadError(DeviceError):
     """A recipe download the device did not commit (CRC mismatch, too long, refused)."""
+
+
+class GatewayError(CellautoError):
+    """A gateway set-up problem: its certificates, user store, or a device it cannot serve."""
