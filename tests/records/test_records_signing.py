@@ -150,8 +150,10 @@ def test_a_manifest_changed_after_signing_is_named(make_record: Callable[..., Pa
     manifest["time_end"] = "2030-01-01T00:00:00Z"
     (path / "manifest.json").write_text(json.dumps(manifest))
     assert verify(path).problems == [
+        "manifest.json: time_end is '2030-01-01T00:00:00Z', the seal recorded "
+        "'2026-03-01T08:00:07Z' (the manifest was edited after the seal)",
         f"manifest.json: changed since audit entry seq 5 (#5) (in {ADDENDUM_1}) signed it "
-        "(the sealed manifest's SHA-256 differs)"
+        "(the sealed manifest's SHA-256 differs)",
     ]
 
 

@@ -46,6 +46,7 @@ from cellauto.records.layout import (
     sha256_file,
     write_manifest,
 )
+from cellauto.records.seal import DATA_TABLES, SEAL_ACTION, seal_value, sealed_evidence
 from cellauto.records.tables import TABLES, file_schema
 from cellauto.schema import (
     GENESIS_HASH,
@@ -437,15 +438,28 @@ class RecordWriter:
             (int(seg.name[8:14]) for t in TABLES for seg in segments(folder, t)), default=0
         )
         entries = _read_audit(folder)
+        evidence = sealed_evidence(folder, manifest, entries)
+        if evidence is not None:
+            raise RecordStateError(
+                f"record {manifest.batch.batch_id} at {folder}: will not resume: manifest.json "
+                f"says open, but the record was sealed: {evidence}; a sealed record is final "
+                "(check it with `cellauto records verify`)"
+            )
         broken = chain.first_break(entries)
         if broken is not None:
             raise RecordIntegrityError(
                 f"record {manifest.batch.batch_id}: will not append to a broken audit chain: "
                 f"{broken[1]}"
             )
+        chained = _chained_digests(entries)
         try:
-            for table in TABLES:  # files of a seal that was interrupted
+            for table in DATA_TABLES:  # files of a seal that was interrupted before its entry
                 for leftover in (folder / f"{table}.arrow", folder / f"{table}.arrow.tmp"):
+                    if leftover.is_file() and sha256_file(leftover) in chained:
+                        raise RecordStateError(
+                            f"record {manifest.batch.batch_id} at {folder}: will not resume: "
+                            f"{leftover.name} is recorded in the audit chain"
+                        )
                     leftover.unlink(missing_ok=True)
         except OSError as exc:
             raise _storage_error(folder, "resuming", exc) from None
@@ -1010,9 +1024,13 @@ class RecordWriter:
         *,
         actor: str = SYSTEM_ACTOR,
         compression: Compression = COMPRESSION,
+        batch: BatchInfo | None = None,
     ) -> Manifest:
         """Flush, compact each table into ``<table>.arrow`` (lz4 by default; "zstd" for
-        ~3.5x smaller files that read slower), seal the manifest; returns it."""
+        ~3.5x smaller files that read slower), seal the manifest; returns it.
+
+        `batch` is the batch header as it ends (final status, end time); it replaces the one
+        given at creation and is sealed with the record."""
         self._stop.set()
         if self._flusher is not None and self._flusher is not threading.current_thread():
             self._flusher.join()
@@ -1020,6 +1038,11 @@ class RecordWriter:
             if self._closed:
                 return self._manifest
             self._check_open()
+            if batch is not None and batch.batch_id != self.batch_id:
+                raise RecordStateError(
+                    f"record {self.batch_id}: cannot seal it with the header of batch "
+                    f"{batch.batch_id}"
+                )
             try:
                 self._flush_locked()
                 for name in ("samples", "events", "results"):
@@ -1029,31 +1052,35 @@ class RecordWriter:
                 for name, column in (("samples", "timestamp"), ("events", "time"), ("results", "")):
                     sealed[name], span = compact(self.path, name, column, compression)
                     spans.extend(span)
-                self.audit(
+                time = self._clock()
+                info = batch or self._manifest.batch
+                manifest = self._manifest.model_copy(
+                    update={
+                        "batch": info,
+                        "state": "sealed",
+                        "seal_reason": reason,
+                        "sealed_at": time,
+                        "time_start": min(spans, default=None),
+                        "time_end": max(spans, default=None),
+                        "row_counts": {
+                            **{n: t.rows for n, t in sealed.items()},
+                            "audit": self._seq + 1,
+                        },
+                    }
+                )
+                self._append(
                     actor,
-                    "record_sealed",
+                    SEAL_ACTION,
                     f"batch:{self.batch_id}",
-                    value={
-                        "reason": reason,
-                        "tables": {n: t.model_dump(mode="json") for n, t in sealed.items()},
-                        "batch": self._manifest.batch.model_dump(mode="json"),
-                        "devices": [d.model_dump(mode="json") for d in self._manifest.devices],
-                    },
+                    value=seal_value(manifest, sealed),
+                    previous_value=None,
+                    reason=reason,
+                    signature=None,
+                    time=time,
                 )
                 self._close_segment("audit")
                 sealed["audit"], _ = compact(self.path, "audit", "", compression)
-                manifest = self._manifest.model_copy(
-                    update={
-                        "state": "sealed",
-                        "seal_reason": reason,
-                        "sealed_at": self._clock(),
-                        "time_start": min(spans, default=None),
-                        "time_end": max(spans, default=None),
-                        "row_counts": {n: t.rows for n, t in sealed.items()},
-                        "chain_head": self._head,
-                        "tables": sealed,
-                    }
-                )
+                manifest = manifest.model_copy(update={"chain_head": self._head, "tables": sealed})
                 write_manifest(self.path, manifest)
             except (OSError, pa.ArrowException) as exc:
                 raise self._fail("sealing", exc) from None
@@ -1128,6 +1155,26 @@ def _read_audit(path: Path) -> list[AuditEntry]:
         for batch in batches:
             entries.extend(chain.row_entry(row) for row in batch.to_pylist())
     return entries
+
+
+def _chained_digests(entries: Sequence[AuditEntry]) -> set[str]:
+    """Every SHA-256 an audit entry's value names (files added, tables sealed)."""
+    found: set[str] = set()
+
+    def walk(value: JsonValue) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "sha256" and isinstance(item, str):
+                    found.add(item)
+                else:
+                    walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for entry in entries:
+        walk(entry.value)
+    return found
 
 
 def _read_channels(path: Path) -> dict[tuple[str, str], tuple[str | None, Kind]]:
