@@ -27,12 +27,12 @@ from cellauto.records.audit import (
     record_hash,
 )
 from cellauto.records.encode import Codes, rows_to_batch
+from cellauto.records.files import DIR_MODE, SEALED_MODE, fsync_dir, new_temp
 from cellauto.records.layout import (
     ADDENDA_DIR,
     Addendum,
     addendum_name,
     commit_addendum,
-    fsync_dir,
     manifest_digest,
     read_manifest,
     sha256_file,
@@ -49,7 +49,7 @@ def _now() -> datetime:
 @contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[None]:
     """One signer at a time per record (an advisory lock on ``addenda/.lock``)."""
-    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -84,7 +84,7 @@ def sign(
         )
     addenda = folder / ADDENDA_DIR
     try:
-        addenda.mkdir(exist_ok=True)
+        addenda.mkdir(exist_ok=True, mode=DIR_MODE)
         with _locked(addenda):
             manifest = read_manifest(folder)
             name = addendum_name(len(manifest.addenda) + 1)
@@ -134,10 +134,11 @@ def _write_entries(target: Path, entries: list[AuditEntry]) -> None:
     """Write audit entries as an Arrow IPC file: via a temporary file, fsync and rename."""
     codes = {column: Codes() for column in DICTIONARY_COLUMNS["audit"]}
     batch = rows_to_batch("audit", [entry_row(e) for e in entries], codes)
-    tmp = target.with_name(target.name + ".tmp")
+    tmp = new_temp(target)
     with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, file_schema("audit")) as out:
         out.write_batch(batch)
     with open(tmp, "rb") as handle:
         os.fsync(handle.fileno())
+    tmp.chmod(SEALED_MODE)
     tmp.replace(target)
     fsync_dir(target.parent)

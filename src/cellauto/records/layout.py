@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -25,6 +24,7 @@ import pyarrow.ipc as ipc
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from cellauto.errors import RecordError, RecordStateError, SchemaVersionError
+from cellauto.records.files import atomic_write
 from cellauto.records.tables import RECORD_FORMAT
 from cellauto.schema import BatchInfo, check_schema_version, sha256_hex
 
@@ -175,26 +175,6 @@ def commit_addendum(path: Path, previous_head: str, addendum: Addendum) -> None:
 def addendum_name(number: int) -> str:
     """Path (inside the record) of addendum `number` (from 1)."""
     return f"{ADDENDA_DIR}/addendum-{number:06d}.arrow"
-
-
-def atomic_write(file: Path, data: bytes) -> None:
-    """Write `data` to `file` so that a crash leaves either the old or the new content."""
-    tmp = file.with_name(file.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(file)
-    fsync_dir(file.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or a new file in `path` durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def segments(path: Path, table: str) -> list[Path]:

@@ -32,13 +32,21 @@ from cellauto.errors import (
 from cellauto.records import audit as chain
 from cellauto.records.compact import COMPRESSION, Compression, compact
 from cellauto.records.encode import Codes, rows_to_batch
+from cellauto.records.files import (
+    DIR_MODE,
+    create_exclusive,
+    fsync_dir,
+    is_temp,
+    make_dir,
+    seal_modes,
+    write_new,
+)
 from cellauto.records.layout import (
     FILES_DIR,
     DeviceEntry,
     Manifest,
     SegmentReader,
     TableFile,
-    fsync_dir,
     read_manifest,
     read_segment,
     segment_name,
@@ -117,9 +125,8 @@ class _Segment:
     """One append-only Arrow IPC stream file."""
 
     def __init__(self, file: Path, schema: pa.Schema) -> None:
-        file.parent.mkdir(exist_ok=True)
-        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        os.close(fd)
+        file.parent.mkdir(exist_ok=True, mode=DIR_MODE)
+        os.close(create_exclusive(file))
         self.file = file
         self._sink = pa.BufferedOutputStream(pa.OSFile(str(file), "wb"), 1 << 20)
         options = ipc.IpcWriteOptions(emit_dictionary_deltas=True)
@@ -385,8 +392,8 @@ class RecordWriter:
                     f"{folder} already exists and is not empty; use RecordWriter.resume() to "
                     "append to a record, or choose a new folder"
                 )
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / FILES_DIR).mkdir()
+            make_dir(folder)
+            (folder / FILES_DIR).mkdir(mode=DIR_MODE)
             manifest = Manifest(
                 schema_version=SCHEMA_VERSION,
                 cellauto_version=__version__,
@@ -455,12 +462,17 @@ class RecordWriter:
         try:
             for table in DATA_TABLES:  # files of a seal that was interrupted before its entry
                 for leftover in (folder / f"{table}.arrow", folder / f"{table}.arrow.tmp"):
-                    if leftover.is_file() and sha256_file(leftover) in chained:
+                    if leftover.is_symlink():
+                        leftover.unlink()
+                    elif leftover.is_file() and sha256_file(leftover) in chained:
                         raise RecordStateError(
                             f"record {manifest.batch.batch_id} at {folder}: will not resume: "
                             f"{leftover.name} is recorded in the audit chain"
                         )
                     leftover.unlink(missing_ok=True)
+            for leftover in folder.iterdir():
+                if is_temp(leftover):
+                    leftover.unlink()
         except OSError as exc:
             raise _storage_error(folder, "resuming", exc) from None
         writer = cls(
@@ -828,18 +840,14 @@ class RecordWriter:
         target = self.path / FILES_DIR / name
         with self._lock:
             self._check_open()
-            if target.exists():
+            if target.exists() or target.is_symlink():
                 raise RecordStateError(
                     f"batch {self.batch_id}: files/{name} exists; files are never replaced"
                 )
             try:
-                target.parent.mkdir(exist_ok=True)
-                if isinstance(source, bytes):
-                    target.write_bytes(source)
-                else:
-                    shutil.copyfile(source, target)
-                with open(target, "rb") as handle:
-                    os.fsync(handle.fileno())
+                target.parent.mkdir(exist_ok=True, mode=DIR_MODE)
+                data = source if isinstance(source, bytes) else Path(source).read_bytes()
+                write_new(target, data)
                 fsync_dir(target.parent)
             except OSError as exc:
                 target.unlink(missing_ok=True)
@@ -1088,6 +1096,8 @@ class RecordWriter:
             self._manifest = manifest
             for name in TABLES:
                 shutil.rmtree(self.path / name, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                seal_modes(self.path)
             return manifest
 
     def _close_segment(self, name: str) -> None:
