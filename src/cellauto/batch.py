@@ -25,6 +25,7 @@ from pydantic import JsonValue
 from cellauto.driver import Device, OperatorPrompt
 from cellauto.errors import CellautoError, DeviceError, DeviceTimeout
 from cellauto.records import RecordWriter
+from cellauto.records.keys import Signer
 from cellauto.registry import connect, parse_url
 from cellauto.schema import (
     AlarmSeverity,
@@ -37,6 +38,7 @@ from cellauto.schema import (
     SampleInfo,
     SignatureMeaning,
 )
+from cellauto.secrets import redact_url
 from cellauto.state import EXECUTE, State
 
 _log = logging.getLogger("cellauto.batch")
@@ -159,6 +161,7 @@ class Batch:
         sim: bool | None = None,
         speed: str | None = None,
         seed: int = 0,
+        signer: Signer | None = None,
     ) -> None:
         self.batch_id = batch_id
         self.product = product
@@ -175,6 +178,7 @@ class Batch:
             AutoAnswer() if self.sim else TerminalPrompts(self.operator)
         )
         self.signatures_for = frozenset(signatures_for)
+        self.signer = signer
         self.alarm_policy = alarm_policy
         self.devices: dict[str, Device] = {}
         self.materials: dict[str, tuple[SampleInfo, str]] = {}
@@ -275,7 +279,10 @@ class Batch:
             await asyncio.gather(*pending, return_exceptions=True)
         self.status = status
         self._audit("batch.end", f"batch:{self.batch_id}", value=str(status), reason=reason)
-        self.writer.close(reason=f"{status}: {reason}", actor=self.operator)
+        ended = self.writer.manifest.batch.model_copy(
+            update={"status": status, "actual_end": self.now()}
+        )
+        self.writer.close(reason=f"{status}: {reason}", actor=self.operator, batch=ended)
         for observer in list(_observers):
             observer.closed(self)
 
@@ -309,7 +316,7 @@ class Batch:
             channel_units=units,
             info=device.info.model_dump(mode="json"),
         )
-        self._audit("device.connect", device_id, value=url)
+        self._audit("device.connect", device_id, value=redact_url(url))
         return device
 
     def _next_id(self, kind: str) -> str:
@@ -497,8 +504,15 @@ class Batch:
         return reply.answer
 
     def sign(self, meaning: SignatureMeaning | str, reason: str) -> None:
-        """Sign the record as it stands, as the batch's operator."""
-        self.writer.sign(self.operator, self.operator, meaning, reason=reason)
+        """Sign the record as it stands (its data up to now, through a checkpoint): with the
+        batch's `signer` (a person's key) if it has one, else as the operator without a key."""
+        signer = self.signer
+        if signer is None:
+            self.writer.sign(self.operator, self.operator, meaning, reason=reason)
+        else:
+            self.writer.sign(
+                signer.printed_name, signer.user_id, meaning, reason=reason, signer=signer
+            )
 
     async def abort(self, reason: str, *, devices: Iterable[Device] | None = None) -> None:
         """Abort devices (all by default), signed if the batch requires it for aborts; the batch

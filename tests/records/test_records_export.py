@@ -138,5 +138,5 @@ def test_hive_partitioned_dataset_reads_in_duckdb_and_polars(
         .sort("batch_id")
         .collect()
     )
-    assert frame["len"].to_list() == [5, 5, 5, 5]
+    assert frame["len"].to_list() == [6, 6, 6, 6]
     assert frame["batch_id"].to_list()[:3] == ["B-0", "B-1", "B-2"]

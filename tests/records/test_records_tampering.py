@@ -206,4 +206,4 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 
 def test_tampering_keeps_file_schema(make_record: Callable[..., Path]) -> None:
     path = make_record()
-    assert pa.Table.from_pylist(_rows(path), schema=file_schema("audit")).num_rows == 5
+    assert pa.Table.from_pylist(_rows(path), schema=file_schema("audit")).num_rows == 6

@@ -28,6 +28,7 @@ from cellauto.records.audit import (
 )
 from cellauto.records.encode import Codes, rows_to_batch
 from cellauto.records.files import DIR_MODE, SEALED_MODE, fsync_dir, new_temp
+from cellauto.records.keys import Signer, cryptographic_signature
 from cellauto.records.layout import (
     ADDENDA_DIR,
     Addendum,
@@ -65,6 +66,7 @@ def sign(
     meaning: SignatureMeaning | str,
     reason: str = "",
     clock: Callable[[], datetime] = _now,
+    signer: Signer | None = None,
 ) -> AuditEntry:
     """Sign a sealed record (e.g. QA review or approval); returns the signature's audit entry.
 
@@ -72,11 +74,16 @@ def sign(
     ``record_hash(head, manifest_sha256)``: the hash of the last audit entry before it (the
     sealed chain head, or the previous signature added after the seal) and the SHA-256 of the
     sealed manifest. The record must verify intact. An open record is signed with
-    `RecordWriter.sign`.
+    `RecordWriter.sign`. With a `signer` (a person's key), the entry also carries the
+    signer's Ed25519 signature, checked by `verify` against the site's trust store.
     """
     folder = Path(path)
     manifest = read_manifest(folder)
     batch_id = manifest.batch.batch_id
+    if signer is not None and signer.user_id != user_id:
+        raise RecordStateError(
+            f"record {batch_id}: the key of {signer.user_id} cannot sign for {user_id}"
+        )
     if not manifest.sealed:
         raise RecordStateError(
             f"record {batch_id} at {folder} is open: sign it with RecordWriter.sign() while it "
@@ -114,7 +121,12 @@ def sign(
                 actor=user_id,
                 action=SIGN_ACTION,
                 object=f"batch:{batch_id}",
-                value={"signed": SIGNED_SEALED, "chain_head": head, "manifest_sha256": digest},
+                value={
+                    "signed": SIGNED_SEALED,
+                    "chain_head": head,
+                    "manifest_sha256": digest,
+                    **(cryptographic_signature(signature, signer) if signer else {}),
+                },
                 reason=reason,
                 signature=signature,
             )

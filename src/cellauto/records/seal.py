@@ -31,6 +31,9 @@ from cellauto.schema import AuditEntry
 
 SEAL_ACTION = "record_sealed"
 CREATE_ACTION = "record_created"
+CHECKPOINT_ACTION = "checkpoint"
+"""Action of the entry that records each data table's rows and running digest before an
+in-batch signature."""
 SEALED_FIELDS = (
     "record_format",
     "schema_version",

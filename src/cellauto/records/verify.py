@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cellauto.errors import RecordError
+from cellauto.records.anchor import check_anchor
 from cellauto.records.audit import (
     SIGN_ACTION,
     SIGNED_SEALED,
@@ -16,6 +17,7 @@ from cellauto.records.audit import (
     first_break,
     table_entries,
 )
+from cellauto.records.keys import TrustStore
 from cellauto.records.layout import (
     ADDENDA_DIR,
     ADDENDUM_RE,
@@ -31,6 +33,7 @@ from cellauto.records.seal import (
     manifest_differences,
     sealed_evidence,
 )
+from cellauto.records.signed import check_checkpoints, check_signatures
 from cellauto.records.tables import TABLES
 from cellauto.schema import AuditEntry
 
@@ -63,11 +66,22 @@ class VerifyReport:
         return "sealed and intact" if self.sealed else "unsealed but intact"
 
 
-def verify(path: str | os.PathLike[str]) -> VerifyReport:
+def verify(
+    path: str | os.PathLike[str],
+    *,
+    trust: TrustStore | str | os.PathLike[str] | None = None,
+    anchor: str | os.PathLike[str] | None = None,
+) -> VerifyReport:
     """Check a record; never raises for tampering (see the report), only for a non-record.
 
+    `trust` (a `TrustStore`, or the folder or file of one) checks that every signature was made
+    by a key the site trusts and that has not been revoked; `anchor` checks the record against
+    the latest head anchored for it in that file (see `anchor.anchor`).
+
     Problems are listed in the order checked: the manifest's state, the audit chain, the start
-    of the chain, the manifest against the seal, the table files, the addenda, the files."""
+    of the chain, the manifest against the seal, the table files, the data checkpoints, the
+    addenda, the files, the signatures, the anchor."""
+    store = trust if isinstance(trust, TrustStore) or trust is None else TrustStore.load(trust)
     record = BatchRecord(Path(path))
     report = VerifyReport(record.path, record.batch_id, record.sealed)
     manifest = record.manifest
@@ -124,7 +138,16 @@ def verify(path: str | os.PathLike[str]) -> VerifyReport:
             report.problems.append(str(exc))
     if manifest.sealed:
         _check_tables(record, entries[: origins.count(_SEALED_AUDIT)], report)
+    try:
+        report.problems += check_checkpoints(record, entries)
+    except RecordError as exc:
+        report.problems.append(str(exc))
     _check_files(record, entries, report)
+    problems, notes = check_signatures(entries, store)
+    report.problems += problems
+    report.notes += notes
+    if anchor is not None:
+        report.problems += check_anchor(record.path, record.batch_id, entries, anchor)
     sealed_count = origins.count(_SEALED_AUDIT) if manifest.sealed else len(entries)
     for index, entry in enumerate(entries):
         sig = entry.signature

@@ -31,6 +31,7 @@ from cellauto.errors import (
 )
 from cellauto.records import audit as chain
 from cellauto.records.compact import COMPRESSION, Compression, compact
+from cellauto.records.digest import DIGEST_FORMAT, TableDigest
 from cellauto.records.encode import Codes, rows_to_batch
 from cellauto.records.files import (
     DIR_MODE,
@@ -41,6 +42,7 @@ from cellauto.records.files import (
     seal_modes,
     write_new,
 )
+from cellauto.records.keys import Signer, cryptographic_signature
 from cellauto.records.layout import (
     FILES_DIR,
     DeviceEntry,
@@ -54,7 +56,13 @@ from cellauto.records.layout import (
     sha256_file,
     write_manifest,
 )
-from cellauto.records.seal import DATA_TABLES, SEAL_ACTION, seal_value, sealed_evidence
+from cellauto.records.seal import (
+    CHECKPOINT_ACTION,
+    DATA_TABLES,
+    SEAL_ACTION,
+    seal_value,
+    sealed_evidence,
+)
 from cellauto.records.tables import TABLES, file_schema
 from cellauto.schema import (
     GENESIS_HASH,
@@ -352,6 +360,9 @@ class RecordWriter:
         for (device_id, channel), (unit, kind) in channels.items():
             key = self._samples.add_key(device_id, channel, unit)
             self._channels[device_id, channel] = _Channel(key, unit, kind)
+        self._digests: dict[str, tuple[TableDigest, dict[str, int]]] = {
+            name: (TableDigest(file_schema(name)), {}) for name in DATA_TABLES
+        }
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
         if flush_interval is not None:
@@ -958,12 +969,25 @@ class RecordWriter:
         reason: str = "",
         signed_hash: str | None = None,
         object: str | None = None,
+        signer: Signer | None = None,
     ) -> AuditEntry:
-        """Sign the record as it stands (its audit chain head), or `signed_hash` if given.
+        """Sign the record as it stands, or `signed_hash` if given.
 
-        The signature (printed name, meaning, time, hash) is appended as an audit entry.
+        Signing the record first appends a ``checkpoint`` entry: each data table's row count
+        and running digest of the rows written so far, so the signature covers the data up to
+        this moment. The signature (printed name, meaning, time, the chain head after the
+        checkpoint) is appended as an audit entry; with a `signer` it also carries the
+        signer's Ed25519 signature of those fields, checked by `verify` against a trust store.
         """
+        if signer is not None and signer.user_id != user_id:
+            raise RecordStateError(
+                f"record {self.batch_id}: the key of {signer.user_id} cannot sign for {user_id}"
+            )
         with self._lock:
+            if signed_hash is None:
+                self.audit(
+                    user_id, CHECKPOINT_ACTION, f"batch:{self.batch_id}", value=self._checkpoint()
+                )
             time = self._clock()
             target = self._head if signed_hash is None else signed_hash
             signature = ElectronicSignature(
@@ -973,17 +997,39 @@ class RecordWriter:
                 signed_at=time,
                 signed_hash=target,
             )
-            value: JsonValue = {"signed": "audit_chain"} if signed_hash is None else None
+            value: dict[str, JsonValue] = {}
+            if signed_hash is None:
+                value["signed"] = chain.SIGNED_CHAIN
+            if signer is not None:
+                value.update(cryptographic_signature(signature, signer))
             return self._append(
                 user_id,
                 chain.SIGN_ACTION,
                 object or f"batch:{self.batch_id}",
-                value=value,
+                value=value or None,
                 previous_value=None,
                 reason=reason,
                 signature=signature,
                 time=time,
             )
+
+    def _checkpoint(self) -> JsonValue:
+        """Row counts and running digests of the data tables as written so far."""
+        self._check_open()
+        self._flush_locked()
+        tables: dict[str, JsonValue] = {}
+        for name in DATA_TABLES:
+            digest, done = self._digests[name]
+            for segment in segments(self.path, name):
+                skip = done.get(segment.name, 0)
+                count = 0
+                for batch in SegmentReader(segment):
+                    count += 1
+                    if count > skip:
+                        digest.update(batch)
+                done[segment.name] = count
+            tables[name] = {"rows": digest.rows, "sha256": digest.hexdigest()}
+        return {"digest": DIGEST_FORMAT, "tables": tables}
 
     @property
     def chain_head(self) -> str:
