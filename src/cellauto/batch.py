@@ -25,6 +25,7 @@ from pydantic import JsonValue
 from cellauto.driver import Device, OperatorPrompt
 from cellauto.errors import CellautoError, DeviceError, DeviceTimeout
 from cellauto.records import RecordWriter
+from cellauto.records.ids import check_batch_id
 from cellauto.records.keys import Signer
 from cellauto.registry import connect, parse_url
 from cellauto.schema import (
@@ -163,7 +164,7 @@ class Batch:
         seed: int = 0,
         signer: Signer | None = None,
     ) -> None:
-        self.batch_id = batch_id
+        self.batch_id = check_batch_id(batch_id)
         self.product = product
         self.operator = os.environ.get("CELLAUTO_OPERATOR", operator)
         self.records = Path(records or os.environ.get("CELLAUTO_RECORDS", "records"))

@@ -25,16 +25,14 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from cellauto.errors import CellautoError
+from cellauto.errors import SecretsError
+
+__all__ = ["Credentials", "SecretsError", "credentials", "redact_url"]
 
 SECRET_OPTIONS = frozenset({"password", "passwd", "pwd", "secret", "token", "api_key", "apikey"})
 """URL options whose values are secrets: dropped from recorded URLs."""
-
-
-class SecretsError(CellautoError):
-    """Credentials that cannot be read safely (e.g. a credentials file others can read)."""
 
 
 @dataclass(frozen=True)
@@ -56,13 +54,18 @@ def redact_url(url: str) -> str:
         netloc = f"{user}@{host}" if user else host
     query = parts.query
     if query:
-        kept = [
-            (k, v)
-            for k, v in parse_qsl(query, keep_blank_values=True)
-            if k.lower() not in SECRET_OPTIONS
-        ]
-        query = urlencode(kept)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        pairs = parse_qsl(query, keep_blank_values=True)
+        kept = [(k, v) for k, v in pairs if k.lower() not in SECRET_OPTIONS]
+        if len(kept) != len(pairs):
+            query = urlencode(kept)
+    prefix = f"{parts.scheme}://" if "://" in url else f"{parts.scheme}:"
+    return (
+        prefix
+        + netloc
+        + parts.path
+        + (f"?{query}" if query else "")
+        + (f"#{parts.fragment}" if parts.fragment else "")
+    )
 
 
 def default_credentials_file() -> Path:

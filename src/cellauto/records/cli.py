@@ -6,6 +6,7 @@ import argparse
 import getpass
 import json
 import os
+import sys
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -142,15 +143,24 @@ def _anchor(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     print(f"{'batch':<20} {'state':<7} {'product':<16} {'start':<20} {'end':<20} folder")
+    unreadable = 0
     for path in find_batches(args.root):
-        m = open_batch(path).manifest
+        where = path.relative_to(args.root).as_posix()
+        try:
+            m = open_batch(path).manifest
+        except (RecordError, ValueError) as exc:
+            unreadable += 1
+            print(f"{'?':<20} {'?':<7} unreadable: {exc} ({where})")
+            continue
         start = m.time_start.isoformat()[:19] if m.time_start else "-"
         end = m.time_end.isoformat()[:19] if m.time_end else "-"
         print(
             f"{m.batch.batch_id:<20} {m.state:<7} {m.batch.product:<16} {start:<20} {end:<20} "
-            f"{path.name}"
+            f"{where}"
         )
-    return 0
+    if unreadable:
+        print(f"{unreadable} record(s) unreadable", file=sys.stderr)
+    return 1 if unreadable else 0
 
 
 def _show(args: argparse.Namespace) -> int:

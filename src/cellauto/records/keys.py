@@ -27,17 +27,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from cellauto.errors import RecordError
+from cellauto.errors import SigningKeyError
 from cellauto.records.files import write_new
 from cellauto.schema import ElectronicSignature, canonical_json
 
 ALGORITHM = "ed25519"
 _MESSAGE_PREFIX = b"cellauto-signature-v1\n"
 _USER = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
-
-
-class SigningKeyError(RecordError):
-    """A signing key that cannot be created, loaded or used."""
 
 
 @runtime_checkable

@@ -177,13 +177,19 @@ def open_batch(path: str | os.PathLike[str]) -> BatchRecord:
 
 
 def find_batches(root: str | os.PathLike[str]) -> Iterator[Path]:
-    """Every batch record folder directly under `root`, sorted by name."""
+    """Every batch record folder under `root` (at any depth, not inside another record),
+    sorted by path."""
     base = Path(root)
     if not base.is_dir():
         raise RecordError(f"{base} is not a folder of batch records")
-    for child in sorted(base.iterdir()):
-        if (child / MANIFEST).is_file():
-            yield child
+    found: list[Path] = []
+    for folder, subfolders, files in os.walk(base):
+        if MANIFEST in files and Path(folder) != base:
+            found.append(Path(folder))
+            subfolders.clear()  # a record's own folders hold no records
+        else:
+            subfolders.sort()
+    yield from sorted(found)
 
 
 def open_batches(

@@ -42,6 +42,7 @@ from cellauto.records.files import (
     seal_modes,
     write_new,
 )
+from cellauto.records.ids import check_batch_id
 from cellauto.records.keys import Signer, cryptographic_signature
 from cellauto.records.layout import (
     FILES_DIR,
@@ -396,6 +397,7 @@ class RecordWriter:
         channels); samples in another unit are rejected. Channels not declared take the unit of
         their first sample.
         """
+        check_batch_id(batch.batch_id)
         folder = Path(path)
         try:
             if folder.exists() and any(folder.iterdir()):
