@@ -184,6 +184,7 @@ class Batch:
         self.devices: dict[str, Device] = {}
         self.materials: dict[str, tuple[SampleInfo, str]] = {}
         self.status = BatchStatus.PLANNED
+        self._abort_reason: str | None = None
         self._clock: Any = None
         self._writer: RecordWriter | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -251,11 +252,10 @@ class Batch:
             )
             await self._make_safe(reason)
             await self._close(BatchStatus.STOPPED, reason)
+        elif self.status == BatchStatus.ABORTED:
+            await self._close(BatchStatus.ABORTED, self._abort_reason or "aborted")
         else:
-            await self._close(
-                BatchStatus.COMPLETE if self.status != BatchStatus.ABORTED else self.status,
-                "completed",
-            )
+            await self._close(BatchStatus.COMPLETE, "completed")
 
     async def _make_safe(self, reason: str) -> None:
         """Hold every device that is executing, so cells stay under control until a person
@@ -525,6 +525,7 @@ class Batch:
                 await device.abort()
                 self._audit("device.abort", device.device_id, reason=reason)
         self.status = BatchStatus.ABORTED
+        self._abort_reason = reason
 
     def release(self, reason: str = "batch record reviewed") -> None:
         """Release the batch: an approval signature (if required) and an audit entry."""

@@ -70,7 +70,7 @@ def _show(value: Any) -> str:
 
 def manifest_differences(manifest: Manifest, seal: Mapping[str, Any]) -> tuple[list[str], bool]:
     """Problems where `manifest` differs from what `seal` sealed, in manifest order, and whether
-    the seal holds the manifest fields (False for records sealed before record format 2.0)."""
+    the seal holds the manifest fields (False for records sealed in record format 1.0)."""
     data = manifest.model_dump(mode="json")
     problems: list[str] = []
     sealed_fields = seal.get("manifest")

@@ -214,8 +214,8 @@ def _check_sealed(
     report.problems += differences
     if not complete:
         report.notes.append(
-            "sealed before record format 2.0: created, sealed_at, time span, row counts and "
-            "versions in manifest.json are not covered by the seal (informational)"
+            "sealed by a cellauto writing record format 1.0: created, sealed_at, time span, row "
+            "counts and versions in manifest.json are not covered by the seal (informational)"
         )
     audit = manifest.tables.get("audit")
     if audit is None or audit.file != _SEALED_AUDIT:

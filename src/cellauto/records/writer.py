@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import re
 import shutil
@@ -86,6 +87,7 @@ Kind = Literal["number", "bool", "text"]
 _KIND: dict[type, Kind] = {float: "number", int: "number", bool: "bool", str: "text"}
 _QUALITY = ("good", "uncertain", "bad")
 _QUALITY_CODE: dict[str, int] = {q: i for i, q in enumerate(_QUALITY)}
+_BAD = _QUALITY_CODE["bad"]
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 SYSTEM_ACTOR = "cellauto"
 _COALESCE_ROWS = 65_536
@@ -528,7 +530,10 @@ class RecordWriter:
             s.keys.append(channel.key)
             s.times.append(timestamp)
             s.values.append(value)
-            s.quality.append(_QUALITY_CODE[sample.quality])
+            if type(value) is float and not math.isfinite(value):
+                s.quality.append(_BAD)  # NaN and infinities are never good data
+            else:
+                s.quality.append(_QUALITY_CODE[sample.quality])
             s.seq.append(sample.seq)
             if channel.kind != "number":
                 s.mixed = True
@@ -632,6 +637,11 @@ class RecordWriter:
                 raise bad("quality needs values")
             quality = given_quality
         self._check_units(batch, device, channel, unit)
+        if pa.types.is_floating(value.type):
+            finite = pc.is_finite(value)
+            if not pc.all(finite).as_py():  # NaN and infinities are never good data
+                base = quality if quality is not None else self._samples.zeros(len(value))
+                quality = pc.if_else(pc.fill_null(finite, True), base, _int32(_BAD))
         return (
             device,
             channel,
