@@ -27,6 +27,7 @@ from cellauto.errors import CellautoError, DeviceError, DeviceTimeout
 from cellauto.records import RecordWriter
 from cellauto.records.ids import check_batch_id
 from cellauto.records.keys import Signer
+from cellauto.records.layout import read_manifest
 from cellauto.registry import connect, parse_url
 from cellauto.schema import (
     AlarmSeverity,
@@ -163,6 +164,7 @@ class Batch:
         speed: str | None = None,
         seed: int = 0,
         signer: Signer | None = None,
+        resume: bool = False,
     ) -> None:
         self.batch_id = check_batch_id(batch_id)
         self.product = product
@@ -180,6 +182,7 @@ class Batch:
         )
         self.signatures_for = frozenset(signatures_for)
         self.signer = signer
+        self.resuming = resume
         self.alarm_policy = alarm_policy
         self.devices: dict[str, Device] = {}
         self.materials: dict[str, tuple[SampleInfo, str]] = {}
@@ -210,30 +213,55 @@ class Batch:
         """The batch's time: the shared simulator clock in simulation, else the wall clock."""
         return self._clock.now() if self._clock is not None else datetime.now(UTC)
 
+    @classmethod
+    def resume(cls, path: str | Path, *, operator: str, **options: Any) -> Batch:
+        """A batch that continues the open record at `path` (a batch whose process crashed or
+        was killed): ``async with Batch.resume("records/B-0001", operator="alice") as batch``.
+
+        Product, recipe and lot come from the record; the interruption is recorded in the
+        audit trail and the batch goes on with the same chain."""
+        folder = Path(path)
+        info = read_manifest(folder).batch
+        options.setdefault("product", info.product)
+        options.setdefault("recipe", info.recipe)
+        options.setdefault("lot_id", info.lot_id)
+        return cls(info.batch_id, operator=operator, records=folder.parent, resume=True, **options)
+
     async def __aenter__(self) -> Self:
         if self.sim:
             from cellauto.sim import make_clock
 
             self._clock = make_clock(self.speed)
-        info = BatchInfo(
-            batch_id=self.batch_id,
-            product=self.product,
-            recipe=self.recipe,
-            lot_id=self.lot_id,
-            status=BatchStatus.RUNNING,
-            operators=[self.operator],
-            actual_start=self.now(),
-        )
-        self._writer = RecordWriter.create(self.path, info, clock=self.now, actor=self.operator)
-        self.status = BatchStatus.RUNNING
-        self.writer.audit(
-            self.operator,
-            "batch.start",
-            f"batch:{self.batch_id}",
-            value={"product": self.product, "sim": self.sim, "patient_id": self.patient_id},
-        )
-        if "start" in self.signatures_for:
-            self.sign(SignatureMeaning.RESPONSIBILITY, "start of batch")
+        if self.resuming:
+            self._writer = RecordWriter.resume(self.path, clock=self.now, actor=self.operator)
+            self.status = BatchStatus.RUNNING
+            self.writer.audit(
+                self.operator,
+                "batch.resume",
+                f"batch:{self.batch_id}",
+                value={"sim": self.sim},
+                reason="the batch was interrupted (its process ended without sealing the record)",
+            )
+        else:
+            info = BatchInfo(
+                batch_id=self.batch_id,
+                product=self.product,
+                recipe=self.recipe,
+                lot_id=self.lot_id,
+                status=BatchStatus.RUNNING,
+                operators=[self.operator],
+                actual_start=self.now(),
+            )
+            self._writer = RecordWriter.create(self.path, info, clock=self.now, actor=self.operator)
+            self.status = BatchStatus.RUNNING
+            self.writer.audit(
+                self.operator,
+                "batch.start",
+                f"batch:{self.batch_id}",
+                value={"product": self.product, "sim": self.sim, "patient_id": self.patient_id},
+            )
+            if "start" in self.signatures_for:
+                self.sign(SignatureMeaning.RESPONSIBILITY, "start of batch")
         for observer in list(_observers):
             observer.opened(self)
         return self

@@ -65,3 +65,24 @@ async def test_the_sealed_manifest_tells_how_the_batch_ended(tmp_path: Path) -> 
         assert manifest.batch.actual_end is not None
         assert manifest.seal_reason == reason
         assert verify(path).status == "sealed and intact"
+
+
+async def test_a_crashed_batch_is_resumed_on_the_same_chain(tmp_path: Path) -> None:
+    crashed = cellauto.Batch(
+        "B-RESUME", product="CAR-T", operator="alice", records=tmp_path, sim=True
+    )
+    await crashed.__aenter__()
+    crashed.writer.audit("alice", "note", "batch:B-RESUME", value="before the crash")
+    crashed.writer.abandon()  # the process died: no seal
+    async with cellauto.Batch.resume(crashed.path, operator="bob", sim=True) as batch:
+        assert batch.product == "CAR-T"
+        batch.release("reviewed after the restart")
+    record = open_batch(batch.path)
+    actions = [e.action for e in record.audit_entries()]
+    assert actions.index("note") < actions.index("record_resumed") < actions.index("batch.resume")
+    resumed = record.audit_entries()[actions.index("record_resumed")]
+    assert isinstance(resumed.value, dict)
+    assert resumed.value["interrupted_after_seq"] == actions.index("note")
+    assert record.manifest.batch.status == "complete"
+    assert record.manifest.seal_reason == "complete: completed"
+    assert verify(batch.path).status == "sealed and intact"

@@ -503,7 +503,18 @@ class RecordWriter:
             durable=durable,
             clock=clock,
         )
-        writer.audit(actor, "record_resumed", f"batch:{writer.batch_id}", value={"segment": number})
+        last = entries[-1] if entries else None
+        writer.audit(
+            actor,
+            "record_resumed",
+            f"batch:{writer.batch_id}",
+            value={
+                "segment": number,
+                "interrupted_after_seq": last.seq if last else None,
+                "interrupted_after": last.time.isoformat() if last else None,
+            },
+            reason="the previous writer ended without sealing the record (crash or kill)",
+        )
         return writer
 
     # -- samples ------------------------------------------------------------------------------
