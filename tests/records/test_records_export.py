@@ -19,6 +19,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
+from cellauto.errors import RecordError
 from cellauto.records import (
     export_csv,
     export_jsonl,
@@ -26,6 +27,7 @@ from cellauto.records import (
     export_parquet_dataset,
     open_batch,
 )
+from cellauto.records.tables import TABLES
 from cellauto.schema import GENESIS_HASH, AuditEntry, canonical_json
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "records"
@@ -97,9 +99,11 @@ def test_parquet_export_matches_golden(golden_record: Path, tmp_path: Path) -> N
 
 def test_exports_are_pure_functions_of_the_record(golden_record: Path, tmp_path: Path) -> None:
     for exporter in (export_csv, export_jsonl, export_parquet):
-        first = {p.name: p.read_bytes() for p in exporter(golden_record, tmp_path / "one")}
+        name = exporter.__name__
+        first = {p.name: p.read_bytes() for p in exporter(golden_record, tmp_path / name / "1")}
         second = {
-            p.name: p.read_bytes() for p in exporter(open_batch(golden_record), tmp_path / "two")
+            p.name: p.read_bytes()
+            for p in exporter(open_batch(golden_record), tmp_path / name / "2")
         }
         assert first == second
 
@@ -140,3 +144,32 @@ def test_hive_partitioned_dataset_reads_in_duckdb_and_polars(
     )
     assert frame["len"].to_list() == [6, 6, 6, 6]
     assert frame["batch_id"].to_list()[:3] == ["B-0", "B-1", "B-2"]
+
+
+def test_an_export_covers_every_table_and_never_overwrites_without_force(
+    make_record: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = make_record("B-0001")
+    out = tmp_path / "out"
+    for exporter in (export_csv, export_jsonl, export_parquet):
+        written = exporter(path, tmp_path / exporter.__name__)
+        assert sorted(p.stem for p in written) == sorted(TABLES)
+    export_csv(path, out)
+    with pytest.raises(RecordError, match="exists and is not empty; choose a new folder"):
+        export_jsonl(path, out)
+    assert sorted(p.suffix for p in out.iterdir()) == [".csv"] * 4
+    export_jsonl(path, out, force=True)
+    assert sorted(p.suffix for p in out.iterdir()) == [".jsonl"] * 4
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_an_unreadable_table_leaves_no_partial_export(
+    make_record: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = make_record("B-0001")
+    (path / "results.arrow").write_bytes(b"not arrow")
+    out = tmp_path / "out"
+    with pytest.raises(RecordError, match="failed, nothing written"):
+        export_parquet(path, out)
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["B-0001"]

@@ -61,7 +61,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     export = sub.add_parser("export", help="export a record as Parquet, CSV or JSON Lines")
     export.add_argument("batch", type=Path)
     export.add_argument("--format", choices=("parquet", "csv", "jsonl"), required=True)
-    export.add_argument("--out", type=Path, required=True, help="output folder")
+    export.add_argument("--out", type=Path, required=True, help="output folder (a new one)")
+    export.add_argument(
+        "--force", action="store_true", help="replace --out if it exists (the whole folder)"
+    )
     export.set_defaults(handler=_export)
 
 
@@ -259,6 +262,6 @@ def _export(args: argparse.Namespace) -> int:
     from cellauto.records.export import export_csv, export_jsonl, export_parquet
 
     exporter = {"parquet": export_parquet, "csv": export_csv, "jsonl": export_jsonl}[args.format]
-    written = exporter(args.batch, args.out)
+    written = exporter(args.batch, args.out, force=args.force)
     print(f"wrote {len(written)} files to {args.out}")
     return 0
