@@ -56,7 +56,7 @@ def test_export_writes_the_chosen_format(
     for fmt, names in {
         "parquet": ["audit.parquet", "events.parquet", "results.parquet", "samples.parquet"],
         "csv": ["audit.csv", "events.csv", "results.csv", "samples.csv"],
-        "jsonl": ["audit.jsonl", "events.jsonl"],
+        "jsonl": ["audit.jsonl", "events.jsonl", "results.jsonl", "samples.jsonl"],
     }.items():
         out = tmp_path / fmt
         assert main(["records", "export", str(path), "--format", fmt, "--out", str(out)]) == 0
