@@ -124,6 +124,7 @@ def test_an_addendum_dropped_from_the_manifest_is_named(make_record: Callable[..
     _review_and_approve(path)
     manifest = json.loads((path / "manifest.json").read_text())
     manifest["addenda"].pop()
+    (path / "manifest.json").chmod(0o644)
     (path / "manifest.json").write_text(json.dumps(manifest))
     assert verify(path).problems == [
         f"{ADDENDUM_2}: not listed in manifest.json (a signing interrupted before its commit, "
@@ -136,6 +137,7 @@ def test_reordered_addenda_are_named(make_record: Callable[..., Path]) -> None:
     _review_and_approve(path)
     manifest = json.loads((path / "manifest.json").read_text())
     manifest["addenda"].reverse()
+    (path / "manifest.json").chmod(0o644)
     (path / "manifest.json").write_text(json.dumps(manifest))
     assert verify(path).problems[0] == (
         "audit entry seq 7 (#6): prev_hash does not match the entry before it (an entry was "
@@ -148,6 +150,7 @@ def test_a_manifest_changed_after_signing_is_named(make_record: Callable[..., Pa
     _review_and_approve(path)
     manifest = json.loads((path / "manifest.json").read_text())
     manifest["time_end"] = "2030-01-01T00:00:00Z"
+    (path / "manifest.json").chmod(0o644)
     (path / "manifest.json").write_text(json.dumps(manifest))
     assert verify(path).problems == [
         "manifest.json: time_end is '2030-01-01T00:00:00Z', the seal recorded "
@@ -170,6 +173,7 @@ def test_an_interrupted_signing_is_replaced_by_the_next(make_record: Callable[..
     sign(path, printed_name="Quinn Ash", user_id="quinn", meaning="review")
     manifest = json.loads((path / "manifest.json").read_text())
     manifest["addenda"].pop()  # as if killed between the addendum file and the manifest commit
+    (path / "manifest.json").chmod(0o644)
     (path / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
     assert "not listed in manifest.json" in verify(path).problems[0]
     sign(path, printed_name="Quinn Ash", user_id="quinn", meaning="review")

@@ -177,6 +177,8 @@ def _show(args: argparse.Namespace) -> int:
         f"written by cellauto {m.cellauto_version}, schema {m.schema_version}, "
         f"record format {m.record_format}"
     )
+    end = m.batch.actual_end.isoformat() if m.batch.actual_end else "-"
+    print(f"batch status: {m.batch.status}, ended {end}")
     for device in m.devices:
         print(
             f"  device {device.device_id}: {device.kind or '?'} "

@@ -24,7 +24,7 @@ import pyarrow.ipc as ipc
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from cellauto.errors import RecordError, RecordStateError, SchemaVersionError
-from cellauto.records.files import atomic_write
+from cellauto.records.files import FILE_MODE, SEALED_MODE, atomic_write
 from cellauto.records.tables import RECORD_FORMAT
 from cellauto.schema import BatchInfo, check_schema_version, sha256_hex
 
@@ -139,7 +139,7 @@ def write_manifest(path: Path, manifest: Manifest) -> None:
     if not data["addenda"]:
         del data["addenda"]  # records without addenda keep the manifest they always had
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-    atomic_write(path / MANIFEST, text.encode())
+    atomic_write(path / MANIFEST, text.encode(), SEALED_MODE if manifest.sealed else FILE_MODE)
 
 
 def manifest_digest(path: Path) -> str:
@@ -169,7 +169,7 @@ def commit_addendum(path: Path, previous_head: str, addendum: Addendum) -> None:
             "sign again"
         )
     raw["addenda"] = [*listed, addendum.model_dump(mode="json")]
-    atomic_write(file, (json.dumps(raw, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write(file, (json.dumps(raw, indent=2, sort_keys=True) + "\n").encode(), SEALED_MODE)
 
 
 def addendum_name(number: int) -> str:
