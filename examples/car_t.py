@@ -15,18 +15,42 @@ import asyncio
 import logging
 import os
 import time
+from pathlib import Path
 
 import cellauto
+from cellauto.records import keys
 from cellauto.schema import SampleInfo
 
 PATIENT = "P-0001"
 BATCH = "B-DEMO-001"
+DEMO_PASSPHRASE = b"demo-only passphrase, not a secret"
+
+
+def demo_signer(records: Path) -> tuple[cellauto.records.keys.Signer, Path]:
+    """DEMO ONLY: a signing key for the demo operator, kept beside the demo's records with a
+    passphrase written in this file, and a trust store holding its public key. A real site
+    creates each person's key with `cellauto keys create` (their own passphrase) and keeps
+    the trust store where only QA can change it."""
+    folder = records / "demo-keys-NOT-FOR-PRODUCTION"
+    trust = folder / "trust"
+    if not (folder / "alice.key").exists():
+        keys.create_key(folder, "alice", "Alice (demo operator)", DEMO_PASSPHRASE)
+        (folder / "README.txt").write_text(
+            "DEMO ONLY. These keys are made by examples/car_t.py with a passphrase written in\n"
+            "its source: they prove nothing about who signed. Never trust them in production.\n"
+        )
+    trust.mkdir(exist_ok=True)
+    public = folder / "alice.pub.json"
+    (trust / public.name).write_bytes(public.read_bytes())
+    return keys.load_signer(folder, "alice", DEMO_PASSPHRASE), trust
 
 
 async def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("asyncua").setLevel(logging.ERROR)  # its session chatter is not news here
     started = time.monotonic()
+    records = Path(os.environ.get("CELLAUTO_RECORDS", "records"))
+    signer, trust = demo_signer(records)
     async with cellauto.Batch(
         BATCH,
         product="CAR-T (autologous, simulated)",
@@ -37,6 +61,8 @@ async def main() -> None:
         prompts=cellauto.AutoAnswer(
             user="alice (simulated)", answers={"sample": "sample taken", "bag": "connected"}
         ),
+        records=records,
+        signer=signer,
     ) as batch:
         prodigy = await batch.connect("prodigy+serial:///dev/ttyUSB0")
         cocoon = await batch.connect("cocoon+opcua://cocoon-01.cleanroom.local:4840")
@@ -99,7 +125,7 @@ async def main() -> None:
         print(f"operator: {answer}")
         batch.release("simulated batch, reviewed by the demo")
     print(f"finished in {time.monotonic() - started:.1f} s of wall time")
-    report = cellauto.records.verify(batch.path)
+    report = cellauto.records.verify(batch.path, trust=trust)
     counts = ", ".join(f"{n} {table}" for table, n in sorted(report.rows.items()))
     print(f"record {batch.path}: {report.status}; {counts}")
     print(f"report {cellauto.records.report(batch.path)}")  # beside the record: open it

@@ -25,6 +25,9 @@ from pydantic import JsonValue
 from cellauto.driver import Device, OperatorPrompt
 from cellauto.errors import CellautoError, DeviceError, DeviceTimeout
 from cellauto.records import RecordWriter
+from cellauto.records.ids import check_batch_id
+from cellauto.records.keys import Signer
+from cellauto.records.layout import read_manifest
 from cellauto.registry import connect, parse_url
 from cellauto.schema import (
     AlarmSeverity,
@@ -37,6 +40,7 @@ from cellauto.schema import (
     SampleInfo,
     SignatureMeaning,
 )
+from cellauto.secrets import redact_url
 from cellauto.state import EXECUTE, State
 
 _log = logging.getLogger("cellauto.batch")
@@ -159,8 +163,10 @@ class Batch:
         sim: bool | None = None,
         speed: str | None = None,
         seed: int = 0,
+        signer: Signer | None = None,
+        resume: bool = False,
     ) -> None:
-        self.batch_id = batch_id
+        self.batch_id = check_batch_id(batch_id)
         self.product = product
         self.operator = os.environ.get("CELLAUTO_OPERATOR", operator)
         self.records = Path(records or os.environ.get("CELLAUTO_RECORDS", "records"))
@@ -175,10 +181,13 @@ class Batch:
             AutoAnswer() if self.sim else TerminalPrompts(self.operator)
         )
         self.signatures_for = frozenset(signatures_for)
+        self.signer = signer
+        self.resuming = resume
         self.alarm_policy = alarm_policy
         self.devices: dict[str, Device] = {}
         self.materials: dict[str, tuple[SampleInfo, str]] = {}
         self.status = BatchStatus.PLANNED
+        self._abort_reason: str | None = None
         self._clock: Any = None
         self._writer: RecordWriter | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -204,30 +213,55 @@ class Batch:
         """The batch's time: the shared simulator clock in simulation, else the wall clock."""
         return self._clock.now() if self._clock is not None else datetime.now(UTC)
 
+    @classmethod
+    def resume(cls, path: str | Path, *, operator: str, **options: Any) -> Batch:
+        """A batch that continues the open record at `path` (a batch whose process crashed or
+        was killed): ``async with Batch.resume("records/B-0001", operator="alice") as batch``.
+
+        Product, recipe and lot come from the record; the interruption is recorded in the
+        audit trail and the batch goes on with the same chain."""
+        folder = Path(path)
+        info = read_manifest(folder).batch
+        options.setdefault("product", info.product)
+        options.setdefault("recipe", info.recipe)
+        options.setdefault("lot_id", info.lot_id)
+        return cls(info.batch_id, operator=operator, records=folder.parent, resume=True, **options)
+
     async def __aenter__(self) -> Self:
         if self.sim:
             from cellauto.sim import make_clock
 
             self._clock = make_clock(self.speed)
-        info = BatchInfo(
-            batch_id=self.batch_id,
-            product=self.product,
-            recipe=self.recipe,
-            lot_id=self.lot_id,
-            status=BatchStatus.RUNNING,
-            operators=[self.operator],
-            actual_start=self.now(),
-        )
-        self._writer = RecordWriter.create(self.path, info, clock=self.now, actor=self.operator)
-        self.status = BatchStatus.RUNNING
-        self.writer.audit(
-            self.operator,
-            "batch.start",
-            f"batch:{self.batch_id}",
-            value={"product": self.product, "sim": self.sim, "patient_id": self.patient_id},
-        )
-        if "start" in self.signatures_for:
-            self.sign(SignatureMeaning.RESPONSIBILITY, "start of batch")
+        if self.resuming:
+            self._writer = RecordWriter.resume(self.path, clock=self.now, actor=self.operator)
+            self.status = BatchStatus.RUNNING
+            self.writer.audit(
+                self.operator,
+                "batch.resume",
+                f"batch:{self.batch_id}",
+                value={"sim": self.sim},
+                reason="the batch was interrupted (its process ended without sealing the record)",
+            )
+        else:
+            info = BatchInfo(
+                batch_id=self.batch_id,
+                product=self.product,
+                recipe=self.recipe,
+                lot_id=self.lot_id,
+                status=BatchStatus.RUNNING,
+                operators=[self.operator],
+                actual_start=self.now(),
+            )
+            self._writer = RecordWriter.create(self.path, info, clock=self.now, actor=self.operator)
+            self.status = BatchStatus.RUNNING
+            self.writer.audit(
+                self.operator,
+                "batch.start",
+                f"batch:{self.batch_id}",
+                value={"product": self.product, "sim": self.sim, "patient_id": self.patient_id},
+            )
+            if "start" in self.signatures_for:
+                self.sign(SignatureMeaning.RESPONSIBILITY, "start of batch")
         for observer in list(_observers):
             observer.opened(self)
         return self
@@ -246,11 +280,10 @@ class Batch:
             )
             await self._make_safe(reason)
             await self._close(BatchStatus.STOPPED, reason)
+        elif self.status == BatchStatus.ABORTED:
+            await self._close(BatchStatus.ABORTED, self._abort_reason or "aborted")
         else:
-            await self._close(
-                BatchStatus.COMPLETE if self.status != BatchStatus.ABORTED else self.status,
-                "completed",
-            )
+            await self._close(BatchStatus.COMPLETE, "completed")
 
     async def _make_safe(self, reason: str) -> None:
         """Hold every device that is executing, so cells stay under control until a person
@@ -275,7 +308,10 @@ class Batch:
             await asyncio.gather(*pending, return_exceptions=True)
         self.status = status
         self._audit("batch.end", f"batch:{self.batch_id}", value=str(status), reason=reason)
-        self.writer.close(reason=f"{status}: {reason}", actor=self.operator)
+        ended = self.writer.manifest.batch.model_copy(
+            update={"status": status, "actual_end": self.now()}
+        )
+        self.writer.close(reason=f"{status}: {reason}", actor=self.operator, batch=ended)
         for observer in list(_observers):
             observer.closed(self)
 
@@ -309,7 +345,7 @@ class Batch:
             channel_units=units,
             info=device.info.model_dump(mode="json"),
         )
-        self._audit("device.connect", device_id, value=url)
+        self._audit("device.connect", device_id, value=redact_url(url))
         return device
 
     def _next_id(self, kind: str) -> str:
@@ -497,8 +533,15 @@ class Batch:
         return reply.answer
 
     def sign(self, meaning: SignatureMeaning | str, reason: str) -> None:
-        """Sign the record as it stands, as the batch's operator."""
-        self.writer.sign(self.operator, self.operator, meaning, reason=reason)
+        """Sign the record as it stands (its data up to now, through a checkpoint): with the
+        batch's `signer` (a person's key) if it has one, else as the operator without a key."""
+        signer = self.signer
+        if signer is None:
+            self.writer.sign(self.operator, self.operator, meaning, reason=reason)
+        else:
+            self.writer.sign(
+                signer.printed_name, signer.user_id, meaning, reason=reason, signer=signer
+            )
 
     async def abort(self, reason: str, *, devices: Iterable[Device] | None = None) -> None:
         """Abort devices (all by default), signed if the batch requires it for aborts; the batch
@@ -510,6 +553,7 @@ class Batch:
                 await device.abort()
                 self._audit("device.abort", device.device_id, reason=reason)
         self.status = BatchStatus.ABORTED
+        self._abort_reason = reason
 
     def release(self, reason: str = "batch record reviewed") -> None:
         """Release the batch: an approval signature (if required) and an audit entry."""

@@ -127,6 +127,18 @@ class RecordIntegrityError(RecordError):
     """A record whose content no longer matches its audit chain or its files' hashes."""
 
 
+class InvalidBatchId(RecordError, ValueError):
+    """A batch id that breaks the identifier rule (it would name a path, not a batch)."""
+
+
+class SigningKeyError(RecordError):
+    """A signing key that cannot be created, loaded or used."""
+
+
+class SecretsError(CellautoError):
+    """Credentials that cannot be read safely (e.g. a credentials file others can read)."""
+
+
 class SimulationError(CellautoError):
     """A simulator engine misuse: a clock used from two event loops, a prompt answered when none
     is pending, a model given impossible inputs."""

@@ -29,6 +29,8 @@ def make_record(tmp_path: Path) -> Iterator[Callable[..., Path]]:
         fill(writer, samples=samples)
         if seal:
             writer.close()
+            for file in path.rglob("*"):  # a tamperer with write access starts with chmod
+                file.chmod(0o755 if file.is_dir() else 0o644)
         else:
             writer.flush()
             open_writers.append(writer)

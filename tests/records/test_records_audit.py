@@ -107,12 +107,14 @@ def test_any_tampering_is_found_at_the_first_tampered_entry(
 
 def test_signature_binds_name_meaning_time_and_chain_head(tmp_path: Path) -> None:
     writer = RecordWriter.create(tmp_path / "b", BatchInfo(batch_id="B", product="p"))
-    head = writer.chain_head
     entry = writer.sign("Bob Jones", "bob", SignatureMeaning.APPROVAL, reason="release")
     assert entry.signature is not None
     assert entry.signature.printed_name == "Bob Jones"
     assert entry.signature.meaning == SignatureMeaning.APPROVAL
-    assert entry.signature.signed_hash == head == entry.prev_hash
+    assert entry.signature.signed_hash == entry.prev_hash  # the checkpoint just before it
+    checkpoint = open_batch(tmp_path / "b").audit_entries()[-2]
+    assert checkpoint.action == "checkpoint"
+    assert checkpoint.hash == entry.prev_hash
     assert entry.signature.signed_at == entry.time
     other = writer.sign("Bob Jones", "bob", "review", signed_hash="ab" * 32, object="result:r1")
     assert other.signature is not None
@@ -160,7 +162,7 @@ def _rewrite_audit(path: Path, change: Callable[[list[dict[str, Any]]], None]) -
 def test_sealed_record_verifies(make_record: Callable[..., Path]) -> None:
     report = verify(make_record())
     assert report.status == "sealed and intact"
-    assert report.rows == {"samples": 22, "events": 3, "audit": 5, "results": 1}
+    assert report.rows == {"samples": 22, "events": 3, "audit": 6, "results": 1}
 
 
 def test_changed_audit_entry_is_named(make_record: Callable[..., Path]) -> None:
@@ -197,7 +199,11 @@ def test_changed_table_file_is_named(make_record: Callable[..., Path]) -> None:
     with pa.ipc.new_file(str(path / "samples.arrow"), changed.schema) as out:
         out.write_table(changed)
     report = verify(path)
-    assert report.problems == ["samples.arrow: changed since the seal (SHA-256 mismatch)"]
+    assert report.problems == [
+        "samples.arrow: changed since the seal (SHA-256 mismatch)",
+        "samples: its first 22 rows differ from the checkpoint at audit seq 3 (data changed "
+        "after it was signed)",
+    ]
 
 
 def test_changed_removed_and_foreign_files_are_named(make_record: Callable[..., Path]) -> None:

@@ -30,7 +30,7 @@ def test_show_summarises_devices_span_counts_alarms_and_states(
     assert "batch B-0001 (CAR-T): sealed (closed)" in out
     assert "device cocoon-1: cocoon profile 0.1" in out
     assert "samples: 22 from 2026-03-01T08:00:00+00:00" in out
-    assert "events: 3  audit entries: 5  results: 1" in out
+    assert "events: 3  audit entries: 6  results: 1" in out
     assert "alarm_raised door_open [warning] door open" in out
     assert "cocoon-1 Idle -> Execute (start)" in out
 
@@ -56,7 +56,7 @@ def test_export_writes_the_chosen_format(
     for fmt, names in {
         "parquet": ["audit.parquet", "events.parquet", "results.parquet", "samples.parquet"],
         "csv": ["audit.csv", "events.csv", "results.csv", "samples.csv"],
-        "jsonl": ["audit.jsonl", "events.jsonl"],
+        "jsonl": ["audit.jsonl", "events.jsonl", "results.jsonl", "samples.jsonl"],
     }.items():
         out = tmp_path / fmt
         assert main(["records", "export", str(path), "--format", fmt, "--out", str(out)]) == 0

@@ -35,7 +35,10 @@ def _run_and_kill(path: Path, rng: random.Random) -> tuple[int, int, float]:
     out, _ = child.communicate(timeout=30)
     assert child.returncode == -signal.SIGKILL
     flushed = safe = 0
-    for line in out.splitlines():
+    lines = out.splitlines(keepends=True)
+    for line in lines:
+        if not line.endswith("\n"):
+            break  # the kill cut this line short
         words = line.split()
         if words[0] == "flushed":
             flushed = int(words[1])

@@ -19,6 +19,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
+from cellauto.errors import RecordError
 from cellauto.records import (
     export_csv,
     export_jsonl,
@@ -26,6 +27,7 @@ from cellauto.records import (
     export_parquet_dataset,
     open_batch,
 )
+from cellauto.records.tables import TABLES
 from cellauto.schema import GENESIS_HASH, AuditEntry, canonical_json
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "records"
@@ -97,9 +99,11 @@ def test_parquet_export_matches_golden(golden_record: Path, tmp_path: Path) -> N
 
 def test_exports_are_pure_functions_of_the_record(golden_record: Path, tmp_path: Path) -> None:
     for exporter in (export_csv, export_jsonl, export_parquet):
-        first = {p.name: p.read_bytes() for p in exporter(golden_record, tmp_path / "one")}
+        name = exporter.__name__
+        first = {p.name: p.read_bytes() for p in exporter(golden_record, tmp_path / name / "1")}
         second = {
-            p.name: p.read_bytes() for p in exporter(open_batch(golden_record), tmp_path / "two")
+            p.name: p.read_bytes()
+            for p in exporter(open_batch(golden_record), tmp_path / name / "2")
         }
         assert first == second
 
@@ -121,16 +125,16 @@ def test_hive_partitioned_dataset_reads_in_duckdb_and_polars(
     make_record: Callable[..., Path], tmp_path: Path
 ) -> None:
     records = [make_record(f"B-{i}", samples=5 + i) for i in range(3)]
-    records.append(make_record("odd", batch_id="B/odd id", samples=2))
+    records.append(make_record("odd", batch_id="B.odd_1", samples=2))
     out = tmp_path / "lake"
     export_parquet_dataset(records, out)
     assert (out / "samples" / "batch_id=B-0" / "part-0.parquet").is_file()
-    assert (out / "samples" / "batch_id=B%2Fodd%20id" / "part-0.parquet").is_file()
+    assert (out / "samples" / "batch_id=B.odd_1" / "part-0.parquet").is_file()
     rows = duckdb.sql(
         f"select batch_id, count(*) from read_parquet('{out}/samples/**/*.parquet', "
         "hive_partitioning=true) group by batch_id order by batch_id"
     ).fetchall()
-    assert rows == [("B-0", 7), ("B-1", 8), ("B-2", 9), ("B/odd id", 4)]
+    assert rows == [("B-0", 7), ("B-1", 8), ("B-2", 9), ("B.odd_1", 4)]
     frame = (
         pl.scan_parquet(out / "audit" / "**" / "*.parquet", hive_partitioning=True)
         .group_by("batch_id")
@@ -138,5 +142,34 @@ def test_hive_partitioned_dataset_reads_in_duckdb_and_polars(
         .sort("batch_id")
         .collect()
     )
-    assert frame["len"].to_list() == [5, 5, 5, 5]
+    assert frame["len"].to_list() == [6, 6, 6, 6]
     assert frame["batch_id"].to_list()[:3] == ["B-0", "B-1", "B-2"]
+
+
+def test_an_export_covers_every_table_and_never_overwrites_without_force(
+    make_record: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = make_record("B-0001")
+    out = tmp_path / "out"
+    for exporter in (export_csv, export_jsonl, export_parquet):
+        written = exporter(path, tmp_path / exporter.__name__)
+        assert sorted(p.stem for p in written) == sorted(TABLES)
+    export_csv(path, out)
+    with pytest.raises(RecordError, match="exists and is not empty; choose a new folder"):
+        export_jsonl(path, out)
+    assert sorted(p.suffix for p in out.iterdir()) == [".csv"] * 4
+    export_jsonl(path, out, force=True)
+    assert sorted(p.suffix for p in out.iterdir()) == [".jsonl"] * 4
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_an_unreadable_table_leaves_no_partial_export(
+    make_record: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = make_record("B-0001")
+    (path / "results.arrow").write_bytes(b"not arrow")
+    out = tmp_path / "out"
+    with pytest.raises(RecordError, match="failed, nothing written"):
+        export_parquet(path, out)
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["B-0001"]

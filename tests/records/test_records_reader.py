@@ -46,7 +46,7 @@ def test_duckdb_and_polars_views(make_record: Callable[..., Path]) -> None:
             ("chamber.step", 1, None),
             ("chamber.temperature", 20, pytest.approx(37.0 + 19 / 16)),
         ]
-        assert con.sql("select count(*) from audit").fetchall() == [(5 if record.sealed else 4,)]
+        assert con.sql("select count(*) from audit").fetchall() == [(6 if record.sealed else 5,)]
         frame = record.polars().group_by("channel").agg(pl.len()).collect()
         assert dict(zip(*frame.to_dict(as_series=False).values(), strict=True)) == {
             "chamber.door_closed": 1,

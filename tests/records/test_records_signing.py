@@ -53,17 +53,17 @@ def test_signing_a_sealed_record_appends_verified_signatures(
     assert _sealed_files(path) == before  # the sealed tables are not rewritten
     report = verify(path)
     assert report.status == "sealed and intact"
-    assert report.rows["audit"] == 7
+    assert report.rows["audit"] == 8
     assert report.signatures[-2].startswith("review by Quinn Ash (quinn) at ")
     assert report.signatures[-1].startswith("approval by Bob Jones (bob) at ")
     assert report.signatures[-1].endswith(f"(added after the seal: {ADDENDUM_2})")
 
     record = open_batch(path)
     entries = record.audit_entries()
-    assert [e.seq for e in entries] == list(range(7))
+    assert [e.seq for e in entries] == list(range(8))
     review, approval = entries[-2:]
     assert record.audit.column("action").to_pylist()[-2:] == ["sign", "sign"]
-    assert review.prev_hash == sealed.chain_head == entries[4].hash  # on the sealed head
+    assert review.prev_hash == sealed.chain_head == entries[5].hash  # on the sealed head
     assert approval.prev_hash == review.hash  # and on the review
     assert review.signature is not None
     assert approval.signature is not None
@@ -102,7 +102,7 @@ def test_an_edited_addendum_entry_is_named(make_record: Callable[..., Path]) -> 
     _rewrite(path / ADDENDUM_1, edit)
     problems = verify(path).problems
     assert (
-        problems[0] == f"audit entry seq 5 (#5): content changed (hash mismatch) (in {ADDENDUM_1})"
+        problems[0] == f"audit entry seq 6 (#6): content changed (hash mismatch) (in {ADDENDUM_1})"
     )
     assert f"{ADDENDUM_1}: changed since it was added (SHA-256 mismatch)" in problems
 
@@ -114,7 +114,7 @@ def test_a_removed_addendum_is_named(make_record: Callable[..., Path]) -> None:
     problems = verify(path).problems
     assert problems[0].startswith(f"{ADDENDUM_1}: missing (listed in manifest.json")
     assert problems[1] == (
-        "audit entry seq 6 (#5): prev_hash does not match the entry before it (an entry was "
+        "audit entry seq 7 (#6): prev_hash does not match the entry before it (an entry was "
         f"removed, inserted or reordered) (in {ADDENDUM_2})"
     )
 
@@ -124,6 +124,7 @@ def test_an_addendum_dropped_from_the_manifest_is_named(make_record: Callable[..
     _review_and_approve(path)
     manifest = json.loads((path / "manifest.json").read_text())
     manifest["addenda"].pop()
+    (path / "manifest.json").chmod(0o644)
     (path / "manifest.json").write_text(json.dumps(manifest))
     assert verify(path).problems == [
         f"{ADDENDUM_2}: not listed in manifest.json (a signing interrupted before its commit, "
@@ -136,9 +137,10 @@ def test_reordered_addenda_are_named(make_record: Callable[..., Path]) -> None:
     _review_and_approve(path)
     manifest = json.loads((path / "manifest.json").read_text())
     manifest["addenda"].reverse()
+    (path / "manifest.json").chmod(0o644)
     (path / "manifest.json").write_text(json.dumps(manifest))
     assert verify(path).problems[0] == (
-        "audit entry seq 6 (#5): prev_hash does not match the entry before it (an entry was "
+        "audit entry seq 7 (#6): prev_hash does not match the entry before it (an entry was "
         f"removed, inserted or reordered) (in {ADDENDUM_2})"
     )
 
@@ -148,10 +150,13 @@ def test_a_manifest_changed_after_signing_is_named(make_record: Callable[..., Pa
     _review_and_approve(path)
     manifest = json.loads((path / "manifest.json").read_text())
     manifest["time_end"] = "2030-01-01T00:00:00Z"
+    (path / "manifest.json").chmod(0o644)
     (path / "manifest.json").write_text(json.dumps(manifest))
     assert verify(path).problems == [
-        f"manifest.json: changed since audit entry seq 5 (#5) (in {ADDENDUM_1}) signed it "
-        "(the sealed manifest's SHA-256 differs)"
+        "manifest.json: time_end is '2030-01-01T00:00:00Z', the seal recorded "
+        "'2026-03-01T08:00:07Z' (the manifest was edited after the seal)",
+        f"manifest.json: changed since audit entry seq 6 (#6) (in {ADDENDUM_1}) signed it "
+        "(the sealed manifest's SHA-256 differs)",
     ]
 
 
@@ -168,6 +173,7 @@ def test_an_interrupted_signing_is_replaced_by_the_next(make_record: Callable[..
     sign(path, printed_name="Quinn Ash", user_id="quinn", meaning="review")
     manifest = json.loads((path / "manifest.json").read_text())
     manifest["addenda"].pop()  # as if killed between the addendum file and the manifest commit
+    (path / "manifest.json").chmod(0o644)
     (path / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
     assert "not listed in manifest.json" in verify(path).problems[0]
     sign(path, printed_name="Quinn Ash", user_id="quinn", meaning="review")
@@ -182,10 +188,9 @@ def test_an_open_record_is_signed_by_its_writer_as_before(
     with pytest.raises(RecordStateError, match=r"is open: sign it with RecordWriter\.sign\(\)"):
         sign(path, printed_name="Bob Jones", user_id="bob", meaning="approval")
     writer = RecordWriter.resume(path)
-    head = writer.chain_head
     entry = writer.sign("Bob Jones", "bob", "approval")
     assert entry.signature is not None
-    assert entry.signature.signed_hash == head
+    assert entry.signature.signed_hash == entry.prev_hash  # the checkpoint
     writer.close()
     report = verify(path)
     assert report.status == "sealed and intact"

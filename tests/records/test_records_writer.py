@@ -58,10 +58,11 @@ def test_round_trip_of_every_table(make_record: object, tmp_path: Path) -> None:
         "record_created",
         "file_added",
         "set_parameter",
+        "checkpoint",
         "sign",
         "record_sealed",
     ]
-    assert record.manifest.row_counts == {"samples": 22, "events": 3, "results": 1, "audit": 5}
+    assert record.manifest.row_counts == {"samples": 22, "events": 3, "results": 1, "audit": 6}
     assert record.manifest.time_start == T0
     assert record.manifest.chain_head == record.audit_entries()[-1].hash
     assert record.manifest.devices[0].profile_version == "0.1"

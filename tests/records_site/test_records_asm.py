@@ -115,11 +115,11 @@ def test_what_asm_cannot_hold_is_listed(record: Path) -> None:
 
 def test_export_matches_golden_files(record: Path, tmp_path: Path) -> None:
     written = export_asm(record, tmp_path / "asm")
-    assert [p.name for p in written] == [
-        "cell-counting.json",
-        "solution-analyzer.json",
+    assert sorted(p.name for p in written) == [
         "automated-reactors.json",
+        "cell-counting.json",
         "not-exported.json",
+        "solution-analyzer.json",
     ]
     for path in written:
         golden = GOLDEN / path.name
@@ -146,3 +146,11 @@ def test_unwritable_output_is_a_record_error(record: Path, tmp_path: Path) -> No
     blocker.write_text("not a folder")
     with pytest.raises(RecordError, match="B-0001"):
         export_asm(record, blocker / "asm")
+
+
+def test_export_refuses_to_overwrite_without_force(record: Path, tmp_path: Path) -> None:
+    out = tmp_path / "asm"
+    export_asm(record, out)
+    with pytest.raises(RecordError, match="--force"):
+        export_asm(record, out)
+    assert len(export_asm(record, out, force=True)) == 4

@@ -16,6 +16,7 @@ from cellauto.cli import main
 from cellauto.errors import RecordIntegrityError, RecordStateError, SchemaVersionError
 from cellauto.records import SiteCatalog, catalog, sign
 from cellauto.records.site_catalog import NAMESPACE, catalog_schema
+from cellauto.records.tables import RECORD_FORMAT
 
 pytest.importorskip("pyiceberg")
 
@@ -190,7 +191,7 @@ def test_a_newer_record_format_evolves_an_older_catalog(tmp_path: Path) -> None:
     assert samples.num_rows == SAMPLES_PER_RECORD
     assert pc.count(samples.column("device_kind")).as_py() == SAMPLES_PER_RECORD
     properties = site.table("samples").properties
-    assert properties["cellauto.record_format"] == "1.0"
+    assert properties["cellauto.record_format"] == RECORD_FORMAT
 
 
 def test_an_incompatible_catalog_is_refused_clearly(tmp_path: Path) -> None:

@@ -27,12 +27,13 @@ from cellauto.records.audit import (
     record_hash,
 )
 from cellauto.records.encode import Codes, rows_to_batch
+from cellauto.records.files import DIR_MODE, SEALED_MODE, fsync_dir, new_temp
+from cellauto.records.keys import Signer, cryptographic_signature
 from cellauto.records.layout import (
     ADDENDA_DIR,
     Addendum,
     addendum_name,
     commit_addendum,
-    fsync_dir,
     manifest_digest,
     read_manifest,
     sha256_file,
@@ -49,7 +50,7 @@ def _now() -> datetime:
 @contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[None]:
     """One signer at a time per record (an advisory lock on ``addenda/.lock``)."""
-    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -65,6 +66,7 @@ def sign(
     meaning: SignatureMeaning | str,
     reason: str = "",
     clock: Callable[[], datetime] = _now,
+    signer: Signer | None = None,
 ) -> AuditEntry:
     """Sign a sealed record (e.g. QA review or approval); returns the signature's audit entry.
 
@@ -72,11 +74,16 @@ def sign(
     ``record_hash(head, manifest_sha256)``: the hash of the last audit entry before it (the
     sealed chain head, or the previous signature added after the seal) and the SHA-256 of the
     sealed manifest. The record must verify intact. An open record is signed with
-    `RecordWriter.sign`.
+    `RecordWriter.sign`. With a `signer` (a person's key), the entry also carries the
+    signer's Ed25519 signature, checked by `verify` against the site's trust store.
     """
     folder = Path(path)
     manifest = read_manifest(folder)
     batch_id = manifest.batch.batch_id
+    if signer is not None and signer.user_id != user_id:
+        raise RecordStateError(
+            f"record {batch_id}: the key of {signer.user_id} cannot sign for {user_id}"
+        )
     if not manifest.sealed:
         raise RecordStateError(
             f"record {batch_id} at {folder} is open: sign it with RecordWriter.sign() while it "
@@ -84,7 +91,7 @@ def sign(
         )
     addenda = folder / ADDENDA_DIR
     try:
-        addenda.mkdir(exist_ok=True)
+        addenda.mkdir(exist_ok=True, mode=DIR_MODE)
         with _locked(addenda):
             manifest = read_manifest(folder)
             name = addendum_name(len(manifest.addenda) + 1)
@@ -114,7 +121,12 @@ def sign(
                 actor=user_id,
                 action=SIGN_ACTION,
                 object=f"batch:{batch_id}",
-                value={"signed": SIGNED_SEALED, "chain_head": head, "manifest_sha256": digest},
+                value={
+                    "signed": SIGNED_SEALED,
+                    "chain_head": head,
+                    "manifest_sha256": digest,
+                    **(cryptographic_signature(signature, signer) if signer else {}),
+                },
                 reason=reason,
                 signature=signature,
             )
@@ -134,10 +146,11 @@ def _write_entries(target: Path, entries: list[AuditEntry]) -> None:
     """Write audit entries as an Arrow IPC file: via a temporary file, fsync and rename."""
     codes = {column: Codes() for column in DICTIONARY_COLUMNS["audit"]}
     batch = rows_to_batch("audit", [entry_row(e) for e in entries], codes)
-    tmp = target.with_name(target.name + ".tmp")
+    tmp = new_temp(target)
     with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, file_schema("audit")) as out:
         out.write_batch(batch)
     with open(tmp, "rb") as handle:
         os.fsync(handle.fileno())
+    tmp.chmod(SEALED_MODE)
     tmp.replace(target)
     fsync_dir(target.parent)

@@ -30,7 +30,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cellauto._version import __version__
-from cellauto.errors import RecordError
 from cellauto.records.reader import BatchRecord, open_batch
 
 CELL_COUNTING_MANIFEST = (
@@ -421,32 +420,29 @@ def _finite(document: Any) -> Any:
 
 
 def export_asm(
-    record: BatchRecord | str | os.PathLike[str], out: str | os.PathLike[str]
+    record: BatchRecord | str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    force: bool = False,
 ) -> list[Path]:
     """Write ``<technique>.json`` for each ASM technique the record has data for, and
-    ``not-exported.json`` listing what the documents leave out, into `out`."""
+    ``not-exported.json`` listing what the documents leave out, into the new folder `out`
+    (written aside and moved into place; an existing folder is replaced only with `force`)."""
+    from cellauto.records.export import into_new_folder
+
     rec = record if isinstance(record, BatchRecord) else open_batch(record)
     export = asm_documents(rec)
-    folder = Path(out)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        written = []
+
+    def write(folder: Path) -> None:
         for technique, document in export.documents.items():
-            target = folder / f"{technique}.json"
-            target.write_text(
+            (folder / f"{technique}.json").write_text(
                 json.dumps(_finite(document), indent=1, ensure_ascii=False, allow_nan=False) + "\n",
                 encoding="utf-8",
             )
-            written.append(target)
-        target = folder / "not-exported.json"
-        target.write_text(
+        (folder / "not-exported.json").write_text(
             json.dumps({"batch_id": rec.batch_id, "not exported": export.not_exported}, indent=1)
             + "\n",
             encoding="utf-8",
         )
-        written.append(target)
-    except OSError as exc:
-        raise RecordError(
-            f"batch {rec.batch_id}: ASM export to {folder} failed: {exc.strerror or exc}"
-        ) from None
-    return written
+
+    return into_new_folder(out, force, f"batch {rec.batch_id}", write)

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import json
+import os
+import sys
 from pathlib import Path
 
 import pyarrow.compute as pc
 
+from cellauto.errors import RecordError
 from cellauto.records.reader import BatchRecord, find_batches, open_batch
 from cellauto.schema import SignatureMeaning
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``records`` command group."""
+    """Add the ``records`` command group (and ``keys``)."""
+    register_keys(commands)
     records = commands.add_parser("records", help="list, show, verify and export batch records")
     sub = records.add_subparsers(title="records commands")
 
@@ -28,7 +34,18 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "verify", help="check the audit chain and file hashes (exit 1 if broken)"
     )
     check.add_argument("batch", type=Path)
+    check.add_argument(
+        "--trust", type=Path, help="trust store (folder or file of public keys) to check signers"
+    )
+    check.add_argument("--anchor", type=Path, help="anchor file to check the chain head against")
     check.set_defaults(handler=_verify)
+
+    anchoring = sub.add_parser(
+        "anchor", help="append a sealed record's chain head to an append-only file outside it"
+    )
+    anchoring.add_argument("batch", type=Path)
+    anchoring.add_argument("--to", type=Path, required=True, help="the anchor file (appended)")
+    anchoring.set_defaults(handler=_anchor)
 
     signing = sub.add_parser(
         "sign", help="sign a sealed record (review, approval...) in an append-only addendum"
@@ -38,6 +55,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     signing.add_argument("--user", required=True, help="the signer's user id")
     signing.add_argument("--meaning", required=True, choices=[m.value for m in SignatureMeaning])
     signing.add_argument("--reason", default="", help="why (e.g. the review's reference)")
+    _key_arguments(signing, "sign with the key of --user from this folder")
     signing.set_defaults(handler=_sign)
 
     reporting = sub.add_parser(
@@ -59,7 +77,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     export.add_argument("batch", type=Path)
     export.add_argument("--format", choices=("parquet", "csv", "jsonl", "asm"), required=True)
-    export.add_argument("--out", type=Path, required=True, help="output folder")
+    export.add_argument("--out", type=Path, required=True, help="output folder (a new one)")
+    export.add_argument(
+        "--force", action="store_true", help="replace --out if it exists (the whole folder)"
+    )
     export.set_defaults(handler=_export)
 
     from cellauto.records import catalog_cli
@@ -67,17 +88,102 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     catalog_cli.register(sub)
 
 
+def _key_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--keys", type=Path, help=f"{what} (default: $CELLAUTO_KEYS)")
+    parser.add_argument(
+        "--passphrase-env",
+        metavar="VAR",
+        help="read the passphrase from this environment variable (default: ask)",
+    )
+
+
+def _passphrase(args: argparse.Namespace, prompt: str) -> bytes:
+    if args.passphrase_env:
+        value = os.environ.get(args.passphrase_env)
+        if value is None:
+            raise RecordError(f"environment variable {args.passphrase_env} is not set")
+        return value.encode()
+    return getpass.getpass(prompt).encode()
+
+
+def register_keys(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``keys`` command group."""
+    keys = commands.add_parser("keys", help="per-person signing keys (Ed25519)")
+    sub = keys.add_subparsers(title="keys commands")
+    create = sub.add_parser("create", help="create a key, encrypted with a passphrase")
+    create.add_argument("--user", required=True, help="the person's user id")
+    create.add_argument("--name", required=True, help="the person's printed name")
+    _key_arguments(create, "key folder")
+    create.set_defaults(handler=_keys_create)
+    listing = sub.add_parser("list", help="the keys in a key folder or trust store")
+    listing.add_argument("--keys", type=Path, help="key folder (default: $CELLAUTO_KEYS)")
+    listing.set_defaults(handler=_keys_list)
+    export = sub.add_parser("export", help="write a person's public key for the trust store")
+    export.add_argument("user")
+    export.add_argument("--keys", type=Path, help="key folder (default: $CELLAUTO_KEYS)")
+    export.add_argument("--out", type=Path, required=True, help="file or trust-store folder")
+    export.set_defaults(handler=_keys_export)
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    from cellauto.records.keys import create_key, default_key_dir
+
+    folder = args.keys or default_key_dir()
+    passphrase = _passphrase(args, f"passphrase for {args.user}'s new key: ")
+    if not args.passphrase_env and getpass.getpass("again: ").encode() != passphrase:
+        raise RecordError("the passphrases differ; no key created")
+    key = create_key(folder, args.user, args.name, passphrase)
+    print(f"created {key.key_id} for {key.printed_name} ({key.user_id}) in {folder}")
+    return 0
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    from cellauto.records.keys import default_key_dir, list_keys
+
+    for key in list_keys(args.keys or default_key_dir()):
+        revoked = f" revoked {key.revoked_at.isoformat()}" if key.revoked_at else ""
+        print(f"{key.user_id:<16} {key.key_id} {key.printed_name}{revoked}")
+    return 0
+
+
+def _keys_export(args: argparse.Namespace) -> int:
+    from cellauto.records.keys import default_key_dir, read_public_key
+
+    key = read_public_key((args.keys or default_key_dir()) / f"{args.user}.pub.json")
+    out: Path = args.out / f"{args.user}.pub.json" if args.out.is_dir() else args.out
+    out.write_text(json.dumps(key.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"wrote {key.key_id} of {key.user_id} to {out}")
+    return 0
+
+
+def _anchor(args: argparse.Namespace) -> int:
+    from cellauto.records.anchor import anchor
+
+    line = anchor(args.batch, args.to)
+    print(f"anchored {line['batch_id']} head {line['head']} in {args.to}")
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     print(f"{'batch':<20} {'state':<7} {'product':<16} {'start':<20} {'end':<20} folder")
+    unreadable = 0
     for path in find_batches(args.root):
-        m = open_batch(path).manifest
+        where = path.relative_to(args.root).as_posix()
+        try:
+            m = open_batch(path).manifest
+        except (RecordError, ValueError) as exc:
+            unreadable += 1
+            print(f"{'?':<20} {'?':<7} unreadable: {exc} ({where})")
+            continue
         start = m.time_start.isoformat()[:19] if m.time_start else "-"
         end = m.time_end.isoformat()[:19] if m.time_end else "-"
         print(
             f"{m.batch.batch_id:<20} {m.state:<7} {m.batch.product:<16} {start:<20} {end:<20} "
-            f"{path.name}"
+            f"{where}"
         )
-    return 0
+    if unreadable:
+        print(f"{unreadable} record(s) unreadable", file=sys.stderr)
+    return 1 if unreadable else 0
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -91,6 +197,8 @@ def _show(args: argparse.Namespace) -> int:
         f"written by cellauto {m.cellauto_version}, schema {m.schema_version}, "
         f"record format {m.record_format}"
     )
+    end = m.batch.actual_end.isoformat() if m.batch.actual_end else "-"
+    print(f"batch status: {m.batch.status}, ended {end}")
     for device in m.devices:
         print(
             f"  device {device.device_id}: {device.kind or '?'} "
@@ -134,7 +242,7 @@ def _timeline(record: BatchRecord) -> None:
 def _verify(args: argparse.Namespace) -> int:
     from cellauto.records.verify import verify
 
-    report = verify(args.batch)
+    report = verify(args.batch, trust=args.trust, anchor=args.anchor)
     print(f"{report.batch_id}: {report.status}")
     for problem in report.problems[1:]:
         print(f"  also: {problem}")
@@ -148,13 +256,19 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _sign(args: argparse.Namespace) -> int:
     from cellauto.records.addenda import sign
+    from cellauto.records.keys import default_key_dir, load_signer
 
+    signer = None
+    if args.keys or args.passphrase_env or os.environ.get("CELLAUTO_KEYS"):
+        passphrase = _passphrase(args, f"passphrase of {args.user}'s key: ")
+        signer = load_signer(args.keys or default_key_dir(), args.user, passphrase)
     entry = sign(
         args.batch,
         printed_name=args.name,
         user_id=args.user,
         meaning=args.meaning,
         reason=args.reason,
+        signer=signer,
     )
     signature = entry.signature
     assert signature is not None
@@ -187,6 +301,6 @@ def _export(args: argparse.Namespace) -> int:
         "jsonl": export_jsonl,
         "asm": export_asm,
     }[args.format]
-    written = exporter(args.batch, args.out)
+    written = exporter(args.batch, args.out, force=args.force)
     print(f"wrote {len(written)} files to {args.out}")
     return 0

@@ -12,7 +12,8 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from cellauto.records.encode import Codes
-from cellauto.records.layout import SegmentReader, TableFile, fsync_dir, segments, sha256_file
+from cellauto.records.files import fsync_dir, new_temp
+from cellauto.records.layout import SegmentReader, TableFile, segments, sha256_file
 from cellauto.records.tables import file_schema
 
 Compression = Literal["lz4", "zstd"] | None
@@ -34,7 +35,7 @@ def compact(
     dict_columns = [f.name for f in schema if pa.types.is_dictionary(f.type)]
     books = {name: Codes() for name in dict_columns}
     target = path / f"{table}.arrow"
-    tmp = path / f"{table}.arrow.tmp"
+    tmp = new_temp(target)
     rows = 0
     span: list[datetime] = []
     pending: list[list[pa.Array]] = []

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -25,6 +24,7 @@ import pyarrow.ipc as ipc
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from cellauto.errors import RecordError, RecordStateError, SchemaVersionError
+from cellauto.records.files import FILE_MODE, SEALED_MODE, atomic_write
 from cellauto.records.tables import RECORD_FORMAT
 from cellauto.schema import BatchInfo, check_schema_version, sha256_hex
 
@@ -139,7 +139,7 @@ def write_manifest(path: Path, manifest: Manifest) -> None:
     if not data["addenda"]:
         del data["addenda"]  # records without addenda keep the manifest they always had
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-    atomic_write(path / MANIFEST, text.encode())
+    atomic_write(path / MANIFEST, text.encode(), SEALED_MODE if manifest.sealed else FILE_MODE)
 
 
 def manifest_digest(path: Path) -> str:
@@ -169,32 +169,12 @@ def commit_addendum(path: Path, previous_head: str, addendum: Addendum) -> None:
             "sign again"
         )
     raw["addenda"] = [*listed, addendum.model_dump(mode="json")]
-    atomic_write(file, (json.dumps(raw, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write(file, (json.dumps(raw, indent=2, sort_keys=True) + "\n").encode(), SEALED_MODE)
 
 
 def addendum_name(number: int) -> str:
     """Path (inside the record) of addendum `number` (from 1)."""
     return f"{ADDENDA_DIR}/addendum-{number:06d}.arrow"
-
-
-def atomic_write(file: Path, data: bytes) -> None:
-    """Write `data` to `file` so that a crash leaves either the old or the new content."""
-    tmp = file.with_name(file.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(file)
-    fsync_dir(file.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or a new file in `path` durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def segments(path: Path, table: str) -> list[Path]:
@@ -216,42 +196,80 @@ def read_segment(file: Path) -> tuple[list[pa.RecordBatch], bool]:
     A process killed mid-write leaves a partial last message; everything before it is read.
     The batches are memory-mapped (zero-copy).
     """
-    try:
-        source = pa.memory_map(str(file))
-    except OSError as exc:
-        raise RecordError(f"{file}: cannot read: {exc}") from None
-    reader = SegmentReader(source)
+    reader = SegmentReader(file)
     batches = list(reader)
     return batches, reader.torn
 
 
 class SegmentReader:
     """Iterates the complete batches of a segment one at a time; `torn` is set at the end if the
-    segment ends in a partial write. Memory holds one batch at a time for a file source."""
+    segment ends in a partial write. Memory holds one batch at a time for a file source.
+
+    When a file is read, a segment that stops early is told apart from a torn last write:
+    `lost_batches` counts the complete record batches found in the bytes after the damage (0 for
+    a genuine torn last write, which loses at most one partial message)."""
 
     def __init__(self, source: pa.NativeFile | Path) -> None:
+        self._file: Path | None = None
         if isinstance(source, Path):
+            self._file = source
             try:
-                source = pa.OSFile(str(source))
+                source = pa.memory_map(str(source))
             except OSError as exc:
                 raise RecordError(f"{source}: cannot read: {exc}") from None
         self._source = source
         self.torn = False
+        self.end = 0
+        """Byte offset just after the last complete message."""
+        self.lost_batches = 0
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         try:
             reader = ipc.open_stream(self._source)
+            self.end = self._source.tell()
         except (pa.ArrowInvalid, OSError):
-            self.torn = True
+            self._torn()
             return
         while True:
             try:
-                yield reader.read_next_batch()
+                batch = reader.read_next_batch()
             except StopIteration:
+                if self._file is not None and self._file.stat().st_size > self.end + 8:
+                    self._torn()  # an end-of-stream marker with data after it: damage
                 return
             except (pa.ArrowInvalid, OSError):
-                self.torn = True
+                self._torn()
                 return
+            self.end = self._source.tell()
+            yield batch
+
+    def _torn(self) -> None:
+        self.torn = True
+        if self._file is not None:
+            self.lost_batches = _complete_batches_after(self._file, self.end)
+
+
+_CONTINUATION = b"\xff\xff\xff\xff"
+
+
+def _complete_batches_after(file: Path, end: int) -> int:
+    """Complete IPC record-batch messages in `file` after the partial message at `end`."""
+    try:
+        data = file.read_bytes()[end:]
+    except OSError:
+        return 0
+    start = data.find(_CONTINUATION, 1)
+    count = 0
+    while start != -1:
+        try:
+            message = ipc.read_message(pa.py_buffer(data[start:]))
+        except (pa.ArrowInvalid, OSError, ValueError, EOFError):
+            start = data.find(_CONTINUATION, start + 1)
+            continue
+        size = 8 + len(message.metadata) + message.body.size if message.body else 0
+        count += message.type == "record batch"
+        start = data.find(_CONTINUATION, start + max(size, 1))
+    return count
 
 
 def sha256_file(file: Path) -> str:

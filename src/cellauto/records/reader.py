@@ -13,7 +13,7 @@ import pyarrow.ipc as ipc
 
 from cellauto.errors import RecordError
 from cellauto.records.audit import table_entries
-from cellauto.records.layout import MANIFEST, Manifest, read_manifest, read_segment, segments
+from cellauto.records.layout import MANIFEST, Manifest, SegmentReader, read_manifest, segments
 from cellauto.records.tables import TABLES, file_schema
 from cellauto.schema import AuditEntry, Result
 
@@ -29,7 +29,7 @@ class BatchRecord:
         self.path = path
         self.manifest: Manifest = read_manifest(path)
         self._tables: dict[str, pa.Table] = {}
-        self._torn: dict[str, list[str]] = {}
+        self._torn: dict[str, list[tuple[str, int]]] = {}
 
     @property
     def batch_id(self) -> str:
@@ -44,10 +44,19 @@ class BatchRecord:
     @property
     def torn(self) -> list[str]:
         """Segments that end in a partial write (a crash); their complete part is read."""
+        return [segment for segment, _ in self._torn_segments()]
+
+    @property
+    def damaged(self) -> list[tuple[str, int]]:
+        """Segments that stop early although complete record batches follow the damage (not a
+        torn last write): (segment, number of complete batches that could not be read)."""
+        return [(segment, lost) for segment, lost in self._torn_segments() if lost]
+
+    def _torn_segments(self) -> list[tuple[str, int]]:
         if not self.sealed:
             for name in TABLES:
                 self.table(name)
-        return [segment for name in TABLES for segment in self._torn.get(name, [])]
+        return [found for name in TABLES for found in self._torn.get(name, [])]
 
     def table(self, name: str) -> pa.Table:
         """The table `name` (samples, events, audit, results), read into memory."""
@@ -66,10 +75,11 @@ class BatchRecord:
             return pa.concat_tables(parts).unify_dictionaries()
         batches: list[pa.RecordBatch] = []
         for segment in segments(self.path, name):
-            found, torn = read_segment(segment)
-            batches += found
-            if torn:
-                self._torn.setdefault(name, []).append(str(segment.relative_to(self.path)))
+            reader = SegmentReader(segment)
+            batches += reader
+            if reader.torn:
+                where = str(segment.relative_to(self.path))
+                self._torn.setdefault(name, []).append((where, reader.lost_batches))
         return pa.Table.from_batches(batches, schema=schema).unify_dictionaries()
 
     def table_files(self, name: str) -> list[Path]:
@@ -167,13 +177,19 @@ def open_batch(path: str | os.PathLike[str]) -> BatchRecord:
 
 
 def find_batches(root: str | os.PathLike[str]) -> Iterator[Path]:
-    """Every batch record folder directly under `root`, sorted by name."""
+    """Every batch record folder under `root` (at any depth, not inside another record),
+    sorted by path."""
     base = Path(root)
     if not base.is_dir():
         raise RecordError(f"{base} is not a folder of batch records")
-    for child in sorted(base.iterdir()):
-        if (child / MANIFEST).is_file():
-            yield child
+    found: list[Path] = []
+    for folder, subfolders, files in os.walk(base):
+        if MANIFEST in files and Path(folder) != base:
+            found.append(Path(folder))
+            subfolders.clear()  # a record's own folders hold no records
+        else:
+            subfolders.sort()
+    yield from sorted(found)
 
 
 def open_batches(

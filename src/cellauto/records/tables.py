@@ -11,8 +11,12 @@ from cellauto.generated import stale_generated, write_generated
 from cellauto.resources import schemas_dir
 from cellauto.schema import SCHEMA_VERSION
 
-RECORD_FORMAT = "1.0"
-"""Version of the on-disk record layout (folder, manifest, tables). Same rules as SCHEMA_VERSION."""
+RECORD_FORMAT = "1.1"
+"""Version of the on-disk record layout (folder, manifest, tables). Same rules as SCHEMA_VERSION:
+a new minor version only adds (1.1: the seal entry holds every manifest field, checkpoints
+before signatures, key signatures in a signature entry's value), so a cellauto that reads 1.0
+reads a 1.1 record and ignores what it does not know; a new major version is refused by older
+readers ("upgrade cellauto to read it")."""
 
 _STR = pa.dictionary(pa.int32(), pa.string())
 _TIME = pa.timestamp("us", tz="UTC")

@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cellauto.errors import RecordError
+from cellauto.records.anchor import check_anchor
 from cellauto.records.audit import (
     SIGN_ACTION,
     SIGNED_SEALED,
@@ -15,6 +17,7 @@ from cellauto.records.audit import (
     first_break,
     table_entries,
 )
+from cellauto.records.keys import TrustStore
 from cellauto.records.layout import (
     ADDENDA_DIR,
     ADDENDUM_RE,
@@ -23,6 +26,14 @@ from cellauto.records.layout import (
     sha256_file,
 )
 from cellauto.records.reader import BatchRecord, read_table_file
+from cellauto.records.seal import (
+    CREATE_ACTION,
+    DATA_TABLES,
+    SEAL_ACTION,
+    manifest_differences,
+    sealed_evidence,
+)
+from cellauto.records.signed import check_checkpoints, check_signatures
 from cellauto.records.tables import TABLES
 from cellauto.schema import AuditEntry
 
@@ -55,16 +66,68 @@ class VerifyReport:
         return "sealed and intact" if self.sealed else "unsealed but intact"
 
 
-def verify(path: str | os.PathLike[str]) -> VerifyReport:
-    """Check a record; never raises for tampering (see the report), only for a non-record."""
+def verify(
+    path: str | os.PathLike[str],
+    *,
+    trust: TrustStore | str | os.PathLike[str] | None = None,
+    anchor: str | os.PathLike[str] | None = None,
+) -> VerifyReport:
+    """Check a record; never raises for tampering (see the report), only for a non-record.
+
+    `trust` (a `TrustStore`, or the folder or file of one) checks that every signature was made
+    by a key the site trusts and that has not been revoked; `anchor` checks the record against
+    the latest head anchored for it in that file (see `anchor.anchor`).
+
+    Problems are listed in the order checked: the manifest's state, the audit chain, the start
+    of the chain, the manifest against the seal, the table files, the data checkpoints, the
+    addenda, the files, the signatures, the anchor."""
+    store = trust if isinstance(trust, TrustStore) or trust is None else TrustStore.load(trust)
     record = BatchRecord(Path(path))
     report = VerifyReport(record.path, record.batch_id, record.sealed)
     manifest = record.manifest
+    if not manifest.sealed:
+        try:
+            open_entries = table_entries(record.audit)
+        except (RecordError, ValueError) as exc:
+            report.problems.append(f"audit segments unreadable: {exc}")
+            return report
+        evidence = sealed_evidence(record.path, manifest, open_entries)
+        if evidence is not None:
+            report.problems.append(
+                f"manifest.json: state is 'open', but the record was sealed: {evidence}"
+            )
+            return report
     try:
         entries, origins = _audit(record, report)
     except (RecordError, ValueError) as exc:
         report.problems.append(f"audit table unreadable: {exc}")
         return report
+    for segment, lost in record.damaged:
+        report.problems.append(
+            f"{segment}: damaged, not a torn last write: {lost} complete record batches after "
+            "the damaged bytes cannot be read (data lost from the middle of the segment)"
+        )
+    broken = first_break(entries)
+    if broken is not None:
+        index, reason = broken
+        where = origins[index] if index < len(origins) else _SEALED_AUDIT
+        report.problems.append(reason if where == _SEALED_AUDIT else f"{reason} (in {where})")
+    damaged = {segment for segment, _ in record.damaged}
+    report.notes += [
+        f"{seg}: torn last write (crash); read up to it"
+        for seg in record.torn
+        if seg not in damaged
+    ]
+    if not entries:
+        report.problems.append("audit trail is empty (record_created entry missing)")
+    elif entries[0].action != CREATE_ACTION:
+        report.problems.append(
+            f"audit entry #0 is {entries[0].action}, not {CREATE_ACTION} (the start of the trail "
+            "was removed or replaced)"
+        )
+    if manifest.sealed:
+        _check_sealed(record, entries, origins.count(_SEALED_AUDIT), report)
+        _check_addenda(record, entries, origins, report)
     for name in TABLES:
         if name == "audit":
             report.rows[name] = len(entries)
@@ -73,21 +136,18 @@ def verify(path: str | os.PathLike[str]) -> VerifyReport:
             report.rows[name] = record.table(name).num_rows
         except RecordError as exc:
             report.problems.append(str(exc))
-    broken = first_break(entries)
-    if broken is not None:
-        index, reason = broken
-        where = origins[index] if index < len(origins) else _SEALED_AUDIT
-        report.problems.append(reason if where == _SEALED_AUDIT else f"{reason} (in {where})")
-    report.notes += [f"{seg}: torn last write (crash); read up to it" for seg in record.torn]
-
     if manifest.sealed:
-        _check_sealed(record, entries, origins.count(_SEALED_AUDIT), report)
-        _check_addenda(record, entries, origins, report)
-    elif not entries:
-        report.problems.append("audit trail is empty (record_created entry missing)")
-    elif entries[0].action != "record_created":
-        report.problems.append("audit entry #0 is not record_created (start of the trail removed)")
+        _check_tables(record, entries[: origins.count(_SEALED_AUDIT)], report)
+    try:
+        report.problems += check_checkpoints(record, entries)
+    except RecordError as exc:
+        report.problems.append(str(exc))
     _check_files(record, entries, report)
+    problems, notes = check_signatures(entries, store)
+    report.problems += problems
+    report.notes += notes
+    if anchor is not None:
+        report.problems += check_anchor(record.path, record.batch_id, entries, anchor)
     sealed_count = origins.count(_SEALED_AUDIT) if manifest.sealed else len(entries)
     for index, entry in enumerate(entries):
         sig = entry.signature
@@ -121,46 +181,88 @@ def _audit(record: BatchRecord, report: VerifyReport) -> tuple[list[AuditEntry],
     return entries, origins
 
 
+def _seal_of(entries: list[AuditEntry]) -> dict[str, Any] | None:
+    seals = [e for e in entries if e.action == SEAL_ACTION]
+    value = seals[-1].value if seals else None
+    return value if isinstance(value, dict) else None
+
+
 def _check_sealed(
     record: BatchRecord, entries: list[AuditEntry], sealed_count: int, report: VerifyReport
 ) -> None:
+    """The sealed chain ends in its seal entry, and the manifest says what the seal sealed."""
     manifest = record.manifest
-    head = chain_head(entries[:sealed_count])
+    sealed = entries[:sealed_count]
+    head = chain_head(sealed)
     if manifest.chain_head != head:
         report.problems.append(
             f"audit trail ends at {head[:12]}..., the manifest's chain head is "
             f"{str(manifest.chain_head)[:12]}... (entries removed after the seal, or the "
             "manifest changed)"
         )
-    seals = [e for e in entries[:sealed_count] if e.action == "record_sealed"]
-    if not seals:
-        report.problems.append("no record_sealed entry in the audit trail")
-        return
-    seal = seals[-1].value
-    tables = seal.get("tables") if isinstance(seal, dict) else None
-    if not isinstance(seal, dict) or not isinstance(tables, dict):
+    if not sealed or sealed[-1].action != SEAL_ACTION:
+        last = sealed[-1].action if sealed else "nothing"
+        report.problems.append(
+            f"the sealed audit trail ends with {last}, not {SEAL_ACTION} (entries removed or "
+            "added after the seal)"
+        )
+    seal = _seal_of(sealed)
+    if seal is None or not isinstance(seal.get("tables"), dict):
         report.problems.append("the record_sealed entry has no table digests")
         return
-    for name in ("samples", "events", "results"):
-        expected = tables.get(name)
+    differences, complete = manifest_differences(manifest, seal)
+    report.problems += differences
+    if not complete:
+        report.notes.append(
+            "sealed by a cellauto writing record format 1.0: created, sealed_at, time span, row "
+            "counts and versions in manifest.json are not covered by the seal (informational)"
+        )
+    audit = manifest.tables.get("audit")
+    if audit is None or audit.file != _SEALED_AUDIT:
+        report.problems.append(
+            f"manifest.json: tables.audit names {audit.file if audit else 'nothing'}, not "
+            f"{_SEALED_AUDIT} (the audit table was redirected)"
+        )
+    elif audit.rows != sealed_count:
+        report.problems.append(
+            f"manifest.json: tables.audit lists {audit.rows} rows, {_SEALED_AUDIT} holds "
+            f"{sealed_count} entries"
+        )
+
+
+def _check_tables(record: BatchRecord, sealed: list[AuditEntry], report: VerifyReport) -> None:
+    """Each data table file is the one the seal names: a plain file, same bytes, same rows."""
+    seal = _seal_of(sealed)
+    tables = seal.get("tables") if seal is not None else None
+    if not isinstance(tables, dict):
+        return
+    for name in (*DATA_TABLES, "audit"):
         file = record.path / f"{name}.arrow"
+        if file.is_symlink():
+            report.problems.append(
+                f"{name}.arrow: a symbolic link to {os.readlink(file)} (a sealed table is a "
+                "plain file; the table was redirected)"
+            )
+            continue
+        if name == "audit":
+            listed = record.manifest.tables.get("audit")
+            if listed is not None and file.is_file() and sha256_file(file) != listed.sha256:
+                report.problems.append(
+                    "audit.arrow: bytes changed since the seal (SHA-256 differs from the "
+                    "manifest), although every entry still chains"
+                )
+            continue
+        expected = tables.get(name)
         if not isinstance(expected, dict) or not file.is_file():
             report.problems.append(f"{name}.arrow: missing")
             continue
         if sha256_file(file) != expected.get("sha256"):
             report.problems.append(f"{name}.arrow: changed since the seal (SHA-256 mismatch)")
         elif report.rows.get(name) != expected.get("rows"):
-            report.problems.append(f"{name}.arrow: row count differs from the seal entry")
-    audit_file = manifest.tables.get("audit")
-    if audit_file is not None and sha256_file(record.path / audit_file.file) != audit_file.sha256:
-        report.notes.append("audit.arrow bytes differ from the manifest digest")
-    if seal.get("batch") != manifest.batch.model_dump(mode="json"):
-        report.problems.append(
-            "manifest.json: batch info differs from the sealed copy in the audit"
-        )
-    devices = [d.model_dump(mode="json") for d in manifest.devices]
-    if seal.get("devices") != devices:
-        report.problems.append("manifest.json: devices differ from the sealed copy in the audit")
+            report.problems.append(
+                f"{name}.arrow: {report.rows.get(name)} rows, the seal entry recorded "
+                f"{expected.get('rows')}"
+            )
 
 
 def _check_addenda(
