@@ -99,18 +99,20 @@ async def test_open_fails_with_connection_lost() -> None:
 async def test_reconnect_after_the_server_drops_the_link(tcp_echo: TcpServer) -> None:
     reconnects = 0
 
-    async def on_reconnect(transport: StreamTransport) -> None:
+    async def on_reconnect() -> None:
         nonlocal reconnects
         reconnects += 1
-        assert await transport.request(b"resubscribe", timeout=1) == b"resubscribe"
+        assert await holder[0].request(b"resubscribe", timeout=1) == b"resubscribe"
 
     seen: list[str] = []
+    holder: list[StreamTransport] = []
     async with tcp(
         tcp_echo,
         reconnect=FAST,
         on_reconnect=on_reconnect,
         on_event=lambda e: seen.append(e.state),
     ) as transport:
+        holder.append(transport)
         events = transport.events()
         assert await transport.request(b"one", timeout=1) == b"one"
         await tcp_echo.unplug(duration=0.1)

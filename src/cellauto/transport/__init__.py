@@ -1,7 +1,7 @@
 """The one seam every byte passes: framing, byte-stream links (TCP, serial, pty), the stream
 transport with reconnect and heartbeat, and capture/replay."""
 
-from .base import ConnectionEvent, ConnectionState, FrameTransport
+from .base import Backoff, ConnectionEvent, ConnectionState, FrameTransport
 from .capture import CaptureRecord, CaptureWriter, ReplayTransport, read_capture
 from .framing import (
     SUM8_HEX,
@@ -13,7 +13,7 @@ from .framing import (
     StxEtxFramer,
 )
 from .links import Connector, FdLink, Link, SerialConnector, StreamLink, TcpConnector
-from .stream import Backoff, Heartbeat, StreamTransport
+from .stream import Heartbeat, StreamTransport
 
 __all__ = [
     "SUM8_HEX",
