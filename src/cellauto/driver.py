@@ -490,6 +490,16 @@ class Device(abc.ABC):
         await self.report_alarm(alarm)
         return alarm
 
+    def report_lost_events(self, first: int, last: int) -> Event:
+        """The device no longer holds its events `first`..`last` (device sequence numbers):
+        one NOTE event naming the lost range (``data["lost_seq"] = {from, to}``)."""
+        lost: dict[str, JsonValue] = {"from": first, "to": last}
+        return self._emit(
+            EventKind.NOTE,
+            message=f"device events {first}..{last} are lost: the device no longer holds them",
+            data={"lost_seq": lost},
+        )
+
     # -- what adapters report ------------------------------------------------------------------
 
     def report_sample(self, sample: Sample) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from importlib.metadata import entry_points
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,12 +15,18 @@ from cellauto.adapter import Conformance, conformance_of
 from cellauto.driver import Device
 from cellauto.feeds import Feed
 from cellauto.profiles import load_profile
-from cellauto.registry import adapter_names, connect, load_adapter, simulator_names
+from cellauto.registry import connect, load_adapter
 from cellauto.schema import Event, EventKind, ProgramStep, ProgramTemplate
 from cellauto.schema.quantity import Q
 from cellauto.state import State
 
-KINDS = sorted(set(adapter_names()) & set(simulator_names()))
+KINDS = sorted(
+    {ep.name for ep in entry_points(group="cellauto.adapters")}
+    & {ep.name for ep in entry_points(group="cellauto.simulators")}
+)
+"""Every installed device with an adapter and a simulator (entry points, as `adapter_names()`
+and `simulator_names()` list them; devices registered in-process by other test modules are not
+taken, so the suite does not depend on collection order)."""
 
 
 @pytest.fixture(params=KINDS)

@@ -285,11 +285,7 @@ class CocoonAdapter(Device):
             entry = json.loads(line)
             if "gap" in entry:
                 lost = entry["gap"]
-                self.report_event(
-                    EventKind.CONNECTION_CHANGED,
-                    message=f"device events {lost['from']}..{lost['to']} are lost",
-                    data={"gap_seq": lost},
-                )
+                self.report_lost_events(int(lost["from"]), int(lost["to"]))
                 await self._mark_applied(int(lost["to"]))
             elif int(entry["Seq"]) > self._last_seq:
                 entry["Time"] = datetime.fromisoformat(entry["Time"])

@@ -380,13 +380,8 @@ class ProdigyAdapter(Device):
         if lost:
             self.lost_events += lost
             first_kept = (start + lost - 1) % 999_999 + 1
-            self.report_event(
-                EventKind.NOTE,
-                message=f"{lost} device events lost: the device log no longer holds "
-                f"seq {start} to {first_kept - 1}",
-                data={"lost": lost, "from_seq": start, "to_seq": first_kept - 1},
-            )
             self.last_event_seq = first_kept - 1 if first_kept > 1 else 999_999
+            self.report_lost_events(start, self.last_event_seq)
             await self._drain_held()
         newest = reply.integer("last")
         if self._held and not self._behind(newest):

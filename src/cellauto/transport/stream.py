@@ -380,19 +380,33 @@ class StreamTransport:
         await self._rx.put(item)
 
     async def _heartbeat_loop(self, heartbeat: Heartbeat) -> str:
+        """Declares the link lost on silence or on two failed probes in a row. A round in which
+        this loop itself ran late (a busy event loop, not a silent peer) gives no verdict."""
         tick = heartbeat.interval
         if heartbeat.silence is not None:
             tick = min(tick, heartbeat.silence / 4)
         next_probe = time.monotonic() + heartbeat.interval
+        misses = 0
         while True:
+            before = time.monotonic()
             await asyncio.sleep(tick)
             now = time.monotonic()
+            if now - before > 2 * tick + 0.05:
+                continue  # the loop was busy: data may be waiting unread in the socket
             if heartbeat.silence is not None and now - self._last_rx > heartbeat.silence:
                 return f"peer silent for more than {heartbeat.silence:g} s"
             if heartbeat.probe is not None and now >= next_probe:
+                limit = heartbeat.timeout or heartbeat.interval
+                started = time.monotonic()
                 try:
-                    async with asyncio.timeout(heartbeat.timeout or heartbeat.interval):
+                    async with asyncio.timeout(limit):
                         await heartbeat.probe()
                 except Exception as exc:
-                    return f"heartbeat failed: {exc or type(exc).__name__}"
+                    if isinstance(exc, TimeoutError) and time.monotonic() - started > 2 * limit:
+                        continue  # the loop stalled during the probe: no verdict
+                    misses += 1
+                    if misses >= 2:
+                        return f"heartbeat failed twice: {exc or type(exc).__name__}"
+                    continue  # probe again at the next tick
+                misses = 0
                 next_probe = time.monotonic() + heartbeat.interval
