@@ -12,7 +12,7 @@ Adapters register under the entry-point group ``cellauto.adapters`` and simulato
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
@@ -165,11 +165,13 @@ async def connect(
     simulator: RunningSimulator | None = None
     if parsed.transport == "sim":
         factory = load_simulator(parsed.device)
+        sim_options, adapter_options = _split_sim_options(factory, parsed.options)
         if clock is None:
-            simulator = await factory(profile, parsed.options)
+            simulator = await factory(profile, sim_options)
         else:
-            simulator = await factory(profile, parsed.options, clock=clock)
-        parsed = parse_url(simulator.url)
+            simulator = await factory(profile, sim_options, clock=clock)
+        served = parse_url(simulator.url)
+        parsed = replace(served, options=served.options | adapter_options)
         time = time or simulator.time
     if parsed.transport not in adapter.transports:
         raise DeviceUrlError(
@@ -187,3 +189,19 @@ async def connect(
         await device.close()
         raise
     return device
+
+
+def _split_sim_options(
+    factory: SimulatorFactory, options: dict[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Options for the simulator (those it declares) and the rest, for the adapter. A factory
+    that declares nothing (not a `SimHandle.launch`) gets them all, as before."""
+    owner = getattr(factory, "__self__", None)
+    names = getattr(owner, "option_names", None)
+    if not callable(names):
+        return dict(options), {}
+    declared = names()
+    return (
+        {k: v for k, v in options.items() if k in declared},
+        {k: v for k, v in options.items() if k not in declared},
+    )

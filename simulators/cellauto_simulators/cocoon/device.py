@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cellauto.errors import InvalidTransition
+from cellauto.errors import FaultSpecError, InvalidTransition
 from cellauto.schema import DeviceProfile, ProgramTemplate, PropertyValue, Quantity
 from cellauto.sim import (
     Bioreactor,
@@ -35,6 +35,7 @@ from cellauto.sim import (
     StepContext,
 )
 from cellauto.sim.servers.opcua import MethodFailed, OpcUaServer
+from cellauto.sim.truth import GroundTruth
 from cellauto.state import (
     ABORTING,
     COMPLETE,
@@ -164,6 +165,8 @@ class CocoonDevice:
         self.alarms: dict[str, _Alarm] = {}
         self._alarm_list = "[]"
         self.forced: dict[str, Any] = {}
+        self.pinned: set[str] = set()
+        self.truth = GroundTruth()
         self.sensor_filter: Callable[[str, float], float | None] = lambda _c, v: v
         self.protocol: ProgramTemplate | None = None
         self.run: _Run | None = None
@@ -246,10 +249,21 @@ class CocoonDevice:
                 self.spawn(self._release_after(code, duration), f"release {code}")
         else:
             known = ", ".join(a.code for a in self.profile.alarms)
-            raise ValueError(f"no alarm {code!r} to inject; alarms: {known}")
+            raise FaultSpecError(f"cocoon simulator: no alarm {code!r} to inject; alarms: {known}")
+
+    def raise_now(self, code: str, duration: float | None = None) -> str:
+        """Inject `code`'s condition and raise its alarm now (it stays active, whatever the
+        readings, until `release` or the end of `duration`); returns the alarm id."""
+        self.inject(code, duration)
+        self.pinned.add(code)
+        if duration is not None and code not in STATE_ALARMS and code != "pump_occlusion":
+            self.spawn(self._release_after(code, duration), f"release {code}")
+        active = next((a for a in self.alarms.values() if a.code == code and a.active), None)
+        return active.alarm_id if active is not None else self._raise_alarm(code)
 
     def release(self, code: str) -> None:
         """End an injected condition (the alarm clears at the next update)."""
+        self.pinned.discard(code)
         if code in STATE_ALARMS:
             self.forced.pop(STATE_ALARMS[code][0], None)
         elif code == "pump_occlusion":
@@ -302,9 +316,9 @@ class CocoonDevice:
             return
         self.values[channel] = value
         self._status_of[channel] = status
-        await self.server.set(
-            channel_path(self._ns, channel), value, self.clock.now(), status=status
-        )
+        now = self.clock.now()
+        await self.server.set(channel_path(self._ns, channel), value, now, status=status)
+        self.truth.sample(channel, now, _truth_value(value))
 
     def _advance(self) -> None:
         t = self.elapsed()
@@ -481,16 +495,19 @@ class CocoonDevice:
         for code, (channel, bad) in STATE_ALARMS.items():
             needed = channel not in NEEDED_FROM or channel in needs or channel in self.forced
             conditions[code] = needed and self.values.get(channel) == bad
+        for code in self.pinned:
+            conditions[code] = True
         for code, on in conditions.items():
             if on and code not in active:
                 self._raise_alarm(code)
             elif not on and code in active:
                 self._update_alarm(active[code], "cleared", "")
 
-    def _raise_alarm(self, code: str) -> None:
+    def _raise_alarm(self, code: str) -> str:
         alarm = _Alarm(f"AL-{self.seq + 1:06d}", code)
         self.alarms[alarm.alarm_id] = alarm
         self._alarm_event(alarm, "raised", "")
+        return alarm.alarm_id
 
     def _update_alarm(self, alarm: _Alarm, status: str, user: str) -> None:
         if status == "cleared":
@@ -520,9 +537,11 @@ class CocoonDevice:
     def _event(self, kind: str, message: str, *, severity: int = 100, **fields: Any) -> int:
         """Log an event now (virtual time) and queue it for publication; returns its Seq."""
         self.seq += 1
-        entry = {"Kind": kind, "Seq": self.seq, "Time": self.clock.now(), "Message": message}
+        now = self.clock.now()
+        entry = {"Kind": kind, "Seq": self.seq, "Time": now, "Message": message}
         entry |= {"Severity": severity, **fields}
         self.log.append(entry)
+        self.truth.event(self.seq, now, kind, entry)
         self._outbox.append(entry)
         self._wake.set()
         return self.seq
@@ -841,3 +860,11 @@ def _iso(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"cannot log {value!r}")
+
+
+def _truth_value(value: Any) -> float | str | bool:
+    if isinstance(value, bool | str | float):
+        return value
+    if isinstance(value, int):
+        return float(value)
+    return str(value)

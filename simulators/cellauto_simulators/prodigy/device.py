@@ -15,6 +15,7 @@ from cellauto.errors import CellautoError, FramingError, InvalidTransition
 from cellauto.schema import DeviceProfile, ParameterSpec, ProgramTemplate, PropertyValue
 from cellauto.sim import Clock, ProgramRunner, RunEvent, StepContext
 from cellauto.sim.servers.stream import ServerConnection
+from cellauto.sim.truth import GroundTruth
 from cellauto.state import (
     ABORTED,
     ABORTING,
@@ -152,6 +153,20 @@ class SimulatedProdigy:
         self._next_feed: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.faults_apply: Callable[[str, float], float | None] = lambda channel, value: value
+        self.truth = GroundTruth()
+        self._start_hold: contextlib.ExitStack | None = None
+
+    def start(self) -> None:
+        """At speed=max, hold virtual time until the first session: a seeded run then does not
+        depend on how long the client took to come, and an idle simulator burns no CPU."""
+        if self.clock.speed == "max" and self._start_hold is None:
+            self._start_hold = contextlib.ExitStack()
+            self._start_hold.enter_context(self.clock.busy())
+
+    def _release_start_hold(self) -> None:
+        if self._start_hold is not None:
+            self._start_hold.close()
+            self._start_hold = None
 
     # --- events and the log ---------------------------------------------------------------
 
@@ -160,6 +175,11 @@ class SimulatedProdigy:
         self.event_seq = self.event_seq % 999_999 + 1
         seq = self.event_seq
         self.log.append((seq, verb, fields))
+        now = self.clock.now()
+        self.truth.event(seq, now, verb, fields)
+        if verb == "SAMPLE":
+            value: float | str = float(fields["v"]) if "v" in fields else fields.get("x", "")
+            self.truth.sample(fields["ch"], now, value)
         payload = build("E", seq, verb, fields)
         for session in self.sessions:
             if channel is None or session.subs is None or channel in session.subs:
@@ -503,6 +523,7 @@ class SimulatedProdigy:
         """Serve one connection until it ends."""
         session = Session(conn)
         self.sessions.append(session)
+        self._release_start_hold()
         writer = asyncio.ensure_future(session.write_loop())
         f = framer()
         try:
@@ -777,3 +798,4 @@ class SimulatedProdigy:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._release_start_hold()
