@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import socket
 import subprocess
@@ -180,3 +181,20 @@ def test_cli_sim_takes_profile_alarm_codes_as_faults() -> None:
         finally:
             proc.terminate()
             proc.wait()
+
+
+@pytest.mark.parametrize("kind", ["prodigy", "cocoon"])
+async def test_an_idle_simulator_at_max_speed_holds_its_clock_until_a_client_comes(
+    kind: str,
+) -> None:
+    sim = await start_simulator(kind, speed="max")
+    try:
+        for _ in range(200):  # far more quiet loop turns than the clock needs to advance
+            await asyncio.sleep(0)
+        assert sim.clock.monotonic() == 0.0
+        device = await _client(sim)
+        await sim.clock.sleep(60)
+        await device.close()
+    finally:
+        await sim.stop()
+    assert sim.clock.monotonic() >= 60.0

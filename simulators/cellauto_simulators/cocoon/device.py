@@ -13,9 +13,10 @@ import contextlib
 import heapq
 import json
 import logging
+import random
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,7 @@ from cellauto.sim import (
     BioreactorParams,
     Clock,
     ControlLoop,
+    CultureParams,
     CultureState,
     LoopParams,
     ProgramRunner,
@@ -51,6 +53,7 @@ from cellauto.state import (
 from .address_space import (
     EVENT_TYPES,
     NAMESPACE,
+    TABLES,
     VENDOR_STATES,
     build,
     channel_path,
@@ -73,7 +76,7 @@ PRIME_VOLUME = 50.0  # mL of medium in the chamber after priming (assumed)
 CONCENTRATED_VOLUME = 50.0  # mL after concentration (assumed)
 OCCLUDED_PRESSURE = 200.0  # kPa with a blocked line (assumed)
 HYSTERESIS = 0.05  # of the alarm band: how far inside its limits a value must be to clear
-SEVERITY = {"info": 100, "warning": 400, "error": 700, "critical": 900}
+SEVERITY = dict(TABLES.severities)  # alarm severity -> OPC UA Severity (cocoon.toml)
 LIMIT_ALARMS = {
     "chamber.temperature": "chamber_temperature_deviation",
     "cold_zone.temperature": "cold_zone_temperature_deviation",
@@ -101,6 +104,25 @@ RUN_ENDS: dict[State, str] = {COMPLETE: "complete", STOPPING: "stopped", ABORTIN
 DEFAULT_LOOP_FAULT = 1800.0  # s a loop injection without a duration lasts
 NEEDED_FROM = {"cassette.present": "install_cassette", "cold_zone.reagents_loaded": "load_reagents"}
 """A missing cassette or reagent is an alarm only in a run past the step that provides it."""
+
+
+def culture_params(seed: int) -> CultureParams:
+    """The culture kinetics of one batch: donor-to-donor variability drawn from `seed` around
+    the engine's T-cell defaults (spreads assumed: growth rate 6 %, lag 10 %, capacity 8 %,
+    death rate 20 %), so each seed expands to its own plausible harvest."""
+    rng = random.Random(f"cocoon-batch:{seed}")
+    base = CultureParams()
+    return replace(
+        base,
+        mu_max=base.mu_max * _clip(rng.gauss(1.0, 0.06), 0.8, 1.2),
+        lag=base.lag * _clip(rng.gauss(1.0, 0.10), 0.7, 1.3),
+        max_density=base.max_density * _clip(rng.gauss(1.0, 0.08), 0.75, 1.25),
+        death_rate=base.death_rate * _clip(rng.gauss(1.0, 0.20), 0.4, 1.6),
+    )
+
+
+def _clip(x: float, lo: float, hi: float) -> float:
+    return min(hi, max(lo, x))
 
 
 @dataclass
@@ -141,7 +163,8 @@ class CocoonDevice:
         self.clock = clock
         self.serial = serial
         self.channels = profile.channels()
-        self.reactor = Bioreactor(BioreactorParams.from_profile(profile), seed=seed)
+        params = replace(BioreactorParams.from_profile(profile), culture=culture_params(seed))
+        self.reactor = Bioreactor(params, seed=seed)
         medium = self.reactor.params.medium
         self.reactor.culture.state = CultureState(
             glucose=medium.glucose, bicarbonate=medium.bicarbonate

@@ -12,28 +12,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cellauto.errors import CellautoError, FramingError, InvalidTransition
+from cellauto.protocols import load_protocol
 from cellauto.schema import DeviceProfile, ParameterSpec, ProgramTemplate, PropertyValue
 from cellauto.sim import Clock, ProgramRunner, RunEvent, StepContext
 from cellauto.sim.servers.stream import ServerConnection
 from cellauto.sim.truth import GroundTruth
 from cellauto.state import (
-    ABORTED,
     ABORTING,
-    CLEARING,
     COMPLETE,
-    COMPLETING,
     EXECUTE,
-    HELD,
-    HOLDING,
-    IDLE,
-    RESETTING,
-    STARTING,
-    STOPPED,
     STOPPING,
-    SUSPENDED,
-    SUSPENDING,
-    UNHOLDING,
-    UNSUSPENDING,
     State,
     StateCommand,
     StateMachine,
@@ -44,25 +32,8 @@ from .wire import Frame, WireError, build, framer, num, parse, stamp
 
 logger = logging.getLogger("cellauto_simulators.prodigy")
 
-VENDOR: dict[State, str] = {
-    STOPPED: "READY",
-    IDLE: "IDLE",
-    STARTING: "PREPARING",
-    EXECUTE: "PROCESSING",
-    COMPLETING: "FINISHING",
-    COMPLETE: "FINISHED",
-    RESETTING: "RESETTING",
-    HOLDING: "PAUSING",
-    HELD: "PAUSED",
-    UNHOLDING: "RESUMING",
-    SUSPENDING: "INTERRUPTING",
-    SUSPENDED: "INTERRUPTED",
-    UNSUSPENDING: "CONTINUING",
-    STOPPING: "STOPPING",
-    ABORTING: "ABORTING",
-    ABORTED: "ABORTED",
-    CLEARING: "CLEARING",
-}
+VENDOR: dict[State, str] = load_protocol("prodigy").by_state()
+"""cellauto state -> vendor state name (schemas/protocols/prodigy.toml)."""
 
 LOG_SIZE = 100_000
 KEEPALIVE = 1800.0  # s: a SAMPLE at least this often even without change (assumed)
@@ -285,7 +256,7 @@ class SimulatedProdigy:
         assert runner is not None
         if event.kind == "state" and event.transition is not None:
             tr = event.transition
-            ending = {COMPLETING: "complete", STOPPING: "stopped", ABORTING: "aborted"}
+            ending = {COMPLETE: "complete", STOPPING: "stopped", ABORTING: "aborted"}
             if tr.to_state in ending and not self.result_sent:
                 self.result_sent = True
                 self.emit_result(ending[tr.to_state])
