@@ -59,7 +59,7 @@ async def test_zero_loss_by_event_seq_across_cable_pulls(
         task.cancel()
     assert result.outcome == "complete"
     assert device.lost_events == 0
-    logged = {seq: verb for seq, verb, _ in sim.device.log if seq >= first}
+    logged = {e.seq: e.kind for e in sim.truth.events if e.seq >= first}
     samples.close()
     got = [s.seq async for s in samples]
     assert got == sorted(got)
@@ -88,5 +88,5 @@ async def test_a_cable_pulled_for_a_real_second_is_noticed_and_read_back(
     assert device.lost_events == 0
     samples.close()
     got = [s.seq async for s in samples if s.seq <= target]
-    logged = [s for s, verb, _ in sim.device.log if verb == "SAMPLE" and first <= s <= target]
+    logged = [e.seq for e in sim.truth.events if e.kind == "SAMPLE" and first <= e.seq <= target]
     assert got == logged

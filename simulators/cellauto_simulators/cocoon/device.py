@@ -36,6 +36,7 @@ from cellauto.sim import (
     RunEvent,
     StepContext,
 )
+from cellauto.sim.device import ClockPin, EventLog, LimitAlarm, alarm_reaction, react
 from cellauto.sim.servers.opcua import MethodFailed, OpcUaServer
 from cellauto.sim.truth import GroundTruth
 from cellauto.state import (
@@ -75,7 +76,6 @@ MIN_FEED_SPACING = 6 * 3600.0  # s between glucose-triggered feeds (assumed)
 PRIME_VOLUME = 50.0  # mL of medium in the chamber after priming (assumed)
 CONCENTRATED_VOLUME = 50.0  # mL after concentration (assumed)
 OCCLUDED_PRESSURE = 200.0  # kPa with a blocked line (assumed)
-HYSTERESIS = 0.05  # of the alarm band: how far inside its limits a value must be to clear
 SEVERITY = dict(TABLES.severities)  # alarm severity -> OPC UA Severity (cocoon.toml)
 LIMIT_ALARMS = {
     "chamber.temperature": "chamber_temperature_deviation",
@@ -157,7 +157,14 @@ class CocoonDevice:
     """One simulated Cocoon serving its protocol through `server` (see the module doc)."""
 
     def __init__(
-        self, profile: DeviceProfile, clock: Clock, *, seed: int, serial: str, port: int = 0
+        self,
+        profile: DeviceProfile,
+        clock: Clock,
+        *,
+        seed: int,
+        serial: str,
+        port: int = 0,
+        truth: GroundTruth | None = None,
     ) -> None:
         self.profile = profile
         self.clock = clock
@@ -183,13 +190,15 @@ class CocoonDevice:
         self._status_of: dict[str, str] = {}
         self._on_change = [n for n, ch in self.channels.items() if ch.sample_period is None]
         self.status: dict[str, Any] = {}
-        self.log: deque[dict[str, Any]] = deque(maxlen=100_000)
-        self.seq = 0
+        self.truth = truth if truth is not None else GroundTruth()
+        self.log = EventLog(clock, self.truth)
+        self.limit_alarms = [
+            LimitAlarm.from_profile(profile, c, a) for c, a in LIMIT_ALARMS.items()
+        ]
         self.alarms: dict[str, _Alarm] = {}
         self._alarm_list = "[]"
         self.forced: dict[str, Any] = {}
         self.pinned: set[str] = set()
-        self.truth = GroundTruth()
         self.sensor_filter: Callable[[str, float], float | None] = lambda _c, v: v
         self.protocol: ProgramTemplate | None = None
         self.run: _Run | None = None
@@ -202,8 +211,8 @@ class CocoonDevice:
         self._origin = clock.monotonic()
         self._outbox: deque[dict[str, Any]] = deque()
         self._wake = asyncio.Event()
-        self._prompt_hold: contextlib.ExitStack | None = None
-        self._start_hold: contextlib.ExitStack | None = None
+        self._prompt_pin = ClockPin(clock)
+        self._start_pin = ClockPin(clock)
         self._pending_answer = ("", "")
         self._tasks: list[asyncio.Task[None]] = []
         self._ns = 2
@@ -216,8 +225,7 @@ class CocoonDevice:
         self._ns = self.server.namespace_index
         self.status["State"] = VENDOR_STATES[self.machine.state]
         if self.clock.speed == "max":
-            self._start_hold = contextlib.ExitStack()
-            self._start_hold.enter_context(self.clock.busy())
+            self._start_pin.hold()
             self.spawn(self._start_on_first_session(), "start")
         for name in ("_publisher", "_sampler"):
             self.spawn(getattr(self, name)(), name)
@@ -225,10 +233,9 @@ class CocoonDevice:
     async def _start_on_first_session(self) -> None:
         """At speed=max virtual time starts with the first client session, so a seeded run
         does not depend on how long the client took to connect."""
-        assert self._start_hold is not None
         while not self.server.sessions:  # noqa: ASYNC110 (asyncua offers no session hook)
             await asyncio.sleep(0.005)
-        self._start_hold.close()
+        self._start_pin.release()
 
     def spawn(self, coro: Any, name: str) -> None:
         """Run a background task the device cancels when it stops."""
@@ -243,10 +250,14 @@ class CocoonDevice:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._release_prompt_hold()
-        if self._start_hold is not None:
-            self._start_hold.close()
+        self._prompt_pin.release()
+        self._start_pin.release()
         await self.server.stop()
+
+    @property
+    def seq(self) -> int:
+        """The newest event's Seq."""
+        return self.log.seq
 
     def elapsed(self) -> float:
         """Virtual seconds since the device started."""
@@ -503,17 +514,11 @@ class CocoonDevice:
     def _check_alarms(self) -> None:
         active = {a.code: a for a in self.alarms.values() if a.active}
         conditions: dict[str, bool] = {}
-        for channel, code in LIMIT_ALARMS.items():
-            limits = self.channels[channel].alarm_limits
-            value = self.values.get(channel)
-            if limits is None or not isinstance(value, float):
-                continue
-            # an active limit alarm clears only well inside the limits: no flapping on noise
-            band = HYSTERESIS * ((limits.high or 0.0) - (limits.low or 0.0))
-            margin = band if code in active else 0.0
-            low = limits.low is not None and value < limits.low + margin
-            high = limits.high is not None and value > limits.high - margin
-            conditions[code] = conditions.get(code, False) or low or high
+        for limit in self.limit_alarms:
+            value = self.values.get(limit.channel)
+            if isinstance(value, float):
+                violated = limit.violated(value, limit.code in active)
+                conditions[limit.code] = conditions.get(limit.code, False) or violated
         needs = self.run.needs if self.run is not None else set()
         for code, (channel, bad) in STATE_ALARMS.items():
             needed = channel not in NEEDED_FROM or channel in needs or channel in self.forced
@@ -530,6 +535,10 @@ class CocoonDevice:
         alarm = _Alarm(f"AL-{self.seq + 1:06d}", code)
         self.alarms[alarm.alarm_id] = alarm
         self._alarm_event(alarm, "raised", "")
+        spec = next(a for a in self.profile.alarms if a.code == code)
+        if self._running() and self.run is not None:
+            with contextlib.suppress(InvalidTransition):
+                react(alarm_reaction(self.profile, spec.severity), self.run.runner)
         return alarm.alarm_id
 
     def _update_alarm(self, alarm: _Alarm, status: str, user: str) -> None:
@@ -559,12 +568,10 @@ class CocoonDevice:
 
     def _event(self, kind: str, message: str, *, severity: int = 100, **fields: Any) -> int:
         """Log an event now (virtual time) and queue it for publication; returns its Seq."""
-        self.seq += 1
         now = self.clock.now()
-        entry = {"Kind": kind, "Seq": self.seq, "Time": now, "Message": message}
+        entry = {"Kind": kind, "Seq": self.log.seq + 1, "Time": now, "Message": message}
         entry |= {"Severity": severity, **fields}
-        self.log.append(entry)
-        self.truth.event(self.seq, now, kind, entry)
+        self.log.append(kind, entry)
         self._outbox.append(entry)
         self._wake.set()
         return self.seq
@@ -598,13 +605,11 @@ class CocoonDevice:
 
     def read_log(self, first: int) -> tuple[str, int]:
         """Events from Seq `first` as JSON Lines (a gap line first if they are gone)."""
-        lines = []
-        kept = self.log[0]["Seq"] if self.log else self.seq + 1
-        if first < kept:
-            lines.append(json.dumps({"gap": {"from": first, "to": kept - 1}}))
-        for entry in self.log:
-            if entry["Seq"] >= first:
-                lines.append(json.dumps(entry | {"Time": entry["Time"].isoformat()}, default=_iso))
+        entries, lost = self.log.since(first)
+        lines = [] if lost is None else [json.dumps({"gap": {"from": lost[0], "to": lost[1]}})]
+        for entry in entries:
+            data = dict(entry.data) | {"Time": entry.time.isoformat()}
+            lines.append(json.dumps(data, default=_iso))
         return "\n".join(lines), self.seq
 
     # -- state -------------------------------------------------------------------------------
@@ -682,17 +687,7 @@ class CocoonDevice:
         return f"{self.run.run_id}-{self.run.runner.status.step_index}"
 
     def _sync_prompt_hold(self) -> None:
-        waiting = self.run is not None and self.run.runner.prompt is not None
-        if waiting and self._prompt_hold is None:
-            self._prompt_hold = contextlib.ExitStack()
-            self._prompt_hold.enter_context(self.clock.busy())
-        elif not waiting:
-            self._release_prompt_hold()
-
-    def _release_prompt_hold(self) -> None:
-        if self._prompt_hold is not None:
-            self._prompt_hold.close()
-            self._prompt_hold = None
+        self._prompt_pin.set(self.run is not None and self.run.runner.prompt is not None)
 
     async def _run_program(self, run: _Run) -> None:
         await run.runner.run()

@@ -32,9 +32,13 @@ class CocoonSimulator(SimHandle):
     async def _start(self) -> None:
         seed = self.options.seed
         self.device = CocoonDevice(
-            self.profile, self.clock, seed=seed, serial=f"SIM{seed:04d}", port=self.options.port
+            self.profile,
+            self.clock,
+            seed=seed,
+            serial=f"SIM{seed:04d}",
+            port=self.options.port,
+            truth=self.truth,
         )
-        self.device.truth = self.truth
         self.device.sensor_filter = self.sensor
         await self.device.start()
         self.url = f"cocoon+opcua://127.0.0.1:{self.device.server.port}"

@@ -40,8 +40,9 @@ class ProdigySimulator(SimHandle):
     server: TcpServer | PtyServer
 
     async def _start(self) -> None:
-        self.device = SimulatedProdigy(self.profile, self.clock, seed=self.options.seed)
-        self.device.truth = self.truth
+        self.device = SimulatedProdigy(
+            self.profile, self.clock, seed=self.options.seed, truth=self.truth
+        )
         self.device.faults_apply = self.sensor
         self.server = (
             PtyServer(self.device.serve)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +15,7 @@ from cellauto.errors import CellautoError, FramingError, InvalidTransition
 from cellauto.protocols import load_protocol
 from cellauto.schema import DeviceProfile, ParameterSpec, ProgramTemplate, PropertyValue
 from cellauto.sim import Clock, ProgramRunner, RunEvent, StepContext
+from cellauto.sim.device import ClockPin, EventLog, alarm_reaction, react
 from cellauto.sim.servers.stream import ServerConnection
 from cellauto.sim.truth import GroundTruth
 from cellauto.state import (
@@ -60,7 +61,6 @@ FLUIDIC_MODES = {
     "formulate": ("centrifugation", True),
     "harvest": ("transfer", True),
 }
-ERROR_HOLDS = True  # an error-severity alarm holds a running program (assumed)
 
 
 @dataclass
@@ -95,14 +95,21 @@ class SimulatedProdigy:
     """The device behind the wire. All request handling is synchronous (no awaits), so a
     request is handled and answered as one atomic step of virtual time."""
 
-    def __init__(self, profile: DeviceProfile, clock: Clock, *, seed: int = 0) -> None:
+    def __init__(
+        self,
+        profile: DeviceProfile,
+        clock: Clock,
+        *,
+        seed: int = 0,
+        truth: GroundTruth | None = None,
+    ) -> None:
         self.profile = profile
         self.clock = clock
         self.seed = seed
         self.process = ProdigyProcess(profile, seed)
         self.machine = StateMachine("prodigy-sim")
-        self.log: deque[tuple[int, str, dict[str, str]]] = deque(maxlen=LOG_SIZE)
-        self.event_seq = 0
+        self.truth = truth if truth is not None else GroundTruth()
+        self.log = EventLog(clock, self.truth, maxlen=LOG_SIZE, wrap=999_999)
         self.sessions: list[Session] = []
         self.alarms: dict[str, ActiveAlarm] = {}
         self.alarm_count = 0
@@ -124,33 +131,27 @@ class SimulatedProdigy:
         self._next_feed: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.faults_apply: Callable[[str, float], float | None] = lambda channel, value: value
-        self.truth = GroundTruth()
-        self._start_hold: contextlib.ExitStack | None = None
+        self._start_pin = ClockPin(clock)
+
+    @property
+    def event_seq(self) -> int:
+        """The newest event's seq."""
+        return self.log.seq
 
     def start(self) -> None:
         """At speed=max, hold virtual time until the first session: a seeded run then does not
         depend on how long the client took to come, and an idle simulator burns no CPU."""
-        if self.clock.speed == "max" and self._start_hold is None:
-            self._start_hold = contextlib.ExitStack()
-            self._start_hold.enter_context(self.clock.busy())
-
-    def _release_start_hold(self) -> None:
-        if self._start_hold is not None:
-            self._start_hold.close()
-            self._start_hold = None
+        self._start_pin.hold()
 
     # --- events and the log ---------------------------------------------------------------
 
     def emit(self, verb: str, fields: dict[str, str], channel: str | None = None) -> int:
         """Log an event and push it to every session that wants it."""
-        self.event_seq = self.event_seq % 999_999 + 1
-        seq = self.event_seq
-        self.log.append((seq, verb, fields))
-        now = self.clock.now()
-        self.truth.event(seq, now, verb, fields)
+        entry = self.log.append(verb, fields)
+        seq = entry.seq
         if verb == "SAMPLE":
             value: float | str = float(fields["v"]) if "v" in fields else fields.get("x", "")
-            self.truth.sample(fields["ch"], now, value)
+            self.truth.sample(fields["ch"], entry.time, value)
         payload = build("E", seq, verb, fields)
         for session in self.sessions:
             if channel is None or session.subs is None or channel in session.subs:
@@ -451,10 +452,7 @@ class SimulatedProdigy:
         if self.running() and runner is not None:
             self.cause = f"alarm:{alarm.id}"
             try:
-                if alarm.severity == "critical":
-                    runner.abort()
-                elif alarm.severity == "error" and ERROR_HOLDS and runner.state == EXECUTE:
-                    runner.hold()
+                react(alarm_reaction(self.profile, alarm.severity), runner)
             finally:
                 self.cause = None
         self.sample_all()
@@ -494,7 +492,7 @@ class SimulatedProdigy:
         """Serve one connection until it ends."""
         session = Session(conn)
         self.sessions.append(session)
-        self._release_start_hold()
+        self._start_pin.release()
         writer = asyncio.ensure_future(session.write_loop())
         f = framer()
         try:
@@ -594,15 +592,12 @@ class SimulatedProdigy:
         if not text.isdigit():
             raise WireError("E03", "LOG: from must be a sequence number")
         start = int(text)
-        count = 0
-        oldest = self.log[0][0] if self.log else self.event_seq + 1
-        for seq, verb, fields in self.log:
-            if seq >= start:
-                session.push(build("L", seq, verb, fields))
-                count += 1
-        reply = {"n": str(count), "last": str(self.event_seq)}
-        if start < oldest and start <= self.event_seq:
-            reply["lost"] = str(oldest - start)
+        entries, lost = self.log.since(start)
+        for entry in entries:
+            session.push(build("L", entry.seq, entry.kind, dict(entry.data)))
+        reply = {"n": str(len(entries)), "last": str(self.event_seq)}
+        if lost is not None:
+            reply["lost"] = str(lost[1] - lost[0] + 1)
         return reply
 
     def do_start(self, session: Session, frame: Frame) -> dict[str, str]:
@@ -769,4 +764,4 @@ class SimulatedProdigy:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._release_start_hold()
+        self._start_pin.release()
