@@ -133,7 +133,7 @@ async def test_ground_truth_numbers_each_channels_publications_and_records_outag
     truth = handle.truth
     assert truth.samples, "the device published values"
     for channel, series in truth.samples.items():
-        assert [s.seq for s in series] == list(range(1, len(series) + 1)), channel
+        assert [s.seq for s in series] == list(range(len(series))), channel
         assert all(a.time <= b.time for a, b in itertools.pairwise(series))
     seqs = [e.seq for e in truth.events]
     assert seqs == list(range(1, len(seqs) + 1))
@@ -198,3 +198,18 @@ async def test_an_idle_simulator_at_max_speed_holds_its_clock_until_a_client_com
     finally:
         await sim.stop()
     assert sim.clock.monotonic() >= 60.0
+
+
+async def test_prodigy_samples_carry_the_per_channel_counter_ground_truth_numbers() -> None:
+    sim = await start_simulator("prodigy", seed=2)
+    device = await _client(sim)
+    try:
+        await sim.clock.sleep(3 * 3600)
+    finally:
+        await device.close()
+        await sim.stop()
+    sent = [e.data for e in sim.truth.events if e.kind == "SAMPLE"]
+    assert sent
+    for channel, series in sim.truth.samples.items():
+        numbers = [int(d["n"]) for d in sent if d["ch"] == channel]
+        assert numbers == [s.seq for s in series] == list(range(len(series)))

@@ -128,6 +128,8 @@ class SimulatedProdigy:
         self.naks: list[str] = []
         self._last_sent: dict[str, tuple[float, float | str | bool]] = {}
         self._last_progress = 0.0
+        self._published: dict[str, int] = {}
+        """channel -> its latest SAMPLE's publication counter `n` (from 0, never reset)."""
         self._next_feed: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.faults_apply: Callable[[str, float], float | None] = lambda channel, value: value
@@ -203,7 +205,9 @@ class SimulatedProdigy:
                 elif value == last[1]:
                     continue
             self._last_sent[channel] = (now, value)
-            self.emit("SAMPLE", fields | {"t": self.now()}, channel)
+            n = self._published.get(channel, -1) + 1
+            self._published[channel] = n
+            self.emit("SAMPLE", fields | {"t": self.now(), "n": str(n)}, channel)
 
     def tick(self) -> float:
         """One sampling round; returns virtual seconds until the next."""
@@ -573,7 +577,9 @@ class SimulatedProdigy:
         fields = self.reading(channel)
         if fields is None:
             fields = {"ch": channel, "v": "0", "u": UNITS[channel], "q": "bad"}
-        return fields | {"t": self.now(), "seq": str(self.event_seq)}
+        latest = self._published.get(channel)
+        extra = {} if latest is None else {"n": str(latest)}
+        return fields | {"t": self.now(), "seq": str(self.event_seq)} | extra
 
     def do_sub(self, session: Session, frame: Frame) -> dict[str, str]:
         wanted = self.need(frame, "ch")

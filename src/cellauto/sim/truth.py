@@ -1,7 +1,7 @@
 """Ground truth: what a simulated device really did, for tests and benchmarks.
 
 Every event the device logged (in its own seq order), every value it published per channel
-(numbered per channel from 1: consecutive publications carry consecutive seq numbers, so a gap in
+(numbered per channel from 0: consecutive publications carry consecutive seq numbers, so a gap in
 a record's `Sample.seq` names values that were published and not received), and the windows in
 which its link was down.
 """
@@ -26,7 +26,7 @@ class TruthEvent:
 
 @dataclass(frozen=True, slots=True)
 class TruthSample:
-    """One value as the device published it; `seq` counts the channel's publications from 1."""
+    """One value as the device published it; `seq` counts the channel's publications from 0."""
 
     time: datetime
     value: float | str | bool
@@ -60,7 +60,7 @@ class GroundTruth:
     def sample(self, channel: str, time: datetime, value: float | str | bool) -> TruthSample:
         """Record a published value; returns it with its per-channel seq."""
         series = self.samples.setdefault(channel, [])
-        sample = TruthSample(time, value, len(series) + 1)
+        sample = TruthSample(time, value, len(series))
         series.append(sample)
         return sample
 
