@@ -213,3 +213,28 @@ async def test_prodigy_samples_carry_the_per_channel_counter_ground_truth_number
     for channel, series in sim.truth.samples.items():
         numbers = [int(d["n"]) for d in sent if d["ch"] == channel]
         assert numbers == [s.seq for s in series] == list(range(len(series)))
+
+
+async def test_cocoon_writes_each_periodic_channel_once_per_period_stamped_at_k_periods() -> None:
+    from cellauto.profiles import load_profile
+
+    sim = await start_simulator("cocoon", seed=5)
+    device = await _client(sim)
+    try:
+        await sim.clock.sleep(2 * 3600)
+    finally:
+        await device.close()
+        await sim.stop()
+    origin = sim.clock.start
+    periodic = {
+        name: ch.sample_period.to("s").value
+        for name, ch in load_profile("cocoon").channels().items()
+        if ch.sample_period is not None
+    }
+    assert periodic
+    for channel, period in periodic.items():
+        series = sim.truth.samples[channel]
+        assert len(series) >= 2 * 3600 // period
+        for k, sample in enumerate(series):
+            assert sample.seq == k
+            assert sample.time == origin + timedelta(seconds=k * period), channel

@@ -326,7 +326,8 @@ class CocoonDevice:
                 self._expansion()
                 while due and due[0][0] <= at:
                     _, name = heapq.heappop(due)
-                    await self._publish_value(name, self._measure(name))
+                    stamp = self.clock.at(self._origin + at)
+                    await self._publish_value(name, self._measure(name), stamp)
                     heapq.heappush(due, (at + periodic[name], name))
                 await self._publish_changes()
                 self._check_alarms()
@@ -337,8 +338,13 @@ class CocoonDevice:
         for name in self._on_change:
             await self._publish_value(name, self._measure(name))
 
-    async def _publish_value(self, channel: str, value: Any) -> None:
-        """Update a channel's variable; an unchanged value and status is no data change."""
+    async def _publish_value(
+        self, channel: str, value: Any, period: datetime | None = None
+    ) -> None:
+        """Update a channel's variable. A periodic update (`period`: its instant
+        ``origin + k * sample_period``, the source timestamp) is always written, so the k-th
+        write of a channel is its publication k; an on-change channel's unchanged value and
+        status is no data change."""
         status = "Good"
         if isinstance(value, float):
             filtered = self.sensor_filter(channel, value)
@@ -346,11 +352,12 @@ class CocoonDevice:
                 status, value = "BadSensorFailure", self.values.get(channel, value)
             else:
                 value = filtered
-        if self.values.get(channel) == value and self._status_of.get(channel) == status:
+        unchanged = self.values.get(channel) == value and self._status_of.get(channel) == status
+        if unchanged and period is None:
             return
         self.values[channel] = value
         self._status_of[channel] = status
-        now = self.clock.now()
+        now = period if period is not None else self.clock.now()
         await self.server.set(channel_path(self._ns, channel), value, now, status=status)
         self.truth.sample(channel, now, _truth_value(value))
 
