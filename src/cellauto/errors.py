@@ -137,6 +137,16 @@ class FaultSpecError(SimulationError, ValueError):
     was expected."""
 
 
+class SimOptionError(SimulationError, ValueError):
+    """A simulator option that is unknown, malformed or not possible on that device's wire;
+    names the device and the option."""
+
+    def __init__(self, device: str, option: str, message: str) -> None:
+        self.device = device
+        self.option = option
+        super().__init__(f"{device} simulator: option {option!r}: {message}")
+
+
 class FramingError(ProtocolError):
     """Bytes from a device that do not form a valid frame (garbage, half a frame, a wrong
     checksum, an oversize frame). `raw` holds the offending bytes; `reason` the bare cause."""

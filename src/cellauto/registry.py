@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
@@ -81,6 +81,10 @@ def split_sim_options(
     declared = getattr(adapter, "options", None)
     adapter_names = set(getattr(declared, "names", ()))
     sim_names = set(SIM_OPTIONS) | set(getattr(simulator, "options", ()))
+    owner = getattr(simulator, "__self__", None)  # a SimHandle.launch declares its options
+    declared_by_sim = getattr(owner, "option_names", None)
+    if callable(declared_by_sim):
+        sim_names |= set(declared_by_sim())
     for_adapter, for_sim = {}, {}
     for name, value in options.items():
         if name in sim_names:
@@ -234,9 +238,7 @@ async def connect(
         else:
             simulator = await factory(profile, sim_options, clock=clock)
         served = parse_url(simulator.url)
-        parsed = DeviceUrl(
-            served.device, served.transport, served.address, served.options | adapter_options
-        )
+        parsed = replace(served, options=served.options | adapter_options)
         time = time or simulator.time
     if parsed.transport not in adapter.transports:
         raise DeviceUrlError(

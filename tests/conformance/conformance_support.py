@@ -9,15 +9,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from conformance_shim import ShimHandle, start_simulator
 
 from cellauto.adapter import Conformance, conformance_of
 from cellauto.driver import Device
 from cellauto.feeds import Feed
 from cellauto.profiles import load_profile
+from cellauto.protocols import load_protocol
 from cellauto.registry import connect, load_adapter
 from cellauto.schema import Event, EventKind, ProgramStep, ProgramTemplate
 from cellauto.schema.quantity import Q
+from cellauto.sim import SimHandle, start_simulator
 from cellauto.state import State
 
 KINDS = sorted(
@@ -77,12 +78,25 @@ class Rig:
         self.kind = kind
         self.conformance = conformance
         self.profile = load_profile(kind)
-        self.sim: ShimHandle | None = None
+        self.sim: SimHandle | None = None
         self.devices: list[Device] = []
 
-    async def start(self, *, faults: str | None = None, seed: int = 3) -> ShimHandle:
+    async def start(self, *, faults: str | None = None, seed: int = 3) -> SimHandle:
         self.sim = await start_simulator(self.kind, seed=seed, faults=faults)
         return self.sim
+
+    def truth_states(self) -> list[str]:
+        """The cellauto states the simulated device passed through, from its ground truth."""
+        assert self.sim is not None
+        tables = load_protocol(self.kind)
+        states = []
+        for event in self.sim.truth.events:
+            if event.kind.lower() == "state":
+                vendor = event.data.get("state") or event.data.get("State")
+                state = tables.state(str(vendor))
+                assert state is not None, f"{self.kind}: unknown vendor state {vendor!r}"
+                states.append(str(state))
+        return states
 
     async def connect(self, **options: str) -> Device:
         assert self.sim is not None

@@ -59,10 +59,10 @@ async def test_zero_loss_by_event_seq_across_cable_pulls(
         task.cancel()
     assert result.outcome == "complete"
     assert device.lost_events == 0
-    logged = {seq: verb for seq, verb, _ in sim.device.log if seq >= first}
+    logged = {e.seq: e.kind for e in sim.truth.events if e.seq >= first}
     samples.close()
     got = [s async for s in samples]
-    published = [f["ch"] for seq, verb, f in sim.device.log if seq >= first and verb == "SAMPLE"]
+    published = [e.data["ch"] for e in sim.truth.events if e.seq >= first and e.kind == "SAMPLE"]
     assert [s.channel for s in got] == published  # every SAMPLE logged, in order
     for channel in set(published):  # and Sample.seq gapless per channel: nothing was lost
         seqs = [s.seq for s in got if s.channel == channel]
@@ -91,5 +91,7 @@ async def test_a_cable_pulled_for_a_real_second_is_noticed_and_read_back(
     assert device.lost_events == 0
     samples.close()
     got = [s.channel async for s in samples]
-    logged = [f["ch"] for s, verb, f in sim.device.log if verb == "SAMPLE" and first <= s <= target]
+    logged = [
+        e.data["ch"] for e in sim.truth.events if e.kind == "SAMPLE" and first <= e.seq <= target
+    ]
     assert got[: len(logged)] == logged
