@@ -103,9 +103,6 @@ class CocoonAdapter(Device):
             "cassette installation step, so it cannot be raised on an idle device",
             "alarm:reagent_missing": "the simulator raises it only in a run past the reagent "
             "loading step, so it cannot be raised on an idle device",
-            "sample_seq": "the simulator writes a periodic channel only when its value changes, "
-            "so an unchanged value leaves a gap in the period-derived seq; pending the wire "
-            "change of 2026-11-30 (every period written)",
         },
         known_defects={
             "zero_loss": "at speed=max a server restart of 20 virtual minutes passes before the "

@@ -288,8 +288,11 @@ class ValueSubscription(_BaseSubscription):
         self._by_id = {node.nodeid: path for node, path in zip(nodes, self.paths, strict=True)}
         # a server-side queue per item: at speed=max a variable changes many times within one
         # publishing interval, and a queue of 1 would keep only the last change
-        results = await sub.subscribe_data_change(
-            list(nodes), queuesize=self.QUEUE, sampling_interval=ua.Double(0)
+        # StatusValueTimestamp: a value written again with a new source timestamp is a new
+        # publication (a periodic channel whose value did not change) and is notified too
+        trigger = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
+        results = await sub._subscribe(
+            list(nodes), mfilter=trigger, queuesize=self.QUEUE, sampling_interval=ua.Double(0)
         )
         for path, result in zip(self.paths, results, strict=True):
             if isinstance(result, ua.StatusCode):
