@@ -74,7 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal")
     sim.add_argument("--speed", default="1", help="'max', or N times real time (default 1)")
     sim.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    sim.add_argument("--faults", default="", help="fault schedule, e.g. disconnect@2h,stall@3h:10m")
+    sim.add_argument(
+        "--faults",
+        default="",
+        help="fault schedule (docs/faults.md), e.g. disconnect@2h:30s,stall@3h:10m, or a profile "
+        "alarm code: door_open@10m:2m",
+    )
     sim.set_defaults(handler=_sim)
     _register_optional_commands(commands)
     return parser

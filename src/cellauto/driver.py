@@ -17,16 +17,23 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import ClassVar, Protocol, Self, TypeVar
+from typing import ClassVar, Literal, Protocol, Self, TypeVar
 
 from pydantic import JsonValue
 
-from cellauto.errors import CommandRejected, DeviceError, DeviceTimeout
+from cellauto.errors import (
+    CommandRejected,
+    ConnectionLost,
+    DeviceError,
+    DeviceLost,
+    DeviceTimeout,
+)
 from cellauto.feeds import FanOut, Feed, Overflow
 from cellauto.operation import Operation, OperationStatus
 from cellauto.parameters import validate_parameters
 from cellauto.schema import (
     Alarm,
+    AlarmSeverity,
     CommandResult,
     DeviceInfo,
     DeviceProfile,
@@ -35,6 +42,7 @@ from cellauto.schema import (
     ProgramRun,
     ProgramTemplate,
     PropertyValue,
+    Quality,
     Result,
     Sample,
     SampleInfo,
@@ -97,6 +105,8 @@ class Device(abc.ABC):
 
     kind: ClassVar[str] = ""
     """Device kind as used in URLs and profiles (``cocoon``)."""
+    sample_numbering: ClassVar[Literal["arrival", "period"]] = "arrival"
+    """How `sample()` numbers a channel's samples when the wire carries no counter."""
 
     def __init__(
         self,
@@ -121,6 +131,14 @@ class Device(abc.ABC):
         self._run: Operation[Result] | None = None
         self._run_record: ProgramRun | None = None
         self._closers: list[Callable[[], Awaitable[None]]] = []
+        self._lost: DeviceLost | None = None
+        self._channel_seq: dict[str, int] = {}
+        self._last_data: datetime | None = None  # newest sample timestamp received
+        self._command_ids = itertools.count(1)
+        self._lose_task: asyncio.Task[None] | None = None
+        self._outage: tuple[datetime, int] | None = None  # (down since, reconnect attempts)
+        self._last_contact: datetime | None = None
+        self._closing = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -144,6 +162,7 @@ class Device(abc.ABC):
 
     async def close(self) -> None:
         """Close the connection; subscriptions and event streams end."""
+        self._closing = True
         try:
             await self._close()
         finally:
@@ -363,6 +382,124 @@ class Device(abc.ABC):
         self._emit(EventKind.COMMAND, message=name, cause=name, data=_jsonable(params))
         return await self._bounded(name, self._command(name, params))
 
+    # -- helpers that build what adapters report -----------------------------------------------
+
+    def sample(
+        self,
+        channel: str,
+        value: float | int | bool | str,
+        timestamp: datetime,
+        *,
+        unit: str | None = None,
+        quality: Quality = Quality.GOOD,
+        seq: int | None = None,
+        publish: bool = True,
+    ) -> Sample:
+        """A Sample of `channel` with the per-channel seq contract: consecutive values the
+        device published carry consecutive seqs, so a gap means exactly that values were
+        published and not received. `seq` is the device's own per-channel publication counter
+        where the wire carries one; otherwise, with `sample_numbering = "period"`, a channel
+        with a sample period is numbered by its timestamp (one number per period), and any
+        other channel by arrival (exact when the transport delivers every publication in
+        order or reads missed ones back). The unit is the
+        profile's for numeric channels unless given. `publish=False` (a read) builds the
+        sample without numbering a publication: it carries the channel's latest seq."""
+        spec = self.profile.channel(channel)
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if numeric and unit is None:
+            unit = spec.unit
+        if not publish:
+            number = self._channel_seq.get(channel, 0)
+        elif seq is not None:
+            number = seq
+        elif self.sample_numbering == "period" and spec.sample_period is not None:
+            period = spec.sample_period.to("s").value
+            number = round(timestamp.timestamp() / period)
+        else:
+            number = self._channel_seq.get(channel, -1) + 1
+        if publish:
+            self._channel_seq[channel] = number
+            if self._last_data is None or timestamp > self._last_data:
+                self._last_data = timestamp
+        return Sample(
+            device_id=self.device_id,
+            channel=channel,
+            timestamp=timestamp,
+            value=value,
+            unit=unit if numeric else None,
+            quality=quality,
+            seq=max(number, 0),
+        )
+
+    def command_result(
+        self,
+        name: str,
+        *,
+        data: Mapping[str, JsonValue] | None = None,
+        accepted: bool = True,
+        message: str = "",
+        command_id: str | None = None,
+    ) -> CommandResult:
+        """The CommandResult of profile command `name`, finished now."""
+        return CommandResult(
+            command_id=command_id or f"{self.device_id}-{next(self._command_ids)}",
+            device_id=self.device_id,
+            name=name,
+            accepted=accepted,
+            message=message,
+            finished_at=self.time.now(),
+            data=dict(data or {}),
+        )
+
+    async def report_alarm_status(
+        self,
+        alarm_id: str,
+        code: str,
+        status: str,
+        time: datetime,
+        *,
+        user: str | None = None,
+        source: str | None = None,
+        severity: AlarmSeverity | None = None,
+        message: str | None = None,
+        vendor_data: Mapping[str, JsonValue] | None = None,
+    ) -> Alarm:
+        """Report that alarm `alarm_id` was ``raised``, ``acknowledged`` or ``cleared`` at
+        `time`: merged with what is known of it and with the profile's AlarmSpec of `code`
+        (severity, title, functional unit); returns the alarm as it now stands."""
+        before = self._alarms.get(alarm_id)
+        if before is None:
+            spec = next((a for a in self.profile.alarms if a.code == code), None)
+            before = Alarm(
+                alarm_id=alarm_id,
+                code=code,
+                device_id=self.device_id,
+                source=source or (spec.functional_unit if spec else None) or "device",
+                severity=(spec.severity if spec else None) or severity or AlarmSeverity.WARNING,
+                message=(spec.title if spec else None) or message or code,
+                raised_at=time,
+                vendor_data=dict(vendor_data or {}),
+            )
+        alarm = before
+        if status == "acknowledged" and not alarm.acknowledged:
+            alarm = alarm.model_copy(
+                update={"acknowledged": True, "acknowledged_at": time, "acknowledged_by": user}
+            )
+        elif status == "cleared" and alarm.active:
+            alarm = alarm.model_copy(update={"active": False, "cleared_at": time})
+        await self.report_alarm(alarm)
+        return alarm
+
+    def report_lost_events(self, first: int, last: int) -> Event:
+        """The device no longer holds its events `first`..`last` (device sequence numbers):
+        one NOTE event naming the lost range (``data["lost_seq"] = {from, to}``)."""
+        lost: dict[str, JsonValue] = {"from": first, "to": last}
+        return self._emit(
+            EventKind.NOTE,
+            message=f"device events {first}..{last} are lost: the device no longer holds them",
+            data={"lost_seq": lost},
+        )
+
     # -- what adapters report ------------------------------------------------------------------
 
     def report_sample(self, sample: Sample) -> None:
@@ -483,6 +620,80 @@ class Device(abc.ABC):
             data={"prompt_id": prompt_id, "answer": answer, "user": user},
         )
 
+    def report_connection(self, state: str, detail: str = "", attempts: int = 0) -> None:
+        """A transport's connection state (`cellauto.transport.ConnectionState`). One outage is
+        two events, not one per attempt: `disconnected` when the link drops, then `connected`
+        (with the attempt count and in ``data["gap"]`` the window in which values may be
+        missing: from the newest sample received before the drop to the reconnect) or `lost`,
+        after which every waiter on the device gets DeviceLost (see `lose`)."""
+        now = self.time.now()
+        if self._closing or self._lost is not None:
+            return
+        if state == "connected":
+            self._last_contact = now
+            if self._outage is None:
+                return
+            since, counted = self._outage
+            self._outage = None
+            # values are missing from the last one received, not from when the drop was noticed
+            start = since if self._last_data is None else min(since, self._last_data)
+            gap: dict[str, JsonValue] = {"from": start.isoformat(), "to": now.isoformat()}
+            self._emit(
+                EventKind.CONNECTION_CHANGED,
+                message="connected",
+                data={"state": "connected", "attempts": max(attempts, counted), "gap": gap},
+            )
+        elif state == "disconnected":
+            if self._outage is not None:
+                return
+            self._outage = (now, 0)
+            self._emit(
+                EventKind.CONNECTION_CHANGED,
+                message="disconnected",
+                data={"state": "disconnected", "detail": detail},
+            )
+        elif state == "reconnecting":
+            since, counted = self._outage or (now, 0)
+            self._outage = (since, max(attempts, counted + 1))
+        elif state == "lost":
+            since, counted = self._outage or (now, 0)
+            tried = max(attempts, counted)
+            elapsed = (now - since).total_seconds()
+            self._emit(
+                EventKind.CONNECTION_CHANGED,
+                message="lost",
+                data={"state": "lost", "attempts": tried, "detail": detail},
+            )
+            self.lose(
+                DeviceLost(
+                    self.device_id,
+                    "reconnect",
+                    last_contact=(self._last_contact or since).isoformat(),
+                    attempts=tried,
+                    elapsed=elapsed,
+                    limits=detail,
+                )
+            )
+
+    def lose(self, error: DeviceLost) -> None:
+        """The device is gone for good: the run fails, subscriptions and result feeds raise
+        `error` once drained, and every later call raises it."""
+        if self._lost is not None:
+            return
+        self._lost = error
+        self._samples.close(error)
+        self._results.close(error)
+        run = self._run
+        if run is not None and not run.done():
+            self._lose_task = asyncio.get_running_loop().create_task(
+                run.fail(error, str(self.state)), name=f"{self.device_id} lost"
+            )
+
+    @property
+    def lost(self) -> DeviceLost | None:
+        """The DeviceLost error once the device was given up on, else None."""
+        return self._lost
+
     def report_event(self, kind: EventKind, **fields: object) -> Event:
         """Publish any other event the device reports (prompts, connection changes...)."""
         return self._emit(kind, **fields)
@@ -538,11 +749,23 @@ class Device(abc.ABC):
     # -- internals -----------------------------------------------------------------------------
 
     async def _bounded(self, operation: str, call: Awaitable[T]) -> T:
+        if self._lost is not None:
+            if asyncio.iscoroutine(call):
+                call.close()
+            raise self._lost
         try:
             async with asyncio.timeout(self.timeout):
                 return await call
         except TimeoutError:
+            lost = self.lost
+            if lost is not None:
+                raise lost from None
             raise DeviceTimeout(self.device_id, operation, self.timeout) from None
+        except ConnectionLost as exc:
+            lost = self.lost
+            if lost is not None and exc is not lost:
+                raise lost from exc
+            raise
 
     def _require_channel(self, channel: str, operation: str) -> None:
         if channel not in self.profile.channels():

@@ -149,6 +149,16 @@ class FaultSpecError(SimulationError, ValueError):
     was expected."""
 
 
+class SimOptionError(SimulationError, ValueError):
+    """A simulator option that is unknown, malformed or not possible on that device's wire;
+    names the device and the option."""
+
+    def __init__(self, device: str, option: str, message: str) -> None:
+        self.device = device
+        self.option = option
+        super().__init__(f"{device} simulator: option {option!r}: {message}")
+
+
 class FramingError(ProtocolError):
     """Bytes from a device that do not form a valid frame (garbage, half a frame, a wrong
     checksum, an oversize frame). `raw` holds the offending bytes; `reason` the bare cause."""
@@ -339,3 +349,40 @@ class RecipeDownloadError(DeviceError):
 
 class GatewayError(CellautoError):
     """A gateway set-up problem: its certificates, user store, or a device it cannot serve."""
+
+
+class DeviceOptionError(DeviceError, ValueError):
+    """A device URL option that the adapter or simulator does not declare, or whose value
+    does not parse; names the device and the option."""
+
+    def __init__(self, device: str, option: str, message: str, *, hint: str = "") -> None:
+        self.option = option
+        super().__init__(device, f"URL option {option!r}", message, hint=hint)
+
+
+class DeviceLost(ConnectionLost):
+    """A device stayed unreachable beyond its reconnect limits. Every waiter on the device
+    (a run, a read, a subscription, a batch) gets this error; it names the last contact and
+    what was attempted."""
+
+    def __init__(
+        self,
+        device: str,
+        operation: str,
+        *,
+        last_contact: str,
+        attempts: int,
+        elapsed: float,
+        limits: str,
+    ) -> None:
+        self.last_contact = last_contact
+        self.attempts = attempts
+        self.elapsed = elapsed
+        super().__init__(
+            device,
+            operation,
+            f"device lost: last contact {last_contact}; {attempts} reconnect attempts in "
+            f"{elapsed:.1f} s gave up ({limits})",
+            hint="check the device, its cable or network; raise reconnect_attempts or "
+            "reconnect_time in the URL to wait longer",
+        )

@@ -40,6 +40,7 @@ class Feed(Generic[T]):
         self._items: deque[T] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
+        self._error: BaseException | None = None
         self._on_close: Callable[[Feed[T]], None] | None = None
 
     def offer(self, item: T) -> None:
@@ -56,11 +57,13 @@ class Feed(Generic[T]):
         self._items.append(item)
         self._wake()
 
-    def close(self) -> None:
-        """End the iteration once the unread items are consumed."""
+    def close(self, error: BaseException | None = None) -> None:
+        """End the iteration once the unread items are consumed; with `error`, the iteration
+        then raises it instead of ending."""
         if self._closed:
             return
         self._closed = True
+        self._error = error
         self._wake()
         if self._on_close is not None:
             self._on_close(self)
@@ -71,6 +74,8 @@ class Feed(Generic[T]):
     async def __anext__(self) -> T:
         while not self._items:
             if self._closed:
+                if self._error is not None:
+                    raise self._error
                 raise StopAsyncIteration
             self._waiter = asyncio.get_running_loop().create_future()
             try:
@@ -109,7 +114,7 @@ class FanOut(Generic[T]):
         for feed in self._feeds:
             feed.offer(item)
 
-    def close(self) -> None:
-        """Close every feed."""
+    def close(self, error: BaseException | None = None) -> None:
+        """Close every feed (each raises `error` once drained, if given)."""
         for feed in list(self._feeds):
-            feed.close()
+            feed.close(error)

@@ -11,14 +11,15 @@ Adapters register under the entry-point group ``cellauto.adapters`` and simulato
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from cellauto.driver import Device, TimeSource
-from cellauto.errors import CellautoError
+from cellauto.errors import CellautoError, DeviceOptionError
 from cellauto.profiles import load_profile
 from cellauto.schema import DeviceProfile
 
@@ -48,14 +49,77 @@ def parse_url(url: str) -> DeviceUrl:
     """Split a device URL into device, transport, address and options."""
     parts = urlsplit(url)
     device, plus, transport = parts.scheme.partition("+")
-    if not plus or not device or not transport:
+    if not plus or not device or not transport or "://" not in url:
         raise DeviceUrlError(
             f"{url!r} is not a device URL; expected <device>+<transport>://<address>?<options>, "
             "e.g. cocoon+opcua://127.0.0.1:4840 or prodigy+sim://?speed=max"
         )
     address = parts.netloc + parts.path
+    if transport not in ("sim", "replay") and not parts.netloc and not parts.path.strip("/"):
+        raise DeviceUrlError(f"{url!r} names no address; expected {device}+{transport}://<address>")
     options = dict(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False))
     return DeviceUrl(device=device, transport=transport, address=address, options=options)
+
+
+SIM_OPTIONS = {
+    "speed": "max, or a positive factor of real time",
+    "seed": "a whole number",
+    "port": "a TCP port, 1 to 65535 (default: a free one)",
+    "pty": "1/true to serve a pseudo-terminal, where the wire allows it",
+    "faults": "the fault grammar, and profile alarm codes (door_open@2h:10m)",
+}
+"""The option set every simulator accepts in a ``+sim://`` URL (a simulator factory may declare
+more in its `options` attribute)."""
+
+
+def split_sim_options(
+    device_id: str, options: dict[str, str], adapter: object, simulator: object
+) -> tuple[dict[str, str], dict[str, str]]:
+    """A ``+sim://`` URL's options as (adapter options, simulator options): the adapter's
+    declared options go to the adapter, the simulator's to the simulator; anything else, or a
+    common simulator option that does not parse, is a DeviceOptionError."""
+    declared = getattr(adapter, "options", None)
+    adapter_names = set(getattr(declared, "names", ()))
+    sim_names = set(SIM_OPTIONS) | set(getattr(simulator, "options", ()))
+    owner = getattr(simulator, "__self__", None)  # a SimHandle.launch declares its options
+    declared_by_sim = getattr(owner, "option_names", None)
+    if callable(declared_by_sim):
+        sim_names |= set(declared_by_sim())
+    for_adapter, for_sim = {}, {}
+    for name, value in options.items():
+        if name in sim_names:
+            _check_sim_option(device_id, name, value)
+            for_sim[name] = value
+        elif name in adapter_names:
+            for_adapter[name] = value
+        else:
+            known = sorted(sim_names | adapter_names)
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise DeviceOptionError(
+                device_id,
+                name,
+                "not an option of this device or its simulator",
+                hint=f"{hint}options: {', '.join(known)}",
+            )
+    return for_adapter, for_sim
+
+
+def _check_sim_option(device_id: str, name: str, value: str) -> None:
+    ok = True
+    if name == "speed":
+        try:
+            ok = value == "max" or 0 < float(value) < float("inf")
+        except ValueError:
+            ok = False
+    elif name == "seed":
+        ok = value.lstrip("-").isdigit()
+    elif name == "port":
+        ok = value.isdigit() and 0 <= int(value) <= 65535
+    elif name == "pty":
+        ok = value.lower() in ("", "0", "1", "true", "false", "yes", "no")
+    if not ok:
+        raise DeviceOptionError(device_id, name, f"{value!r} is not valid", hint=SIM_OPTIONS[name])
 
 
 class AdapterClass(Protocol):
@@ -163,20 +227,30 @@ async def connect(
     adapter = load_adapter(parsed.device)
     profile = profile or load_profile(parsed.device)
     simulator: RunningSimulator | None = None
+    device_id = device_id or f"{parsed.device}-1"
     if parsed.transport == "sim":
         factory = load_simulator(parsed.device)
+        adapter_options, sim_options = split_sim_options(
+            device_id, parsed.options, adapter, factory
+        )
         if clock is None:
-            simulator = await factory(profile, parsed.options)
+            simulator = await factory(profile, sim_options)
         else:
-            simulator = await factory(profile, parsed.options, clock=clock)
-        parsed = parse_url(simulator.url)
+            simulator = await factory(profile, sim_options, clock=clock)
+        served = parse_url(simulator.url)
+        parsed = replace(served, options=served.options | adapter_options)
         time = time or simulator.time
     if parsed.transport not in adapter.transports:
         raise DeviceUrlError(
             f"the {parsed.device} adapter speaks {', '.join(adapter.transports)}, "
             f"not {parsed.transport!r}"
         )
-    device = adapter(device_id or f"{parsed.device}-1", profile, parsed, time=time)
+    try:
+        device = adapter(device_id, profile, parsed, time=time)
+    except BaseException:
+        if simulator is not None:
+            await simulator.stop()
+        raise
     if simulator is not None:
         device.add_closer(simulator.stop)
     if before_connect is not None:

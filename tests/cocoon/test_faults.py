@@ -45,7 +45,7 @@ async def test_a_dropped_connection_reconnects_backfills_events_and_records_the_
         lost = await next_event(events, lambda e: e.message == "disconnected", wait=20)
         gap = await next_event(events, lambda e: "gap" in e.data, wait=20)
         assert gap.kind is EventKind.CONNECTION_CHANGED
-        assert gap.data["gap"]["from"] == lost.time.isoformat()  # type: ignore[index]
+        assert gap.data["gap"]["from"] <= lost.time.isoformat()  # type: ignore[index,operator]
         # the leak came and went while the adapter was away: back-filled from the event log
         raised = await next_event(events, lambda e: e.kind is EventKind.ALARM_RAISED, 5)
         cleared = await next_event(events, lambda e: e.kind is EventKind.ALARM_CLEARED, 5)
@@ -62,7 +62,7 @@ async def test_a_silent_server_is_declared_lost_and_the_adapter_comes_back() -> 
     # a stall must last in wall time: 1 real s is 1 h of device time here
     async with cocoon(speed="3600", faults="stall@1h:2h") as (_sim, device):
         events = device.events()
-        await next_event(events, lambda e: e.message == "reconnecting", 10)
+        await next_event(events, lambda e: e.message == "disconnected", 10)
         gap = await next_event(events, lambda e: "gap" in e.data, 10)
         assert gap.kind is EventKind.CONNECTION_CHANGED
         assert (await device.read("chamber.temperature")).quality is Quality.GOOD

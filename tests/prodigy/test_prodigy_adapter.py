@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from prodigy_helpers import start_tct, wait_for
+from prodigy_helpers import start_tct
 
 from cellauto.driver import RunAborted, RunStopped
 from cellauto.errors import CommandRejected, InvalidTransition
@@ -63,11 +63,11 @@ async def test_hold_unhold_suspend_unsuspend_stop_reset(device: ProdigyAdapter) 
     await device.unsuspend()
     assert device.state == EXECUTE
     await device.stop()
+    assert device.state == STOPPED  # the reply names the final state (stop ends in the command)
     with pytest.raises(RunStopped) as stopped:
         await run
     assert stopped.value.result is not None
     assert stopped.value.result.outcome == "stopped"
-    await wait_for(lambda: device.state == STOPPED)
     await device.reset()
     assert device.state == IDLE
 
@@ -77,9 +77,9 @@ async def test_abort_and_clear(device: ProdigyAdapter) -> None:
     run = device.operation
     assert run is not None
     await device.abort()
+    assert device.state == ABORTED
     with pytest.raises(RunAborted):
         await run
-    await wait_for(lambda: device.state == ABORTED)
     with pytest.raises(InvalidTransition, match="prodigy-1"):
         await device.reset()
     await device.clear()

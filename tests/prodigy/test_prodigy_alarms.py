@@ -69,9 +69,7 @@ async def test_each_alarm(device: ProdigyAdapter, sim: ProdigySimulator, spec: o
 async def test_alarms_and_process_faults_scheduled_by_url_options(
     start_sim: Callable[..., object], connect: Callable[..., object]
 ) -> None:
-    sim = await start_sim(  # type: ignore[misc]
-        alarms="door_open@1h:10m", faults="temperature_excursion@2h:30m=3"
-    )
+    sim = await start_sim(faults="door_open@1h:10m,temperature_excursion@2h:30m=3")  # type: ignore[misc]
     device: ProdigyAdapter = await connect(sim)  # type: ignore[misc]
     events = device.events(maxsize=100_000)
     await until(lambda: sum(1 for a in device._alarms.values() if not a.active) == 2)

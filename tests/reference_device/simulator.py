@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from cellauto.errors import InvalidTransition, SimulationError
 from cellauto.schema import DeviceProfile, Q, Result
-from cellauto.sim import Bioreactor, Clock, FaultScheduler, ProgramRunner, make_clock, parse_faults
+from cellauto.sim import Bioreactor, Clock, ProgramRunner, SimHandle
 from cellauto.sim.servers.stream import TcpServer, frame_handler, serve_tcp
 from cellauto.state import StateMachine
 from cellauto.transport import LineFramer
@@ -131,65 +132,60 @@ class Incubator:
         return {"state": str(self.machine.state)}
 
 
-@dataclass
-class RunningIncubator:
-    """A started simulator: where to connect, its clock, and how to stop it."""
+class RunningIncubator(SimHandle):
+    """A started reference simulator: the whole simulator side of a device author's work is
+    this subclass (start, stop, alarms, wire faults) plus the device model above."""
 
-    url: str
-    time: Clock
-    server: TcpServer
+    kind: ClassVar[str] = "incubator"
+
     device: Incubator
-    tasks: list[asyncio.Task[Any]]
+    server: TcpServer
 
-    async def stop(self) -> None:
-        for task in [*self.tasks, *([self.device.task] if self.device.task else [])]:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.server.close()
+    async def _start(self) -> None:
+        self.device = Incubator(self.profile, self.clock, Bioreactor(seed=self.options.seed))
+        clock, device = self.clock, self.device
 
+        async def respond(payload: bytes) -> bytes:
+            with clock.busy():
+                try:
+                    reply = {"ok": True, **device.handle(json.loads(payload))}
+                except (SimulationError, InvalidTransition, KeyError, ValueError) as exc:
+                    reply = {"ok": False, "error": str(exc)}
+                return json.dumps(reply).encode()
 
-class _Sink:
-    """Maps the engine's faults onto the TCP server (virtual durations become short real ones)."""
+        self.server = await serve_tcp(
+            frame_handler(lambda: LineFramer(b"\n"), respond), port=self.options.port
+        )
+        self.url = f"incubator+tcp://127.0.0.1:{self.server.port}"
 
-    def __init__(self, server: TcpServer) -> None:
-        self.server = server
+    async def _stop(self) -> None:
+        if hasattr(self, "device") and self.device.task is not None:
+            self.device.task.cancel()
+            await asyncio.gather(self.device.task, return_exceptions=True)
+        if hasattr(self, "server"):
+            await self.server.close()
 
-    def disconnect(self, duration: float) -> None:
-        asyncio.get_running_loop().create_task(self.server.disconnect())
+    def raise_alarm(self, code: str, duration: float | None = None) -> str:
+        raise SimulationError(f"the reference incubator has no alarm {code!r} (it has none)")
 
-    def stall(self, duration: float) -> None:
-        self.server.stall(0.2)
+    def clear_alarm(self, code: str) -> None:
+        raise SimulationError(f"the reference incubator has no alarm {code!r} (it has none)")
 
-    def corrupt(self, frames: int) -> None:
+    async def _disconnect(self, duration: float) -> None:
+        await self.server.disconnect()
+
+    def _stall(self, duration: float) -> None:
+        self.server.stall(0.2)  # virtual durations become a short real one
+
+    def _corrupt(self, frames: int) -> None:
         self.server.corrupt(frames)
+
+    def _model(self) -> Bioreactor:
+        return self.device.model
 
 
 async def start_simulator(
-    profile: DeviceProfile, options: dict[str, str], *, clock: Clock | None = None
+    profile: DeviceProfile, options: Mapping[str, str], *, clock: Clock | None = None
 ) -> RunningIncubator:
-    """Start the simulator on a free loopback port (options: speed, seed, faults)."""
-    clock = clock or make_clock(options.get("speed", "max"))
-    seed = int(options.get("seed", "0"))
-    device = Incubator(profile, clock, Bioreactor(seed=seed))
-
-    async def respond(payload: bytes) -> bytes:
-        with clock.busy():
-            try:
-                reply = {"ok": True, **device.handle(json.loads(payload))}
-            except (SimulationError, InvalidTransition, KeyError, ValueError) as exc:
-                reply = {"ok": False, "error": str(exc)}
-            return json.dumps(reply).encode()
-
-    server = await serve_tcp(frame_handler(lambda: LineFramer(b"\n"), respond))
-    tasks: list[asyncio.Task[Any]] = []
-    faults = parse_faults(options.get("faults", ""))
-    if faults:
-        scheduler = FaultScheduler(faults, clock, seed=seed, sink=_Sink(server), model=device.model)
-        tasks.append(asyncio.create_task(scheduler.run()))
-    return RunningIncubator(
-        url=f"incubator+tcp://127.0.0.1:{server.port}",
-        time=clock,
-        server=server,
-        device=device,
-        tasks=tasks,
-    )
+    """Start the simulator on a loopback port (the common options; default speed max)."""
+    return await RunningIncubator.launch(profile, options, clock=clock, default_speed="max")

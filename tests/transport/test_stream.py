@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -99,18 +100,20 @@ async def test_open_fails_with_connection_lost() -> None:
 async def test_reconnect_after_the_server_drops_the_link(tcp_echo: TcpServer) -> None:
     reconnects = 0
 
-    async def on_reconnect(transport: StreamTransport) -> None:
+    async def on_reconnect() -> None:
         nonlocal reconnects
         reconnects += 1
-        assert await transport.request(b"resubscribe", timeout=1) == b"resubscribe"
+        assert await holder[0].request(b"resubscribe", timeout=1) == b"resubscribe"
 
     seen: list[str] = []
+    holder: list[StreamTransport] = []
     async with tcp(
         tcp_echo,
         reconnect=FAST,
         on_reconnect=on_reconnect,
         on_event=lambda e: seen.append(e.state),
     ) as transport:
+        holder.append(transport)
         events = transport.events()
         assert await transport.request(b"one", timeout=1) == b"one"
         await tcp_echo.unplug(duration=0.1)
@@ -235,3 +238,27 @@ async def test_closed_transport_raises_connection_lost(tcp_echo: TcpServer) -> N
         await transport.receive(1)
     with pytest.raises(ConnectionLost):
         await transport.send(b"x")
+
+
+async def test_a_busy_event_loop_is_not_taken_for_a_dead_peer(tcp_echo: TcpServer) -> None:
+    transport: StreamTransport
+    answered = asyncio.Event()
+
+    async def ping() -> None:
+        await transport.request(b"ping", timeout=0.2, operation="heartbeat")
+        answered.set()
+
+    seen: list[str] = []
+    transport = tcp(
+        tcp_echo,
+        reconnect=FAST,
+        heartbeat=Heartbeat(interval=0.05, probe=ping, timeout=0.2),
+        on_event=lambda e: seen.append(e.state),
+    )
+    async with transport:
+        for _ in range(3):
+            time.sleep(0.5)  # noqa: ASYNC251 - the point: the loop is blocked, the peer is fine
+            for _ in range(3):  # the heartbeat goes on probing after the stall
+                answered.clear()
+                await answered.wait()
+    assert seen == ["connected"]

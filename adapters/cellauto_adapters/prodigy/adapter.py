@@ -14,7 +14,24 @@ import contextlib
 import logging
 from datetime import timedelta
 from pathlib import Path
+from typing import ClassVar
 
+from pydantic import JsonValue
+
+from cellauto.adapter import (
+    CAPTURE,
+    CONNECTION,
+    HEARTBEAT,
+    TIMEOUT,
+    Conformance,
+    ConnectionEvent,
+    Options,
+    Values,
+    host_port,
+    integer,
+    number,
+    reconnect_policy,
+)
 from cellauto.driver import Device, OperatorPrompt, TimeSource
 from cellauto.errors import (
     CommandRejected,
@@ -42,9 +59,9 @@ from cellauto.schema import (
 )
 from cellauto.state import StateCommand
 from cellauto.transport import (
-    Backoff,
     FrameTransport,
     Heartbeat,
+    ReplayTransport,
     SerialConnector,
     StreamTransport,
     TcpConnector,
@@ -77,16 +94,30 @@ NAK_MEANING = {
 }
 
 
+BAUDRATE = integer("baudrate", 115200, "serial line speed", minimum=1)
+REQUEST_TIMEOUT = number("request_timeout", 2.0, "s per request attempt", minimum=0.001)
+RETRIES = integer("retries", 3, "resends of one request")
+
+
 class ProdigyAdapter(Device):
     """Miltenyi CliniMACS Prodigy (cellauto's own serial protocol; see the protocol profile).
 
-    URL options: ``baudrate`` (serial, 115200), ``request_timeout`` (s per attempt, 2),
-    ``retries`` (resends of one request, 3), ``heartbeat`` (s between PINGs, 1; 0 = off),
-    ``capture`` (path of a JSON Lines capture of every frame).
+    URL options: those of `cellauto.adapter.CONNECTION` (``timeout``, ``heartbeat`` between
+    PINGs, ``capture``, ``reconnect_attempts``, ``reconnect_time``), ``baudrate`` (serial,
+    115200), ``request_timeout`` (s per attempt, 2), ``retries`` (resends of one request, 3).
+    ``prodigy+replay://<capture>`` replays a capture.
     """
 
     kind = "prodigy"
-    transports = ("serial", "tcp")
+    transports = ("serial", "tcp", "replay")
+    conformance: ClassVar[Conformance] = Conformance(
+        program="TCT",
+        test_options={"request_timeout": "0.3", "heartbeat": "0.2"},
+        values_recoverable=True,
+        outage_hours=None,
+    )
+
+    options: ClassVar[Options] = CONNECTION | Options(BAUDRATE, REQUEST_TIMEOUT, RETRIES)
 
     def __init__(
         self,
@@ -96,16 +127,12 @@ class ProdigyAdapter(Device):
         *,
         time: TimeSource | None = None,
         transport: FrameTransport | None = None,
-        timeout: float = 10.0,
     ) -> None:
-        super().__init__(device_id, profile, timeout=timeout, time=time)
-        options = url.options if url is not None else {}
-        self.request_timeout = float(options.get("request_timeout", "2"))
-        self.retries = int(options.get("retries", "3"))
-        heartbeat = float(options.get("heartbeat", "1"))
-        self.transport: FrameTransport = transport or self._make_transport(
-            url, heartbeat, options.get("capture")
-        )
+        values = self.options.parse(device_id, url.options if url is not None else {})
+        super().__init__(device_id, profile, timeout=values[TIMEOUT], time=time)
+        self.request_timeout = values[REQUEST_TIMEOUT]
+        self.retries = values[RETRIES]
+        self.transport: FrameTransport = transport or self._make_transport(url, values)
         self.last_event_seq: int | None = None
         """The newest device event seq applied (every one before it was applied too)."""
         self.lost_events = 0
@@ -122,35 +149,30 @@ class ProdigyAdapter(Device):
         self._held: dict[int, Message] = {}
         self._reader: asyncio.Task[None] | None = None
         self._recovery: asyncio.Task[None] | None = None
-        self._alarm_time: dict[str, Alarm] = {}
         self._closing = False
 
     # --- transport ----------------------------------------------------------------------------
 
-    def _make_transport(
-        self, url: DeviceUrl | None, heartbeat: float, capture: str | None
-    ) -> StreamTransport:
+    def _make_transport(self, url: DeviceUrl | None, values: Values) -> FrameTransport:
         if url is None:
             raise DeviceError(self.device_id, "connect", "give a device URL or a transport")
+        connector: SerialConnector | TcpConnector
         if url.transport == "serial":
-            baud = int(url.options.get("baudrate", "115200"))
-            connector: SerialConnector | TcpConnector = SerialConnector(
-                url.address, {"baudrate": baud}
-            )
+            connector = SerialConnector(url.address, {"baudrate": values[BAUDRATE]})
+        elif url.transport == "replay":
+            return ReplayTransport(url.address, device=self.device_id)
         elif url.transport == "tcp":
-            host, _, port = url.address.rpartition(":")
-            if not port.isdigit():
-                raise DeviceError(self.device_id, "connect", f"{url.address!r} is not host:port")
-            connector = TcpConnector(host or "127.0.0.1", int(port))
+            connector = TcpConnector(*host_port(self.device_id, url.address))
         else:
             raise DeviceError(
                 self.device_id, "connect", f"no transport {url.transport!r}; use serial or tcp"
             )
+        heartbeat = values[HEARTBEAT]
         return StreamTransport(
             connector,
             make_framer(),
             device=self.device_id,
-            reconnect=Backoff(initial=0.05, max_delay=1.0, seed=0),
+            reconnect=reconnect_policy(values, initial=0.05, max_delay=1.0, seed=0),
             on_reconnect=self._on_reconnect,
             heartbeat=Heartbeat(
                 interval=heartbeat,
@@ -160,16 +182,11 @@ class ProdigyAdapter(Device):
             if heartbeat > 0
             else None,
             on_event=self._on_connection,
-            capture=Path(capture) if capture else None,
+            capture=Path(values[CAPTURE]) if values.given(CAPTURE) else None,
         )
 
-    def _on_connection(self, event: object) -> None:
-        state = getattr(event, "state", "")
-        detail = getattr(event, "detail", "")
-        if not self._closing:
-            self.report_event(
-                EventKind.CONNECTION_CHANGED, message=f"{state}: {detail}", data={"state": state}
-            )
+    def _on_connection(self, event: ConnectionEvent) -> None:
+        self.report_connection(event.state, event.detail, event.attempts)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -204,7 +221,7 @@ class ProdigyAdapter(Device):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    async def _on_reconnect(self, transport: object) -> None:
+    async def _on_reconnect(self) -> None:
         """A new link: a new session (HELLO), re-subscribe, then read back what was missed."""
         await self._request("HELLO", {}, operation="reconnect")
         await self._request("SUB", {"ch": "*"}, operation="reconnect")
@@ -363,17 +380,18 @@ class ProdigyAdapter(Device):
         if lost:
             self.lost_events += lost
             first_kept = (start + lost - 1) % 999_999 + 1
-            self.report_event(
-                EventKind.NOTE,
-                message=f"{lost} device events lost: the device log no longer holds "
-                f"seq {start} to {first_kept - 1}",
-                data={"lost": lost, "from_seq": start, "to_seq": first_kept - 1},
-            )
             self.last_event_seq = first_kept - 1 if first_kept > 1 else 999_999
+            self.report_lost_events(start, self.last_event_seq)
             await self._drain_held()
         newest = reply.integer("last")
         if self._held and not self._behind(newest):
             self._held.clear()
+
+    async def _until_caught_up(self) -> None:
+        """Wait for a log read-back in progress, so held events are applied."""
+        recovery = self._recovery
+        if recovery is not None and not recovery.done():
+            await asyncio.shield(recovery)
 
     # --- events -------------------------------------------------------------------------------
 
@@ -382,7 +400,7 @@ class ProdigyAdapter(Device):
         verb = m.verb
         data = {"device_seq": m.seq}
         if verb == "SAMPLE":
-            self.report_sample(self._sample(m, m.seq))
+            self.report_sample(self._sample(m))
         elif verb == "STATE":
             state = to_state(m.text("state"))
             if state is None:
@@ -407,7 +425,7 @@ class ProdigyAdapter(Device):
         elif verb == "PROMPT_DONE":
             self.report_prompt_answered(m.text("id"), m.get("a") or "", m.get("user") or "")
         elif verb == "ALARM":
-            await self.report_alarm(self._alarm(m))
+            await self._alarm(m)
         elif verb == "RESULT":
             result = self._result(m)
             self.run_results.append(result)
@@ -415,61 +433,42 @@ class ProdigyAdapter(Device):
         else:
             self.report_event(EventKind.NOTE, message=f"unknown event {verb}", data=data)
 
-    def _sample(self, m: Message, seq: int) -> Sample:
+    def _sample(self, m: Message, *, publish: bool = True) -> Sample:
         channel = m.text("ch")
         quality = Quality(m.get("q") or "good")
+        count = m.get("n")  # the device's per-channel publication counter, where it sends one
+        seq = int(count) if count is not None and count.isdigit() else None
         if "x" in m.fields:
             text = m.text("x")
             spec = self.profile.channels().get(channel)
             value: float | bool | str = text
             if spec is not None and spec.dtype == "bool":
                 value = text == "true"
-            return Sample(
-                device_id=self.device_id,
-                channel=channel,
-                timestamp=m.time("t"),
-                value=value,
-                quality=quality,
-                seq=seq,
+            return self.sample(
+                channel, value, m.time("t"), quality=quality, seq=seq, publish=publish
             )
-        return Sample(
-            device_id=self.device_id,
-            channel=channel,
-            timestamp=m.time("t"),
-            value=m.number("v"),
+        return self.sample(
+            channel,
+            m.number("v"),
+            m.time("t"),
             unit=m.text("u"),
             quality=quality,
             seq=seq,
+            publish=publish,
         )
 
-    def _alarm(self, m: Message) -> Alarm:
-        alarm_id, st, t = m.text("id"), m.text("st"), m.time("t")
-        before = self._alarm_time.get(alarm_id)
-        spec = next((a for a in self.profile.alarms if a.code == m.text("code")), None)
-        acked = st == "acked" or (before is not None and before.acknowledged)
-        alarm = Alarm(
-            alarm_id=alarm_id,
-            code=m.text("code"),
-            device_id=self.device_id,
-            source=(spec.functional_unit if spec and spec.functional_unit else "device"),
+    async def _alarm(self, m: Message) -> None:
+        status = {"acked": "acknowledged"}.get(m.text("st"), m.text("st"))
+        await self.report_alarm_status(
+            m.text("id"),
+            m.text("code"),
+            status,
+            m.time("t"),
+            user=m.get("user"),
             severity=AlarmSeverity(m.text("sev")),
             message=m.text("msg"),
-            active=st != "cleared",
-            acknowledged=acked,
-            raised_at=before.raised_at if before is not None else t,
-            acknowledged_at=(before.acknowledged_at if before and before.acknowledged else t)
-            if acked
-            else None,
-            acknowledged_by=(
-                before.acknowledged_by if before and before.acknowledged else m.get("user")
-            )
-            if acked
-            else None,
-            cleared_at=t if st == "cleared" else None,
             vendor_data={"device_seq": m.seq},
         )
-        self._alarm_time[alarm_id] = alarm
-        return alarm
 
     def _result(self, m: Message) -> Result:
         run = self.current_run
@@ -505,8 +504,7 @@ class ProdigyAdapter(Device):
 
     async def _read(self, channel: str) -> Sample:
         reply = await self._request("GET", {"ch": channel}, operation=f"read {channel}")
-        seq = int(reply.get("seq") or self.last_event_seq or 0)
-        return self._sample(reply, seq)
+        return self._sample(reply, publish=False)
 
     async def _start_program(
         self, template: ProgramTemplate, parameters: dict[str, PropertyValue], run: ProgramRun
@@ -518,10 +516,11 @@ class ProdigyAdapter(Device):
         await self._request("START", fields, operation=f"start_program {template.name}")
 
     async def _send_state_command(self, command: StateCommand) -> None:
-        reply = await self._request("CMD", {"c": CMD_NAMES[command]}, operation=str(command))
-        state = to_state(reply.text("state"))
-        if state is not None:
-            await self.report_state(state)
+        # The device logs the command's transitions before it replies, on the same ordered
+        # stream, so they are applied by the time the reply is read; the reply's own state
+        # may already be stale (a later event applied meanwhile) and is not adopted.
+        await self._request("CMD", {"c": CMD_NAMES[command]}, operation=str(command))
+        await self._until_caught_up()
 
     async def _acknowledge(self, alarm: Alarm, user: str) -> None:
         await self._request(
@@ -532,7 +531,7 @@ class ProdigyAdapter(Device):
 
     async def _command(self, name: str, parameters: dict[str, PropertyValue]) -> CommandResult:
         reply = await self._request("X", {"c": name} | _params(parameters), operation=name)
-        data: dict[str, object] = {}
+        data: dict[str, JsonValue] = {}
         for key, text in reply.fields.items():
             if key == "c" or key.endswith(".u"):
                 continue
@@ -546,14 +545,7 @@ class ProdigyAdapter(Device):
                 continue
             unit = reply.get(f"{key}.u")
             data[key] = {"value": number, "unit": unit} if unit else number
-        return CommandResult(
-            command_id=f"{self.device_id}-x{reply.seq}",
-            device_id=self.device_id,
-            name=name,
-            accepted=True,
-            finished_at=self.time.now(),
-            data=data,
-        )
+        return self.command_result(name, data=data, command_id=f"{self.device_id}-x{reply.seq}")
 
     async def _answer_prompt(self, prompt: OperatorPrompt, answer: str, user: str) -> None:
         await self._request(

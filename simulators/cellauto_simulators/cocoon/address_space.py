@@ -5,52 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from cellauto.protocols import load_protocol
 from cellauto.schema import ChannelDescriptor, DeviceProfile
 from cellauto.sim.servers.opcua import EventType, Method, Obj, Var
-from cellauto.state import (
-    ABORTED,
-    ABORTING,
-    CLEARING,
-    COMPLETE,
-    COMPLETING,
-    EXECUTE,
-    HELD,
-    HOLDING,
-    IDLE,
-    RESETTING,
-    STARTING,
-    STOPPED,
-    STOPPING,
-    SUSPENDED,
-    SUSPENDING,
-    UNHOLDING,
-    UNSUSPENDING,
-    State,
-)
+from cellauto.state import IDLE, State
 
 NAMESPACE = "urn:cellauto:cocoon:v1"
 ROOT = "Cocoon"
 
-VENDOR_STATES: dict[State, str] = {
-    STOPPED: "Standby",
-    IDLE: "Ready",
-    STARTING: "Starting",
-    EXECUTE: "Running",
-    COMPLETING: "Finishing",
-    COMPLETE: "Finished",
-    RESETTING: "Resetting",
-    HOLDING: "Holding",
-    HELD: "Held",
-    UNHOLDING: "Resuming",
-    SUSPENDING: "Pausing",
-    SUSPENDED: "Paused",
-    UNSUSPENDING: "Unpausing",
-    STOPPING: "Stopping",
-    ABORTING: "Aborting",
-    ABORTED: "Aborted",
-    CLEARING: "Clearing",
-}
-"""Protocol section 4: the device's own state names."""
+TABLES = load_protocol("cocoon")
+VENDOR_STATES: dict[State, str] = TABLES.by_state()
+"""Protocol section 4: the device's own state names (from schemas/protocols/cocoon.toml)."""
 
 IDENTIFICATION = ("Manufacturer", "Model", "SerialNumber", "SoftwareRevision", "DeviceRevision")
 STATUS: dict[str, tuple[str, Any]] = {

@@ -13,28 +13,32 @@ import contextlib
 import heapq
 import json
 import logging
+import random
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from cellauto.errors import InvalidTransition
+from cellauto.errors import FaultSpecError, InvalidTransition
 from cellauto.schema import DeviceProfile, ProgramTemplate, PropertyValue, Quantity
 from cellauto.sim import (
     Bioreactor,
     BioreactorParams,
     Clock,
     ControlLoop,
+    CultureParams,
     CultureState,
     LoopParams,
     ProgramRunner,
     RunEvent,
     StepContext,
 )
+from cellauto.sim.device import ClockPin, EventLog, LimitAlarm, alarm_reaction, react
 from cellauto.sim.servers.opcua import MethodFailed, OpcUaServer
+from cellauto.sim.truth import GroundTruth
 from cellauto.state import (
     ABORTING,
     COMPLETE,
@@ -50,6 +54,7 @@ from cellauto.state import (
 from .address_space import (
     EVENT_TYPES,
     NAMESPACE,
+    TABLES,
     VENDOR_STATES,
     build,
     channel_path,
@@ -71,8 +76,7 @@ MIN_FEED_SPACING = 6 * 3600.0  # s between glucose-triggered feeds (assumed)
 PRIME_VOLUME = 50.0  # mL of medium in the chamber after priming (assumed)
 CONCENTRATED_VOLUME = 50.0  # mL after concentration (assumed)
 OCCLUDED_PRESSURE = 200.0  # kPa with a blocked line (assumed)
-HYSTERESIS = 0.05  # of the alarm band: how far inside its limits a value must be to clear
-SEVERITY = {"info": 100, "warning": 400, "error": 700, "critical": 900}
+SEVERITY = dict(TABLES.severities)  # alarm severity -> OPC UA Severity (cocoon.toml)
 LIMIT_ALARMS = {
     "chamber.temperature": "chamber_temperature_deviation",
     "cold_zone.temperature": "cold_zone_temperature_deviation",
@@ -100,6 +104,25 @@ RUN_ENDS: dict[State, str] = {COMPLETE: "complete", STOPPING: "stopped", ABORTIN
 DEFAULT_LOOP_FAULT = 1800.0  # s a loop injection without a duration lasts
 NEEDED_FROM = {"cassette.present": "install_cassette", "cold_zone.reagents_loaded": "load_reagents"}
 """A missing cassette or reagent is an alarm only in a run past the step that provides it."""
+
+
+def culture_params(seed: int) -> CultureParams:
+    """The culture kinetics of one batch: donor-to-donor variability drawn from `seed` around
+    the engine's T-cell defaults (spreads assumed: growth rate 6 %, lag 10 %, capacity 8 %,
+    death rate 20 %), so each seed expands to its own plausible harvest."""
+    rng = random.Random(f"cocoon-batch:{seed}")
+    base = CultureParams()
+    return replace(
+        base,
+        mu_max=base.mu_max * _clip(rng.gauss(1.0, 0.06), 0.8, 1.2),
+        lag=base.lag * _clip(rng.gauss(1.0, 0.10), 0.7, 1.3),
+        max_density=base.max_density * _clip(rng.gauss(1.0, 0.08), 0.75, 1.25),
+        death_rate=base.death_rate * _clip(rng.gauss(1.0, 0.20), 0.4, 1.6),
+    )
+
+
+def _clip(x: float, lo: float, hi: float) -> float:
+    return min(hi, max(lo, x))
 
 
 @dataclass
@@ -134,13 +157,21 @@ class CocoonDevice:
     """One simulated Cocoon serving its protocol through `server` (see the module doc)."""
 
     def __init__(
-        self, profile: DeviceProfile, clock: Clock, *, seed: int, serial: str, port: int = 0
+        self,
+        profile: DeviceProfile,
+        clock: Clock,
+        *,
+        seed: int,
+        serial: str,
+        port: int = 0,
+        truth: GroundTruth | None = None,
     ) -> None:
         self.profile = profile
         self.clock = clock
         self.serial = serial
         self.channels = profile.channels()
-        self.reactor = Bioreactor(BioreactorParams.from_profile(profile), seed=seed)
+        params = replace(BioreactorParams.from_profile(profile), culture=culture_params(seed))
+        self.reactor = Bioreactor(params, seed=seed)
         medium = self.reactor.params.medium
         self.reactor.culture.state = CultureState(
             glucose=medium.glucose, bicarbonate=medium.bicarbonate
@@ -159,11 +190,15 @@ class CocoonDevice:
         self._status_of: dict[str, str] = {}
         self._on_change = [n for n, ch in self.channels.items() if ch.sample_period is None]
         self.status: dict[str, Any] = {}
-        self.log: deque[dict[str, Any]] = deque(maxlen=100_000)
-        self.seq = 0
+        self.truth = truth if truth is not None else GroundTruth()
+        self.log = EventLog(clock, self.truth)
+        self.limit_alarms = [
+            LimitAlarm.from_profile(profile, c, a) for c, a in LIMIT_ALARMS.items()
+        ]
         self.alarms: dict[str, _Alarm] = {}
         self._alarm_list = "[]"
         self.forced: dict[str, Any] = {}
+        self.pinned: set[str] = set()
         self.sensor_filter: Callable[[str, float], float | None] = lambda _c, v: v
         self.protocol: ProgramTemplate | None = None
         self.run: _Run | None = None
@@ -176,8 +211,8 @@ class CocoonDevice:
         self._origin = clock.monotonic()
         self._outbox: deque[dict[str, Any]] = deque()
         self._wake = asyncio.Event()
-        self._prompt_hold: contextlib.ExitStack | None = None
-        self._start_hold: contextlib.ExitStack | None = None
+        self._prompt_pin = ClockPin(clock)
+        self._start_pin = ClockPin(clock)
         self._pending_answer = ("", "")
         self._tasks: list[asyncio.Task[None]] = []
         self._ns = 2
@@ -190,8 +225,7 @@ class CocoonDevice:
         self._ns = self.server.namespace_index
         self.status["State"] = VENDOR_STATES[self.machine.state]
         if self.clock.speed == "max":
-            self._start_hold = contextlib.ExitStack()
-            self._start_hold.enter_context(self.clock.busy())
+            self._start_pin.hold()
             self.spawn(self._start_on_first_session(), "start")
         for name in ("_publisher", "_sampler"):
             self.spawn(getattr(self, name)(), name)
@@ -199,10 +233,9 @@ class CocoonDevice:
     async def _start_on_first_session(self) -> None:
         """At speed=max virtual time starts with the first client session, so a seeded run
         does not depend on how long the client took to connect."""
-        assert self._start_hold is not None
         while not self.server.sessions:  # noqa: ASYNC110 (asyncua offers no session hook)
             await asyncio.sleep(0.005)
-        self._start_hold.close()
+        self._start_pin.release()
 
     def spawn(self, coro: Any, name: str) -> None:
         """Run a background task the device cancels when it stops."""
@@ -217,10 +250,14 @@ class CocoonDevice:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._release_prompt_hold()
-        if self._start_hold is not None:
-            self._start_hold.close()
+        self._prompt_pin.release()
+        self._start_pin.release()
         await self.server.stop()
+
+    @property
+    def seq(self) -> int:
+        """The newest event's Seq."""
+        return self.log.seq
 
     def elapsed(self) -> float:
         """Virtual seconds since the device started."""
@@ -246,10 +283,21 @@ class CocoonDevice:
                 self.spawn(self._release_after(code, duration), f"release {code}")
         else:
             known = ", ".join(a.code for a in self.profile.alarms)
-            raise ValueError(f"no alarm {code!r} to inject; alarms: {known}")
+            raise FaultSpecError(f"cocoon simulator: no alarm {code!r} to inject; alarms: {known}")
+
+    def raise_now(self, code: str, duration: float | None = None) -> str:
+        """Inject `code`'s condition and raise its alarm now (it stays active, whatever the
+        readings, until `release` or the end of `duration`); returns the alarm id."""
+        self.inject(code, duration)
+        self.pinned.add(code)
+        if duration is not None and code not in STATE_ALARMS and code != "pump_occlusion":
+            self.spawn(self._release_after(code, duration), f"release {code}")
+        active = next((a for a in self.alarms.values() if a.code == code and a.active), None)
+        return active.alarm_id if active is not None else self._raise_alarm(code)
 
     def release(self, code: str) -> None:
         """End an injected condition (the alarm clears at the next update)."""
+        self.pinned.discard(code)
         if code in STATE_ALARMS:
             self.forced.pop(STATE_ALARMS[code][0], None)
         elif code == "pump_occlusion":
@@ -278,7 +326,8 @@ class CocoonDevice:
                 self._expansion()
                 while due and due[0][0] <= at:
                     _, name = heapq.heappop(due)
-                    await self._publish_value(name, self._measure(name))
+                    stamp = self.clock.at(self._origin + at)
+                    await self._publish_value(name, self._measure(name), stamp)
                     heapq.heappush(due, (at + periodic[name], name))
                 await self._publish_changes()
                 self._check_alarms()
@@ -289,8 +338,13 @@ class CocoonDevice:
         for name in self._on_change:
             await self._publish_value(name, self._measure(name))
 
-    async def _publish_value(self, channel: str, value: Any) -> None:
-        """Update a channel's variable; an unchanged value and status is no data change."""
+    async def _publish_value(
+        self, channel: str, value: Any, period: datetime | None = None
+    ) -> None:
+        """Update a channel's variable. A periodic update (`period`: its instant
+        ``origin + k * sample_period``, the source timestamp) is always written, so the k-th
+        write of a channel is its publication k; an on-change channel's unchanged value and
+        status is no data change."""
         status = "Good"
         if isinstance(value, float):
             filtered = self.sensor_filter(channel, value)
@@ -298,13 +352,14 @@ class CocoonDevice:
                 status, value = "BadSensorFailure", self.values.get(channel, value)
             else:
                 value = filtered
-        if self.values.get(channel) == value and self._status_of.get(channel) == status:
+        unchanged = self.values.get(channel) == value and self._status_of.get(channel) == status
+        if unchanged and period is None:
             return
         self.values[channel] = value
         self._status_of[channel] = status
-        await self.server.set(
-            channel_path(self._ns, channel), value, self.clock.now(), status=status
-        )
+        now = period if period is not None else self.clock.now()
+        await self.server.set(channel_path(self._ns, channel), value, now, status=status)
+        self.truth.sample(channel, now, _truth_value(value))
 
     def _advance(self) -> None:
         t = self.elapsed()
@@ -466,31 +521,32 @@ class CocoonDevice:
     def _check_alarms(self) -> None:
         active = {a.code: a for a in self.alarms.values() if a.active}
         conditions: dict[str, bool] = {}
-        for channel, code in LIMIT_ALARMS.items():
-            limits = self.channels[channel].alarm_limits
-            value = self.values.get(channel)
-            if limits is None or not isinstance(value, float):
-                continue
-            # an active limit alarm clears only well inside the limits: no flapping on noise
-            band = HYSTERESIS * ((limits.high or 0.0) - (limits.low or 0.0))
-            margin = band if code in active else 0.0
-            low = limits.low is not None and value < limits.low + margin
-            high = limits.high is not None and value > limits.high - margin
-            conditions[code] = conditions.get(code, False) or low or high
+        for limit in self.limit_alarms:
+            value = self.values.get(limit.channel)
+            if isinstance(value, float):
+                violated = limit.violated(value, limit.code in active)
+                conditions[limit.code] = conditions.get(limit.code, False) or violated
         needs = self.run.needs if self.run is not None else set()
         for code, (channel, bad) in STATE_ALARMS.items():
             needed = channel not in NEEDED_FROM or channel in needs or channel in self.forced
             conditions[code] = needed and self.values.get(channel) == bad
+        for code in self.pinned:
+            conditions[code] = True
         for code, on in conditions.items():
             if on and code not in active:
                 self._raise_alarm(code)
             elif not on and code in active:
                 self._update_alarm(active[code], "cleared", "")
 
-    def _raise_alarm(self, code: str) -> None:
+    def _raise_alarm(self, code: str) -> str:
         alarm = _Alarm(f"AL-{self.seq + 1:06d}", code)
         self.alarms[alarm.alarm_id] = alarm
         self._alarm_event(alarm, "raised", "")
+        spec = next(a for a in self.profile.alarms if a.code == code)
+        if self._running() and self.run is not None:
+            with contextlib.suppress(InvalidTransition):
+                react(alarm_reaction(self.profile, spec.severity), self.run.runner)
+        return alarm.alarm_id
 
     def _update_alarm(self, alarm: _Alarm, status: str, user: str) -> None:
         if status == "cleared":
@@ -519,10 +575,10 @@ class CocoonDevice:
 
     def _event(self, kind: str, message: str, *, severity: int = 100, **fields: Any) -> int:
         """Log an event now (virtual time) and queue it for publication; returns its Seq."""
-        self.seq += 1
-        entry = {"Kind": kind, "Seq": self.seq, "Time": self.clock.now(), "Message": message}
+        now = self.clock.now()
+        entry = {"Kind": kind, "Seq": self.log.seq + 1, "Time": now, "Message": message}
         entry |= {"Severity": severity, **fields}
-        self.log.append(entry)
+        self.log.append(kind, entry)
         self._outbox.append(entry)
         self._wake.set()
         return self.seq
@@ -556,13 +612,11 @@ class CocoonDevice:
 
     def read_log(self, first: int) -> tuple[str, int]:
         """Events from Seq `first` as JSON Lines (a gap line first if they are gone)."""
-        lines = []
-        kept = self.log[0]["Seq"] if self.log else self.seq + 1
-        if first < kept:
-            lines.append(json.dumps({"gap": {"from": first, "to": kept - 1}}))
-        for entry in self.log:
-            if entry["Seq"] >= first:
-                lines.append(json.dumps(entry | {"Time": entry["Time"].isoformat()}, default=_iso))
+        entries, lost = self.log.since(first)
+        lines = [] if lost is None else [json.dumps({"gap": {"from": lost[0], "to": lost[1]}})]
+        for entry in entries:
+            data = dict(entry.data) | {"Time": entry.time.isoformat()}
+            lines.append(json.dumps(data, default=_iso))
         return "\n".join(lines), self.seq
 
     # -- state -------------------------------------------------------------------------------
@@ -640,17 +694,7 @@ class CocoonDevice:
         return f"{self.run.run_id}-{self.run.runner.status.step_index}"
 
     def _sync_prompt_hold(self) -> None:
-        waiting = self.run is not None and self.run.runner.prompt is not None
-        if waiting and self._prompt_hold is None:
-            self._prompt_hold = contextlib.ExitStack()
-            self._prompt_hold.enter_context(self.clock.busy())
-        elif not waiting:
-            self._release_prompt_hold()
-
-    def _release_prompt_hold(self) -> None:
-        if self._prompt_hold is not None:
-            self._prompt_hold.close()
-            self._prompt_hold = None
+        self._prompt_pin.set(self.run is not None and self.run.runner.prompt is not None)
 
     async def _run_program(self, run: _Run) -> None:
         await run.runner.run()
@@ -841,3 +885,11 @@ def _iso(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"cannot log {value!r}")
+
+
+def _truth_value(value: Any) -> float | str | bool:
+    if isinstance(value, bool | str | float):
+        return value
+    if isinstance(value, int):
+        return float(value)
+    return str(value)

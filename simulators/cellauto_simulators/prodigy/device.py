@@ -4,66 +4,39 @@ and the request handling of schemas/protocols/prodigy.md, one session per connec
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections import OrderedDict, deque
-from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from cellauto.errors import CellautoError, FramingError, InvalidTransition
+from cellauto.errors import CellautoError, InvalidTransition
+from cellauto.protocols import load_protocol
 from cellauto.schema import DeviceProfile, ParameterSpec, ProgramTemplate, PropertyValue
 from cellauto.sim import Clock, ProgramRunner, RunEvent, StepContext
-from cellauto.sim.servers.stream import ServerConnection
+from cellauto.sim.device import EventLog, alarm_reaction, react
+from cellauto.sim.families.framed import FramedSimDevice, Session
+from cellauto.sim.truth import GroundTruth
 from cellauto.state import (
-    ABORTED,
     ABORTING,
-    CLEARING,
     COMPLETE,
-    COMPLETING,
     EXECUTE,
-    HELD,
-    HOLDING,
-    IDLE,
-    RESETTING,
-    STARTING,
-    STOPPED,
     STOPPING,
-    SUSPENDED,
-    SUSPENDING,
-    UNHOLDING,
-    UNSUSPENDING,
     State,
     StateCommand,
     StateMachine,
 )
+from cellauto.transport import StxEtxFramer
 
 from .process import UNITS, ProdigyProcess
 from .wire import Frame, WireError, build, framer, num, parse, stamp
 
 logger = logging.getLogger("cellauto_simulators.prodigy")
 
-VENDOR: dict[State, str] = {
-    STOPPED: "READY",
-    IDLE: "IDLE",
-    STARTING: "PREPARING",
-    EXECUTE: "PROCESSING",
-    COMPLETING: "FINISHING",
-    COMPLETE: "FINISHED",
-    RESETTING: "RESETTING",
-    HOLDING: "PAUSING",
-    HELD: "PAUSED",
-    UNHOLDING: "RESUMING",
-    SUSPENDING: "INTERRUPTING",
-    SUSPENDED: "INTERRUPTED",
-    UNSUSPENDING: "CONTINUING",
-    STOPPING: "STOPPING",
-    ABORTING: "ABORTING",
-    ABORTED: "ABORTED",
-    CLEARING: "CLEARING",
-}
+VENDOR: dict[State, str] = load_protocol("prodigy").by_state()
+"""cellauto state -> vendor state name (schemas/protocols/prodigy.toml)."""
 
 LOG_SIZE = 100_000
+MAX_REASON = 200  # characters of a NAK reason: a refusal always fits a frame (assumed)
 KEEPALIVE = 1800.0  # s: a SAMPLE at least this often even without change (assumed)
 PROGRESS_EVERY = 3600.0  # s of Execute between STEP progress events (assumed)
 DEADBAND = {  # change that triggers a SAMPLE before the keepalive (assumed)
@@ -88,26 +61,6 @@ FLUIDIC_MODES = {
     "formulate": ("centrifugation", True),
     "harvest": ("transfer", True),
 }
-ERROR_HOLDS = True  # an error-severity alarm holds a running program (assumed)
-
-
-@dataclass
-class Session:
-    """One host connection: its subscriptions, reply cache and outgoing queue."""
-
-    conn: ServerConnection
-    subs: frozenset[str] | None = frozenset()
-    replies: OrderedDict[int, bytes] = field(default_factory=OrderedDict)
-    queue: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
-
-    def push(self, payload: bytes) -> None:
-        self.queue.put_nowait(payload)
-
-    async def write_loop(self) -> None:
-        f = framer()
-        while True:
-            payload = await self.queue.get()
-            await self.conn.write(f.encode(payload))
 
 
 @dataclass
@@ -119,19 +72,30 @@ class ActiveAlarm:
     acked: bool = False
 
 
-class SimulatedProdigy:
-    """The device behind the wire. All request handling is synchronous (no awaits), so a
-    request is handled and answered as one atomic step of virtual time."""
+class SimulatedProdigy(FramedSimDevice):
+    """The device behind the wire, a member of the framed request/reply family. All request
+    handling is synchronous (no awaits), so a request is handled and answered as one atomic
+    step of virtual time."""
 
-    def __init__(self, profile: DeviceProfile, clock: Clock, *, seed: int = 0) -> None:
+    UNREADABLE: ClassVar[str] = "E01"
+    UNKNOWN_VERB: ClassVar[str] = "E02"
+    REQUEST_KIND: ClassVar[str] = "H"
+    SESSION_OPENER: ClassVar[str] = "HELLO"
+
+    def __init__(
+        self,
+        profile: DeviceProfile,
+        clock: Clock,
+        *,
+        seed: int = 0,
+        truth: GroundTruth | None = None,
+    ) -> None:
+        self.truth = truth if truth is not None else GroundTruth()
+        super().__init__(clock, EventLog(clock, self.truth, maxlen=LOG_SIZE, wrap=999_999))
         self.profile = profile
-        self.clock = clock
         self.seed = seed
         self.process = ProdigyProcess(profile, seed)
         self.machine = StateMachine("prodigy-sim")
-        self.log: deque[tuple[int, str, dict[str, str]]] = deque(maxlen=LOG_SIZE)
-        self.event_seq = 0
-        self.sessions: list[Session] = []
         self.alarms: dict[str, ActiveAlarm] = {}
         self.alarm_count = 0
         self.channels = profile.channels()
@@ -146,25 +110,33 @@ class SimulatedProdigy:
         self.cause: str | None = None
         self.result_sent = False
         self.selected_process = "TCT"
-        self.naks: list[str] = []
         self._last_sent: dict[str, tuple[float, float | str | bool]] = {}
         self._last_progress = 0.0
+        self._published: dict[str, int] = {}
+        """channel -> its latest SAMPLE's publication counter `n` (from 0, never reset)."""
         self._next_feed: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.faults_apply: Callable[[str, float], float | None] = lambda channel, value: value
 
+    @property
+    def event_seq(self) -> int:
+        """The newest event's seq."""
+        return self.log.seq
+
+    def start(self) -> None:
+        """At speed=max, hold virtual time until the first session: a seeded run then does not
+        depend on how long the client took to come, and an idle simulator burns no CPU."""
+        self.start_pin.hold()
+
     # --- events and the log ---------------------------------------------------------------
 
     def emit(self, verb: str, fields: dict[str, str], channel: str | None = None) -> int:
-        """Log an event and push it to every session that wants it."""
-        self.event_seq = self.event_seq % 999_999 + 1
-        seq = self.event_seq
-        self.log.append((seq, verb, fields))
-        payload = build("E", seq, verb, fields)
-        for session in self.sessions:
-            if channel is None or session.subs is None or channel in session.subs:
-                session.push(payload)
-        return seq
+        """Log an event and push it to every session that wants it (a SAMPLE is also a
+        published value of its channel)."""
+        if verb == "SAMPLE":
+            value: float | str = float(fields["v"]) if "v" in fields else fields.get("x", "")
+            self.truth.sample(fields["ch"], self.clock.now(), value)
+        return self.publish(verb, fields, channel)
 
     def now(self) -> str:
         return stamp(self.clock.now())
@@ -211,7 +183,9 @@ class SimulatedProdigy:
                 elif value == last[1]:
                     continue
             self._last_sent[channel] = (now, value)
-            self.emit("SAMPLE", fields | {"t": self.now()}, channel)
+            n = self._published.get(channel, -1) + 1
+            self._published[channel] = n
+            self.emit("SAMPLE", fields | {"t": self.now(), "n": str(n)}, channel)
 
     def tick(self) -> float:
         """One sampling round; returns virtual seconds until the next."""
@@ -265,7 +239,7 @@ class SimulatedProdigy:
         assert runner is not None
         if event.kind == "state" and event.transition is not None:
             tr = event.transition
-            ending = {COMPLETING: "complete", STOPPING: "stopped", ABORTING: "aborted"}
+            ending = {COMPLETE: "complete", STOPPING: "stopped", ABORTING: "aborted"}
             if tr.to_state in ending and not self.result_sent:
                 self.result_sent = True
                 self.emit_result(ending[tr.to_state])
@@ -460,10 +434,7 @@ class SimulatedProdigy:
         if self.running() and runner is not None:
             self.cause = f"alarm:{alarm.id}"
             try:
-                if alarm.severity == "critical":
-                    runner.abort()
-                elif alarm.severity == "error" and ERROR_HOLDS and runner.state == EXECUTE:
-                    runner.hold()
+                react(alarm_reaction(self.profile, alarm.severity), runner)
             finally:
                 self.cause = None
         self.sample_all()
@@ -497,61 +468,24 @@ class SimulatedProdigy:
             fields["user"] = user
         self.emit("ALARM", fields)
 
-    # --- sessions and requests ----------------------------------------------------------------
+    # --- the codec (wire.py, written from the protocol document) ----------------------------
 
-    async def serve(self, conn: ServerConnection) -> None:
-        """Serve one connection until it ends."""
-        session = Session(conn)
-        self.sessions.append(session)
-        writer = asyncio.ensure_future(session.write_loop())
-        f = framer()
-        try:
-            while data := await conn.read():
-                for item in f.feed(data):
-                    with self.clock.busy():
-                        self.handle(session, item)
-        finally:
-            self.sessions.remove(session)
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+    def framer(self) -> StxEtxFramer:
+        return framer()
 
-    def handle(self, session: Session, item: bytes | FramingError) -> None:
-        if isinstance(item, FramingError):
-            session.push(build("N", 0, "NAK", {"code": "E01", "reason": item.reason}))
-            return
-        try:
-            frame = parse(item)
-        except WireError as exc:
-            session.push(build("N", exc.seq, "NAK", {"code": exc.code, "reason": exc.reason}))
-            return
-        if frame.kind != "H":
-            session.push(build("N", frame.seq, "NAK", {"code": "E02", "reason": "not a request"}))
-            return
-        if self.naks:
-            code = self.naks.pop(0)
-            seq = 0 if code == "E01" else frame.seq
-            session.push(build("N", seq, "NAK", {"code": code, "reason": "injected"}))
-            return
-        if frame.verb != "HELLO" and frame.seq in session.replies:
-            session.push(session.replies[frame.seq])
-            return
-        try:
-            fields = self.dispatch(session, frame)
-            reply = build("R", frame.seq, frame.verb, fields)
-        except WireError as exc:
-            reply = build("N", frame.seq, "NAK", {"code": exc.code, "reason": exc.reason})
-        session.replies[frame.seq] = reply
-        while len(session.replies) > 64:
-            session.replies.popitem(last=False)
-        session.push(reply)
+    def read(self, payload: bytes) -> Frame:
+        return parse(payload)
 
-    def dispatch(self, session: Session, frame: Frame) -> dict[str, str]:
-        handler = getattr(self, f"do_{frame.verb.lower()}", None)
-        if handler is None:
-            raise WireError("E02", f"unknown verb {frame.verb}")
-        result: dict[str, str] = handler(session, frame)
-        return result
+    def reply_frame(self, request: Frame, fields: Mapping[str, str]) -> bytes:
+        return build("R", request.seq, request.verb, dict(fields))
+
+    def refusal_frame(self, seq: int, code: str, reason: str) -> bytes:
+        return build("N", seq, "NAK", {"code": code, "reason": reason[:MAX_REASON]})
+
+    def event_frame(self, seq: int, verb: str, fields: Mapping[str, str]) -> bytes:
+        return build("E", seq, verb, dict(fields))
+
+    # --- requests ----------------------------------------------------------------------------
 
     @staticmethod
     def need(frame: Frame, key: str) -> str:
@@ -560,7 +494,6 @@ class SimulatedProdigy:
         return frame.fields[key]
 
     def do_hello(self, session: Session, frame: Frame) -> dict[str, str]:
-        session.replies.clear()
         return {
             "manufacturer": "Miltenyi Biotec",
             "model": "CliniMACS Prodigy (simulated)",
@@ -583,7 +516,9 @@ class SimulatedProdigy:
         fields = self.reading(channel)
         if fields is None:
             fields = {"ch": channel, "v": "0", "u": UNITS[channel], "q": "bad"}
-        return fields | {"t": self.now(), "seq": str(self.event_seq)}
+        latest = self._published.get(channel)
+        extra = {} if latest is None else {"n": str(latest)}
+        return fields | {"t": self.now(), "seq": str(self.event_seq)} | extra
 
     def do_sub(self, session: Session, frame: Frame) -> dict[str, str]:
         wanted = self.need(frame, "ch")
@@ -602,15 +537,12 @@ class SimulatedProdigy:
         if not text.isdigit():
             raise WireError("E03", "LOG: from must be a sequence number")
         start = int(text)
-        count = 0
-        oldest = self.log[0][0] if self.log else self.event_seq + 1
-        for seq, verb, fields in self.log:
-            if seq >= start:
-                session.push(build("L", seq, verb, fields))
-                count += 1
-        reply = {"n": str(count), "last": str(self.event_seq)}
-        if start < oldest and start <= self.event_seq:
-            reply["lost"] = str(oldest - start)
+        entries, lost = self.log.since(start)
+        for entry in entries:
+            session.push(build("L", entry.seq, entry.kind, dict(entry.data)))
+        reply = {"n": str(len(entries)), "last": str(self.event_seq)}
+        if lost is not None:
+            reply["lost"] = str(lost[1] - lost[0] + 1)
         return reply
 
     def do_start(self, session: Session, frame: Frame) -> dict[str, str]:
@@ -777,3 +709,4 @@ class SimulatedProdigy:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self.start_pin.release()

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import quote, unquote_to_bytes
 
+from cellauto.sim.families.framed import Refusal, Request
 from cellauto.transport import SUM8_HEX, StxEtxFramer
 
 MAX_PAYLOAD = 1024
@@ -19,24 +19,12 @@ _HEAD = re.compile(r"([HRNEL])(\d{6}) ([A-Z_]+)", re.ASCII)
 _FIELD = re.compile(r"([a-z0-9_.]+)=((?:[A-Za-z0-9\-._~]|%[0-9A-Fa-f]{2})*)", re.ASCII)
 
 
-class WireError(ValueError):
-    """A payload the simulator cannot read; `code` is the NAK code to answer with."""
-
-    def __init__(self, code: str, reason: str, seq: int = 0) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-        self.seq = seq
+class WireError(Refusal):
+    """A payload the simulator cannot read or refuses; `code` is the NAK code to answer with."""
 
 
-@dataclass(frozen=True)
-class Frame:
-    """One payload: kind letter, seq, verb, fields."""
-
-    kind: str
-    seq: int
-    verb: str
-    fields: dict[str, str] = field(default_factory=dict)
+Frame = Request
+"""One payload: kind letter, seq, verb, fields."""
 
 
 def framer() -> StxEtxFramer:

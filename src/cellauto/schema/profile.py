@@ -107,6 +107,10 @@ class AlarmSpec(Model):
     source: Provenance
 
 
+AlarmReaction = Literal["none", "hold", "stop", "abort"]
+"""What an active alarm makes the device itself do to a running program."""
+
+
 class DeviceProfile(Document):
     """A device's data contract: units, channels, programs, commands and alarms."""
 
@@ -122,6 +126,12 @@ class DeviceProfile(Document):
     programs: list[ProgramTemplate] = Field(default_factory=list)
     commands: list[CommandSpec] = Field(default_factory=list)
     alarms: list[AlarmSpec] = Field(default_factory=list)
+    alarm_reactions: dict[AlarmSeverity, AlarmReaction] = Field(
+        default_factory=dict,
+        description="What the device itself does to a running program when an alarm of this "
+        "severity is raised ('hold' acts only in Execute); absent severities: none. Stated "
+        "once here; the simulator reads it, the host's alarm policy acts on top of it.",
+    )
     vendor_data: dict[str, JsonValue] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -1,4 +1,6 @@
-"""The simulator engine: virtual clock, process models, program runner and fault injection.
+"""The simulator engine and device-author surface: `start_simulator` and `SimHandle` (one handle
+for every simulator, with ground truth), virtual clock, process models, program runner and fault
+injection.
 
 Device simulators (``simulators/<device>/``) build on these; the wire servers that serve a
 simulator's protocol live in ``cellauto.sim.servers``.
@@ -23,6 +25,13 @@ from cellauto.sim.faults import (
     parse_duration,
     parse_faults,
 )
+from cellauto.sim.handle import (
+    AlarmInjection,
+    FaultPlan,
+    SimHandle,
+    plan_faults,
+    start_simulator,
+)
 from cellauto.sim.models import (
     CO2_LOOP,
     O2_LOOP,
@@ -39,14 +48,18 @@ from cellauto.sim.models import (
     Reading,
     SensorNoise,
 )
+from cellauto.sim.options import COMMON_OPTIONS, SimOptions, parse_sim_options
 from cellauto.sim.runner import ProgramRunner, RunEvent, RunStatus, StepContext, StepHook
+from cellauto.sim.truth import GroundTruth, TruthEvent, TruthSample
 
 __all__ = [
     "CO2_LOOP",
+    "COMMON_OPTIONS",
     "DEFAULT_EPOCH",
     "O2_LOOP",
     "TEMPERATURE_LOOP",
     "VARIABLES",
+    "AlarmInjection",
     "Bioreactor",
     "BioreactorParams",
     "Clock",
@@ -57,8 +70,10 @@ __all__ = [
     "DiscreteEventClock",
     "Fault",
     "FaultKind",
+    "FaultPlan",
     "FaultScheduler",
     "FaultSink",
+    "GroundTruth",
     "LoopParams",
     "Medium",
     "ProgramRunner",
@@ -68,12 +83,19 @@ __all__ = [
     "ScaledClock",
     "SensorFaults",
     "SensorNoise",
+    "SimHandle",
+    "SimOptions",
     "Speed",
     "StepContext",
     "StepHook",
+    "TruthEvent",
+    "TruthSample",
     "format_duration",
     "format_faults",
     "make_clock",
     "parse_duration",
     "parse_faults",
+    "parse_sim_options",
+    "plan_faults",
+    "start_simulator",
 ]

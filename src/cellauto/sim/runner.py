@@ -329,8 +329,9 @@ class ProgramRunner:
             return
         self._account()
         self._emit_transition(transition)
-        ending = transition.to_state in (STOPPING, ABORTING)
-        if transition.to_state in _INSTANT or (ending and not self._active):
+        # Stopping and Aborting end within the command: its answer names the final state, and
+        # nothing (an open prompt, a sleeping step) can leave the run between the two.
+        if transition.to_state in _INSTANT or transition.to_state in (STOPPING, ABORTING):
             self._emit_transition(self.machine.state_complete())
         self._set_execute_clock()
         if self._sleeper is not None and self.machine.state != EXECUTE:

@@ -2,7 +2,7 @@
 transport with reconnect and heartbeat, and capture/replay. The OPC UA and Modbus families live
 in `cellauto.transport.opcua` and `cellauto.transport.modbus`."""
 
-from .base import ConnectionEvent, ConnectionState, FrameTransport
+from .base import Backoff, ConnectionEvent, ConnectionState, FrameTransport
 from .capture import CaptureRecord, CaptureWriter, ReplayTransport, read_capture
 from .framing import (
     SUM8_HEX,
@@ -14,7 +14,7 @@ from .framing import (
     StxEtxFramer,
 )
 from .links import Connector, FdLink, Link, SerialConnector, StreamLink, TcpConnector
-from .stream import Backoff, Heartbeat, StreamTransport
+from .stream import Heartbeat, StreamTransport
 
 __all__ = [
     "SUM8_HEX",

@@ -4,22 +4,82 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
 from types import TracebackType
-from typing import Literal, NamedTuple, Protocol, Self
+from typing import NamedTuple, Protocol, Self
 
-__all__ = ["ConnectionEvent", "ConnectionState", "EventHub", "FrameTransport", "log_io"]
+__all__ = [
+    "Backoff",
+    "ConnectionEvent",
+    "ConnectionState",
+    "EventHub",
+    "FrameTransport",
+    "log_io",
+]
 
 logger = logging.getLogger("cellauto.transport")
 
-ConnectionState = Literal["connected", "disconnected", "reconnecting"]
+
+class ConnectionState(StrEnum):
+    """The connection states every transport publishes (compare equal to their strings)."""
+
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    RECONNECTING = "reconnecting"
+    LOST = "lost"
+    """Reconnecting ran out of its limits: the transport gave up for good."""
 
 
 class ConnectionEvent(NamedTuple):
-    """A change of a transport's connection state, with a human-readable detail."""
+    """A change of a transport's connection state, with a human-readable detail and, for
+    `reconnecting` and `lost`, the number of reconnect attempts so far."""
 
     state: ConnectionState
     detail: str
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """The reconnect policy of every transport: delays grow from `initial` by `factor` up to
+    `max_delay`, each stretched by up to `jitter` (a fraction) at random (`seed` makes that
+    reproducible). Reconnecting stops after `max_attempts` attempts or once the next attempt
+    would start more than `max_time` s after the first delay began (None: no such limit)."""
+
+    initial: float = 0.1
+    max_delay: float = 10.0
+    factor: float = 2.0
+    jitter: float = 0.1
+    max_attempts: int | None = None
+    max_time: float | None = None
+    seed: int | None = None
+
+    def delays(self) -> Iterator[float]:
+        """The delay before each reconnect attempt, until a limit is reached."""
+        rng = random.Random(self.seed)
+        delay = self.initial
+        attempt = 0
+        start = time.monotonic()
+        while self.max_attempts is None or attempt < self.max_attempts:
+            stretched = delay * (1 + self.jitter * rng.random())
+            if self.max_time is not None and time.monotonic() - start + stretched > self.max_time:
+                return
+            attempt += 1
+            yield stretched
+            delay = min(delay * self.factor, self.max_delay)
+
+    def limits(self) -> str:
+        """The limits in words, for messages."""
+        parts = []
+        if self.max_attempts is not None:
+            parts.append(f"at most {self.max_attempts} attempts")
+        if self.max_time is not None:
+            parts.append(f"at most {self.max_time:g} s")
+        return " and ".join(parts) or "no limit"
 
 
 class FrameTransport(Protocol):

@@ -18,7 +18,7 @@ from typing import IO, Literal, Self
 
 from cellauto.errors import ConnectionLost, DeviceTimeout, FramingError, ReplayMismatch
 
-from .base import ConnectionEvent, EventHub
+from .base import ConnectionEvent, ConnectionState, EventHub
 
 __all__ = ["CaptureRecord", "CaptureWriter", "ReplayTransport", "read_capture"]
 
@@ -116,12 +116,12 @@ class ReplayTransport:
 
     async def open(self) -> None:
         self._open = True
-        self._hub.publish(self.device, ConnectionEvent("connected", "replay"))
+        self._hub.publish(self.device, ConnectionEvent(ConnectionState.CONNECTED, "replay"))
 
     async def close(self) -> None:
         if self._open:
             self._open = False
-            self._hub.publish(self.device, ConnectionEvent("disconnected", "closed"))
+            self._hub.publish(self.device, ConnectionEvent(ConnectionState.DISCONNECTED, "closed"))
             self._hub.end()
             self._progress.set()
 

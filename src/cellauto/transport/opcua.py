@@ -18,12 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, NamedTuple, Protocol, Self, TypeVar, cast
 
 from asyncua import ua
@@ -40,6 +37,7 @@ from cellauto.errors import (
     NodeNotFound,
     OpcUaStatusError,
 )
+from cellauto.transport.base import Backoff, ConnectionEvent, ConnectionState
 from cellauto.transport.opcua_capture import Capture
 
 __all__ = [
@@ -60,14 +58,6 @@ _BASE_EVENT_TYPE = ua.NodeId(ua.Int32(ObjectIds.BaseEventType))
 _SERVER = ua.NodeId(ua.Int32(ObjectIds.Server))
 
 
-class ConnectionState(StrEnum):
-    """Connection states a transport publishes."""
-
-    CONNECTED = "connected"
-    DISCONNECTED = "disconnected"
-    RECONNECTING = "reconnecting"
-
-
 class DataChange(NamedTuple):
     """One data-change notification: path, value, source timestamp and status name."""
 
@@ -82,26 +72,6 @@ class BrowseEntry(NamedTuple):
 
     path: str
     node_class: str
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Reconnect delays: `initial * factor**n`, capped at `maximum`, each scaled by a random
-    factor in `[1 - jitter, 1 + jitter]` drawn from `random.Random(seed)`."""
-
-    initial: float = 0.1
-    factor: float = 2.0
-    maximum: float = 10.0
-    jitter: float = 0.2
-    seed: int | None = None
-
-    def delays(self) -> Iterator[float]:
-        """An endless series of delays in seconds."""
-        rng = random.Random(self.seed)
-        delay = self.initial
-        while True:
-            yield delay * (1.0 + rng.uniform(-self.jitter, self.jitter))
-            delay = min(delay * self.factor, self.maximum)
 
 
 def parse_path(path: str) -> list[ua.QualifiedName]:
@@ -307,14 +277,22 @@ class ValueSubscription(_BaseSubscription):
     def _describe(self) -> str:
         return f"subscribe {', '.join(self.paths)}"
 
+    QUEUE = 10_000
+    """Server-side queue size per monitored item (values kept between two publishes)."""
+
     def _capture_open(self) -> dict[str, Any]:
         return {"op": "subscribe", "sub": self.id, "paths": self.paths, "period": self._period}
 
     async def _monitor(self, client: Client, sub: Subscription) -> None:
         nodes = await self._transport._nodes(self.paths, self._describe(), client=client)
         self._by_id = {node.nodeid: path for node, path in zip(nodes, self.paths, strict=True)}
-        results = await sub.subscribe_data_change(
-            list(nodes), queuesize=0, sampling_interval=ua.Double(0)
+        # a server-side queue per item: at speed=max a variable changes many times within one
+        # publishing interval, and a queue of 1 would keep only the last change
+        # StatusValueTimestamp: a value written again with a new source timestamp is a new
+        # publication (a periodic channel whose value did not change) and is notified too
+        trigger = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
+        results = await sub._subscribe(
+            list(nodes), mfilter=trigger, queuesize=self.QUEUE, sampling_interval=ua.Double(0)
         )
         for path, result in zip(self.paths, results, strict=True):
             if isinstance(result, ua.StatusCode):
@@ -396,6 +374,7 @@ class OpcUaTransport:
         backoff: Backoff | None = None,
         on_state: Callable[[ConnectionState], None] | None = None,
         on_reconnect: Callable[[], Awaitable[None]] | None = None,
+        on_event: Callable[[ConnectionEvent], None] | None = None,
         capture: Capture | None = None,
     ) -> None:
         self.url = url
@@ -406,6 +385,8 @@ class OpcUaTransport:
         self.backoff = backoff or Backoff()
         self.on_reconnect = on_reconnect
         self._listeners: list[Callable[[ConnectionState], None]] = [on_state] if on_state else []
+        self._on_event = on_event
+        self._attempts = 0
         self._capture = capture
         self._client: Client | None = None
         self._state = ConnectionState.DISCONNECTED
@@ -496,10 +477,15 @@ class OpcUaTransport:
                 await asyncio.wait_for(client.uaclient.close_session(False), 0.2)
         client.disconnect_socket()
 
-    def _set_state(self, state: ConnectionState) -> None:
+    def _set_state(self, state: ConnectionState, detail: str = "") -> None:
         if state is self._state:
             return
         self._state = state
+        if self._on_event is not None:
+            try:
+                self._on_event(ConnectionEvent(state, detail or self.url, self._attempts))
+            except Exception:
+                _log.exception("%s: connection event listener failed", self.device)
         if state is ConnectionState.CONNECTED:
             self._connected.set()
         else:
@@ -528,8 +514,11 @@ class OpcUaTransport:
             await self._dispose(client, graceful=False)
         if not self.reconnect:
             return
+        self._attempts = 0
+        started = asyncio.get_running_loop().time()
         self._set_state(ConnectionState.RECONNECTING)
         for delay in self.backoff.delays():
+            self._attempts += 1
             await asyncio.sleep(delay)
             try:
                 client = await self._new_client()
@@ -550,6 +539,15 @@ class OpcUaTransport:
                 await self._dispose(client, graceful=False)
                 continue
             break
+        else:
+            elapsed = asyncio.get_running_loop().time() - started
+            self._set_state(
+                ConnectionState.LOST,
+                f"gave up reconnecting after {self._attempts} attempts in {elapsed:.1f} s "
+                f"({self.backoff.limits()})",
+            )
+            self._connected.set()  # wake waiters: they see LOST
+            return
         self.reconnects += 1
         self._set_state(ConnectionState.CONNECTED)
         if self.on_reconnect is not None:
@@ -563,6 +561,8 @@ class OpcUaTransport:
         client = self._client
         if client is not None and self._state is ConnectionState.CONNECTED:
             return client
+        if self._state is ConnectionState.LOST:
+            raise ConnectionLost(self.device, operation, "gave up reconnecting")
         if self._closing or (self._reconnect_task is None and self._client is None):
             raise ConnectionLost(self.device, operation, "not connected", hint="call open() first")
         try:
@@ -571,7 +571,8 @@ class OpcUaTransport:
             raise ConnectionLost(
                 self.device, operation, f"still {self._state.value} after {self.timeout:g} s"
             ) from None
-        assert self._client is not None
+        if self.state is ConnectionState.LOST or self._client is None:
+            raise ConnectionLost(self.device, operation, "gave up reconnecting")
         return self._client
 
     # -- errors and capture ------------------------------------------------------------------

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -15,36 +14,12 @@ from typing import Any, Self
 
 from cellauto.errors import ConnectionLost, DeviceError, DeviceTimeout, FramingError
 
-from .base import ConnectionEvent, EventHub, log_io, logger
+from .base import Backoff, ConnectionEvent, ConnectionState, EventHub, log_io, logger
 from .capture import CaptureWriter
 from .framing import Decoded, Framer
 from .links import Connector, Link
 
 __all__ = ["Backoff", "Heartbeat", "StreamTransport"]
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Reconnect policy: delays grow from `initial` by `factor` up to `max_delay`, each
-    stretched by up to `jitter` (a fraction) at random; `max_attempts=None` retries forever.
-    `seed` makes the jitter reproducible."""
-
-    initial: float = 0.1
-    max_delay: float = 10.0
-    factor: float = 2.0
-    jitter: float = 0.1
-    max_attempts: int | None = None
-    seed: int | None = None
-
-    def delays(self) -> Iterator[float]:
-        """The delay before each reconnect attempt."""
-        rng = random.Random(self.seed)
-        delay = self.initial
-        attempt = 0
-        while self.max_attempts is None or attempt < self.max_attempts:
-            attempt += 1
-            yield delay * (1 + self.jitter * rng.random())
-            delay = min(delay * self.factor, self.max_delay)
 
 
 @dataclass(frozen=True)
@@ -68,9 +43,10 @@ class StreamTransport:
 
     `receive()` raises the `FramingError` of a bad incoming frame and keeps the frames after
     it. A peer that goes away (end of stream, I/O error, failed heartbeat) starts a reconnect
-    under `reconnect` (None: give up at once); `on_reconnect(transport)` runs after each
-    successful reconnect, while requests already work. A half frame followed by `frame_gap`
-    seconds of silence is discarded and reported.
+    under `reconnect` (None: give up at once); `on_reconnect()` runs after each successful
+    reconnect, while requests already work. When `reconnect` runs out of its limits, a `lost`
+    event is published and every pending and later call raises ConnectionLost. A half frame
+    followed by `frame_gap` seconds of silence is discarded and reported.
     """
 
     def __init__(
@@ -80,7 +56,7 @@ class StreamTransport:
         *,
         device: str,
         reconnect: Backoff | None = None,
-        on_reconnect: Callable[[StreamTransport], Awaitable[None]] | None = None,
+        on_reconnect: Callable[[], Awaitable[None]] | None = None,
         heartbeat: Heartbeat | None = None,
         on_event: Callable[[ConnectionEvent], None] | None = None,
         capture: str | Path | None = None,
@@ -280,8 +256,8 @@ class StreamTransport:
                 raise ConnectionLost(self.device, operation, self._gone)
             await self._connected.wait()
 
-    def _publish(self, state: Any, detail: str) -> None:
-        self._hub.publish(self.device, ConnectionEvent(state, detail))
+    def _publish(self, state: ConnectionState, detail: str, attempts: int = 0) -> None:
+        self._hub.publish(self.device, ConnectionEvent(state, detail, attempts))
 
     def _finish(self, reason: str) -> None:
         self._gone = reason
@@ -294,32 +270,40 @@ class StreamTransport:
         self.framer.reset()
         self._last_rx = time.monotonic()
         self._connected.set()
-        self._publish("connected", link.description)
+        self._publish(ConnectionState.CONNECTED, link.description)
 
     async def _supervise(self, link: Link) -> None:
         reconnected = False
         while True:
             reason = await self._run(link, reconnected)
-            self._publish("disconnected", reason)
+            self._publish(ConnectionState.DISCONNECTED, reason)
             if self.reconnect is None:
                 self._finish(f"link lost: {reason}")
                 return
-            new_link = await self._reconnect(self.reconnect)
+            new_link, attempts = await self._reconnect(self.reconnect)
             if new_link is None:
-                self._finish(f"gave up reconnecting after: {reason}")
+                detail = (
+                    f"gave up reconnecting after {attempts} attempts "
+                    f"({self.reconnect.limits()}); link lost: {reason}"
+                )
+                self._publish(ConnectionState.LOST, detail, attempts)
+                self._finish(detail)
                 return
             self._up(new_link)
             link, reconnected = new_link, True
 
-    async def _reconnect(self, policy: Backoff) -> Link | None:
+    async def _reconnect(self, policy: Backoff) -> tuple[Link | None, int]:
+        attempt = 0
         for attempt, delay in enumerate(policy.delays(), 1):
-            self._publish("reconnecting", f"attempt {attempt} in {delay:.3g} s")
+            self._publish(
+                ConnectionState.RECONNECTING, f"attempt {attempt} in {delay:.3g} s", attempt
+            )
             await asyncio.sleep(delay)
             try:
-                return await self.connector()
+                return await self.connector(), attempt
             except (OSError, TimeoutError) as exc:
                 logger.info("%s: reconnect attempt %d failed: %s", self.device, attempt, exc)
-        return None
+        return None, attempt
 
     async def _run(self, link: Link, reconnected: bool) -> str:
         """Serve one link until it is lost; returns why."""
@@ -354,7 +338,7 @@ class StreamTransport:
     async def _call_on_reconnect(self) -> str | None:
         assert self.on_reconnect is not None
         try:
-            await self.on_reconnect(self)
+            await self.on_reconnect()
         except Exception as exc:
             logger.warning("%s: on_reconnect failed: %s", self.device, exc)
             return f"on_reconnect failed: {exc}"
@@ -396,19 +380,33 @@ class StreamTransport:
         await self._rx.put(item)
 
     async def _heartbeat_loop(self, heartbeat: Heartbeat) -> str:
+        """Declares the link lost on silence or on two failed probes in a row. A round in which
+        this loop itself ran late (a busy event loop, not a silent peer) gives no verdict."""
         tick = heartbeat.interval
         if heartbeat.silence is not None:
             tick = min(tick, heartbeat.silence / 4)
         next_probe = time.monotonic() + heartbeat.interval
+        misses = 0
         while True:
+            before = time.monotonic()
             await asyncio.sleep(tick)
             now = time.monotonic()
+            if now - before > 2 * tick + 0.05:
+                continue  # the loop was busy: data may be waiting unread in the socket
             if heartbeat.silence is not None and now - self._last_rx > heartbeat.silence:
                 return f"peer silent for more than {heartbeat.silence:g} s"
             if heartbeat.probe is not None and now >= next_probe:
+                limit = heartbeat.timeout or heartbeat.interval
+                started = time.monotonic()
                 try:
-                    async with asyncio.timeout(heartbeat.timeout or heartbeat.interval):
+                    async with asyncio.timeout(limit):
                         await heartbeat.probe()
                 except Exception as exc:
-                    return f"heartbeat failed: {exc or type(exc).__name__}"
+                    if isinstance(exc, TimeoutError) and time.monotonic() - started > 2 * limit:
+                        continue  # the loop stalled during the probe: no verdict
+                    misses += 1
+                    if misses >= 2:
+                        return f"heartbeat failed twice: {exc or type(exc).__name__}"
+                    continue  # probe again at the next tick
+                misses = 0
                 next_probe = time.monotonic() + heartbeat.interval

@@ -12,7 +12,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 
 from cellauto.errors import ConnectionLost, DeviceError, DeviceTimeout, ModbusDeviceBusy
-from cellauto.transport.base import ConnectionEvent, EventHub
+from cellauto.transport.base import ConnectionEvent, ConnectionState, EventHub
 from cellauto.transport.opcua_capture import Capture
 from cellauto.transport.stream import Backoff
 
@@ -102,14 +102,14 @@ class PymodbusLink:
                 self.device, "connect", f"no Modbus TCP server at {self.host}:{self.port}"
             )
         self._open = True
-        self._publish("connected", f"{self.host}:{self.port} unit {self.unit_id}")
+        self._publish(ConnectionState.CONNECTED, f"{self.host}:{self.port} unit {self.unit_id}")
 
     async def close(self) -> None:
         """Disconnect; events end."""
         if self._open:
             self._open = False
             self._client.close()
-            self._publish("disconnected", "closed")
+            self._publish(ConnectionState.DISCONNECTED, "closed")
         self._hub.end()
 
     async def __aenter__(self) -> PymodbusLink:
@@ -123,8 +123,8 @@ class PymodbusLink:
         """Connection-state changes from now on."""
         return self._hub.subscribe()
 
-    def _publish(self, state: Any, detail: str) -> None:
-        self._hub.publish(self.device, ConnectionEvent(state, detail))
+    def _publish(self, state: ConnectionState, detail: str, attempts: int = 0) -> None:
+        self._hub.publish(self.device, ConnectionEvent(state, detail, attempts))
 
     async def read(self, table: Table, address: int, count: int, *, operation: str) -> list[int]:
         """`count` registers (or bits, as 0/1) of `table` from `address`."""
@@ -204,7 +204,7 @@ class PymodbusLink:
                     )
                     self._record(request, error=failure)
                     raise failure from None
-                self._publish("reconnecting", f"link dropped during {operation}")
+                self._publish(ConnectionState.RECONNECTING, f"link dropped during {operation}")
                 if not retry or attempt:
                     lost = ConnectionLost(
                         self.device,
@@ -217,16 +217,16 @@ class PymodbusLink:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _reconnect(self, operation: str) -> None:
-        self._publish("reconnecting", f"reconnecting to {self.host}:{self.port}")
+        self._publish(ConnectionState.RECONNECTING, f"reconnecting to {self.host}:{self.port}")
         self._client.close()
         for delay in self.backoff.delays():
             await self._sleep(delay)
             self._client = self._new_client()
             if await self._client.connect():
-                self._publish("connected", f"reconnected to {self.host}:{self.port}")
+                self._publish(ConnectionState.CONNECTED, f"reconnected to {self.host}:{self.port}")
                 return
         self._open = False
-        self._publish("disconnected", "gave up reconnecting")
+        self._publish(ConnectionState.LOST, f"gave up reconnecting ({self.backoff.limits()})")
         raise ConnectionLost(
             self.device,
             operation,

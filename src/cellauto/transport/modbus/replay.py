@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cellauto.errors import ConnectionLost, DeviceError, DeviceTimeout, ReplayMismatch
-from cellauto.transport.base import ConnectionEvent, EventHub
+from cellauto.transport.base import ConnectionEvent, ConnectionState, EventHub
 
 from .errors import exception_error
 from .regmap import Table
@@ -42,13 +42,13 @@ class ReplayLink:
     async def open(self) -> None:
         """Start replaying."""
         self._open = True
-        self._hub.publish(self.device, ConnectionEvent("connected", "replay"))
+        self._hub.publish(self.device, ConnectionEvent(ConnectionState.CONNECTED, "replay"))
 
     async def close(self) -> None:
         """Stop replaying."""
         if self._open:
             self._open = False
-            self._hub.publish(self.device, ConnectionEvent("disconnected", "closed"))
+            self._hub.publish(self.device, ConnectionEvent(ConnectionState.DISCONNECTED, "closed"))
         self._hub.end()
 
     def events(self) -> AsyncIterator[ConnectionEvent]:
