@@ -27,9 +27,12 @@ class ProfileError(CellautoError):
     def __init__(self, source: str, problems: Iterable[tuple[str, str]]) -> None:
         self.source = source
         self.problems = list(problems)
-        lines = [f"device profile {source} is invalid:"]
-        lines += [f"  at {path or '<root>'}: {reason}" for path, reason in self.problems]
-        super().__init__("\n".join(lines))
+        where = [f"at {path or '<root>'}: {reason}" for path, reason in self.problems]
+        if len(where) == 1:  # one problem, one line
+            super().__init__(f"device profile {source} is invalid: {where[0]}")
+        else:
+            lines = [f"device profile {source} is invalid:", *(f"  {w}" for w in where)]
+            super().__init__("\n".join(lines))
 
 
 class DeviceError(CellautoError):
@@ -199,3 +202,12 @@ class OpcUaReplayMismatch(ProtocolError):
         else:
             message = f"request #{index} differs from the capture, which expects {expected}"
         super().__init__(device, operation, message)
+
+
+class BatchError(CellautoError):
+    """A batch asked to do something it must refuse (two devices under one id, fault injection
+    on real equipment, an answer that is not one of a prompt's choices); names the batch."""
+
+
+class InvalidAnswer(CommandRejected):
+    """An answer to a prompt that is not one of its choices."""

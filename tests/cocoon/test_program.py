@@ -40,7 +40,7 @@ async def test_a_whole_program_runs_with_prompts_feeds_and_a_result(
         run = await device.start_program(
             template, parameters, supervisory_job_id="B-0001", user="alice"
         )
-        result = await asyncio.wait_for(run, 60)
+        result = await run  # simulated time: pytest's timeout guards a hang
         operator.cancel()
         assert device.state == COMPLETE
         assert result.outcome == "complete"
