@@ -126,3 +126,16 @@ async def test_a_parameter_must_be_a_finite_number(bad: float) -> None:
 def test_a_dimensionless_quantity_prints_without_a_unit() -> None:
     assert str(cellauto.Q(2, "1")) == "2"
     assert str(cellauto.Q(2, "mL")) == "2 mL"
+
+
+async def test_cellauto_run_faults_reach_every_simulated_device(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CELLAUTO_FAULTS", "corrupt@1h")
+    async with Batch("B-F", product="p", operator="o", records=tmp_path, sim=True) as batch:
+        await batch.connect("prodigy+serial:///dev/ttyUSB0")
+        await batch.connect("prodigy+sim://?faults=stall@2h:1m")  # its own faults stay
+    urls = [json.loads(str(r["value"])) for r in audit(batch) if r["action"] == "device.connect"]
+    assert "faults=corrupt@1h" in urls[0]
+    assert "faults=stall@2h:1m" in urls[1]
+    assert "corrupt" not in urls[1]
