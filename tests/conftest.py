@@ -6,23 +6,10 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-VIA_CELLAUTO_RUN = {"parallel_batches.py": ["2", "--sim", "--speed", "max"]}
-"""Examples run through `cellauto run` (with these arguments) rather than plain python."""
-
-
-@dataclass(frozen=True)
-class ExampleRun:
-    """One example run as a user runs it: the folder it ran in and what it printed."""
-
-    cwd: Path
-    result: subprocess.CompletedProcess[str]
+from example_runs import EXAMPLES, VIA_CELLAUTO_RUN, ExampleRun
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, ExampleRun
+from example_runs import EXAMPLES, ExampleRun
 
 NAMES = sorted(p.name for p in EXAMPLES.glob("*.py"))
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ExampleRun
+from example_runs import ExampleRun
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIAL = (ROOT / "docs" / "tutorial.md").read_text(encoding="utf-8")
