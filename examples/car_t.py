@@ -7,6 +7,9 @@ CELLAUTO_SIM says otherwise) or `cellauto run examples/car_t.py --sim` to use th
 which speak cellauto's own protocol profiles (the vendors' interfaces are not public).
 
     python examples/car_t.py             # simulated at maximum speed, record in records/
+
+Records are never overwritten: the first run records B-DEMO-001, each further run the next
+number (B-DEMO-002, ...), and the demo says which.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from cellauto.records import keys
 from cellauto.schema import SampleInfo
 
 PATIENT = "P-0001"
-BATCH = "B-DEMO-001"
 DEMO_PASSPHRASE = b"demo-only passphrase, not a secret"
 
 
@@ -45,21 +47,38 @@ def demo_signer(records: Path) -> tuple[cellauto.records.keys.Signer, Path]:
     return keys.load_signer(folder, "alice", DEMO_PASSPHRASE), trust
 
 
+def next_demo_batch(records: Path) -> str:
+    """B-DEMO-001, or the next number not yet recorded under `records`."""
+    n = 1
+    while (records / f"B-DEMO-{n:03d}").exists():
+        n += 1
+    return f"B-DEMO-{n:03d}"
+
+
+def _earlier(batch_id: str) -> str:
+    n = int(batch_id.removeprefix("B-DEMO-")) - 1
+    if n == 0:
+        return ""
+    return "; earlier demo records are kept: B-DEMO-001" + (f" to B-DEMO-{n:03d}" if n > 1 else "")
+
+
 async def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("asyncua").setLevel(logging.ERROR)  # its session chatter is not news here
     started = time.monotonic()
     records = Path(os.environ.get("CELLAUTO_RECORDS", "records"))
     signer, trust = demo_signer(records)
+    batch_id = next_demo_batch(records)
+    print(f"batch {batch_id}: a new record {records / batch_id}{_earlier(batch_id)}")
     async with cellauto.Batch(
-        BATCH,
+        batch_id,
         product="CAR-T (autologous, simulated)",
         operator="alice",
         recipe="CAR-T two-device demo",
         patient_id=PATIENT,
         sim=os.environ.get("CELLAUTO_SIM", "1") != "0",
         prompts=cellauto.AutoAnswer(
-            user="alice (simulated)", answers={"sample": "sample taken", "bag": "connected"}
+            user="alice (simulated)", answers={"sample": "sample taken", "connect": "connected"}
         ),
         records=records,
         signer=signer,
@@ -80,12 +99,12 @@ async def main() -> None:
 
         # 1. Prodigy: selection, activation, transduction, formulation of the transduced fraction
         transduction = await prodigy.start_program(
-            "TCT transduction", {"moi": 5}, supervisory_job_id=BATCH, user="alice"
+            "TCT transduction", {"moi": 5}, supervisory_job_id=batch_id, user="alice"
         )
         selected = await transduction
         print(
             f"{prodigy.device_id}: {selected.program} {selected.outcome} at "
-            f"{batch.now():%d %b %H:%M} ({time.monotonic() - started:.0f} s wall)"
+            f"{selected.stopped:%d %b %H:%M} ({time.monotonic() - started:.0f} s wall)"
         )
         for key in ("purity", "recovery", "transduction", "target_fraction_cells"):
             if key in selected.properties:
@@ -106,7 +125,7 @@ async def main() -> None:
         expansion = await cocoon.start_program(
             "CAR-T expansion",
             {"starting_cells": cellauto.Q(1e8, "{cells}")},
-            supervisory_job_id=BATCH,
+            supervisory_job_id=batch_id,
             user="alice",
         )
         while not expansion.done():
@@ -116,7 +135,7 @@ async def main() -> None:
         harvest = await expansion
         print(
             f"{cocoon.device_id}: {harvest.program} {harvest.outcome} at "
-            f"{batch.now():%d %b %H:%M} ({time.monotonic() - started:.0f} s wall)"
+            f"{harvest.stopped:%d %b %H:%M} ({time.monotonic() - started:.0f} s wall)"
         )
         for key, value in list(harvest.properties.items())[:4]:
             print(f"  {key:<22} {value}")

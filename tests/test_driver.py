@@ -153,9 +153,13 @@ async def test_an_abort_fails_the_run_with_a_clear_error() -> None:
     await device.abort()
     assert device.calls[-1] == ("abort", {})
     await device.inject_state("Aborting")
+    assert not run.done()  # `await run` returns once the device is Aborted: clear() is allowed then
+    await device.inject_state("Aborted")
     with pytest.raises(RunAborted, match=r"prodigy-1: start_program TCT: the run was aborted"):
         await run
     assert run.status.status == "finishedWithError"
+    assert run.status.device_state == "Aborted"
+    await device.clear()
 
 
 async def test_alarms_are_tracked_and_acknowledged() -> None:

@@ -1,32 +1,69 @@
-"""Every example runs, as a user runs it."""
+"""Every example runs, as a user runs it (once per session: see conftest.py)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.py"))
+from example_runs import EXAMPLES, ExampleRun
+
+NAMES = sorted(p.name for p in EXAMPLES.glob("*.py"))
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
-def test_example_runs(example: Path, tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, str(example)], capture_output=True, text=True, cwd=tmp_path, timeout=300
-    )
+@pytest.mark.parametrize("name", NAMES)
+def test_example_runs(name: str, example_run: Callable[[str], ExampleRun]) -> None:
+    result = example_run(name).result
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
 
 
-def test_foundation_tour_walks_every_profile() -> None:
+def test_foundation_tour_walks_every_profile(example_run: Callable[[str], ExampleRun]) -> None:
     import cellauto
 
-    tour = EXAMPLES[[p.name for p in EXAMPLES].index("foundation_tour.py")]
-    out = subprocess.run(
-        [sys.executable, str(tour)], capture_output=True, text=True, check=True
-    ).stdout
+    out = example_run("foundation_tour.py").result.stdout
     for device in cellauto.available_profiles():
         assert f"\n{device} " in out
     assert "Running/Complete" in out
+
+
+def test_parallel_batches_runs_under_cellauto_run(
+    example_run: Callable[[str], ExampleRun],
+) -> None:
+    out = example_run("parallel_batches.py").result.stdout
+    assert "B-PAR-001: complete" in out
+    assert "B-PAR-002: complete" in out
+    assert "B-PAR-003" not in out  # the script saw its own argument, 2
+
+
+def test_the_demo_says_what_happened_truthfully(demo: ExampleRun) -> None:
+    out = demo.result.stdout
+    assert out.startswith("batch B-DEMO-001: a new record records/B-DEMO-001\n")
+    assert "operator: done" in out  # a choice prompt gets one of its choices
+    for line in out.splitlines():
+        assert not line.rstrip().endswith(" 1"), line  # a dimensionless value has no unit "1"
+    from cellauto.records import open_batch
+
+    results = open_batch(demo.cwd / "records" / "B-DEMO-001").results.to_pylist()
+    for row in results:  # each run's end as recorded, not the time the script looked
+        assert (
+            f"{row['device_id']}: {row['program']} complete at {row['stopped']:%d %b %H:%M}" in out
+        )
+
+
+def test_the_demo_runs_again_in_the_same_folder(demo: ExampleRun) -> None:
+    again = subprocess.run(
+        [sys.executable, str(EXAMPLES / "car_t.py")],
+        capture_output=True,
+        text=True,
+        cwd=demo.cwd,
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(
+        "batch B-DEMO-002: a new record records/B-DEMO-002; earlier demo records are kept: "
+        "B-DEMO-001\n"
+    )
+    assert Path(demo.cwd, "records", "B-DEMO-001").is_dir()  # never overwritten

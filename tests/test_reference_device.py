@@ -20,14 +20,14 @@ register_simulator("incubator", start_simulator)
 
 
 async def until_step(run: Operation[Result], number: int) -> None:
-    """Wait (at most 5 s) until the run reports step `number`."""
+    """Wait until the run reports step `number`."""
 
     async def watch() -> None:
         async for status in run.watch():
             if status.step_number == number:
                 return
 
-    await asyncio.wait_for(watch(), 5)
+    await watch()
 
 
 async def answer_next_prompt(device: cellauto.Device, answer: str) -> str:
@@ -85,8 +85,8 @@ async def test_full_program_run_with_prompt_at_max_speed(incubator: IncubatorAda
 
     watcher = asyncio.create_task(watch())
     assert await answer_next_prompt(incubator, "bag connected") == "Connect the medium bag"
-    result = await asyncio.wait_for(run, 10)
-    await asyncio.wait_for(watcher, 5)
+    result = await run  # returns once the device reports Complete
+    await watcher
     assert result.outcome == "complete"
     assert result.device_program_run_id == incubator.current_run.device_program_run_id  # type: ignore[union-attr]
     assert result.total_runtime.total_seconds() >= (1 + 48) * 3600  # virtual, not wall time
@@ -94,7 +94,6 @@ async def test_full_program_run_with_prompt_at_max_speed(incubator: IncubatorAda
     # a poll-only device at max speed may finish a 48 h step between two polls: the step the
     # run waited in is seen, later ones need not be
     assert any(s.step_name == "Add medium" and s.status == "running" for s in statuses)
-    await asyncio.sleep(0.1)
     await incubator.close()
     kinds = [e async for e in events]
     transitions = [e.to_state for e in kinds if e.kind is EventKind.STATE_CHANGED]
@@ -115,7 +114,7 @@ async def test_hold_and_unhold_reach_the_device(incubator: IncubatorAdapter) -> 
     await incubator.unhold()
     await incubator.abort()
     with pytest.raises(cellauto.RunAborted, match="the run was aborted"):
-        await asyncio.wait_for(run, 5)
+        await run
 
 
 async def test_bad_requests_fail_before_anything_moves(incubator: IncubatorAdapter) -> None:
@@ -138,7 +137,7 @@ async def test_disconnect_fault_is_survived() -> None:
         events = device.events()
         run = await device.start_program("expand")
         await answer_next_prompt(device, "ok")
-        result = await asyncio.wait_for(run, 10)
+        result = await run
         assert result.outcome == "complete"
         assert device.transport.connected
     finally:

@@ -84,17 +84,16 @@ def test_bad_calls_name_device_operation_and_script_line(
     assert "sealed and intact" in result.stdout
 
 
-def test_ctrl_c_holds_the_device_and_seals_the_record(tmp_path: Path) -> None:
-    import signal
+def _start_and_signal(
+    tmp_path: Path, script_text: str, signum: int, started: str = "state_changed: Running/Execute"
+) -> tuple[subprocess.Popen[str], str, str]:
     import time
 
     script = tmp_path / "batch_script.py"
-    body = 'print("started", flush=True)'
-    script.write_text(SCRIPT.replace("FAIL_HERE", body), encoding="utf-8")
-    records = tmp_path / "r"
+    script.write_text(script_text, encoding="utf-8")
     command = [sys.executable, "-m", "cellauto.cli", "run", str(script), "--sim", "--speed", "1"]
     process = subprocess.Popen(
-        [*command, "--records", str(records)],
+        [*command, "--records", str(tmp_path / "r")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -102,19 +101,112 @@ def test_ctrl_c_holds_the_device_and_seals_the_record(tmp_path: Path) -> None:
     )
     assert process.stdout is not None
     deadline = time.monotonic() + 60
-    while "state_changed: Running/Execute" not in process.stdout.readline():
+    while started not in process.stdout.readline():
         assert time.monotonic() < deadline, "the run never started"
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     out, err = process.communicate(timeout=60)
+    return process, out, err
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_signal_holds_the_device_and_seals_the_record(tmp_path: Path, name: str) -> None:
+    import signal
+
+    body = 'print("started", flush=True)'
+    process, out, err = _start_and_signal(
+        tmp_path, SCRIPT.replace("FAIL_HERE", body), getattr(signal, name)
+    )
     assert process.returncode == 130, err
-    assert "interrupted" in err
+    reason = "interrupted" if name == "SIGINT" else f"interrupted by {name}"
+    assert f"{reason}; B-RUN: held incubator-1" in err
+    assert "safe state" not in err.splitlines()[-1]
     assert "B-RUN: stopped" in out
     assert "sealed and intact" in out
 
     from cellauto.records import open_batch
 
-    record = open_batch(records / "B-RUN")
-    assert "interrupted" in (record.manifest.seal_reason or "")
+    record = open_batch(tmp_path / "r" / "B-RUN")
+    assert reason in (record.manifest.seal_reason or "")
     holds = [row for row in record.audit.to_pylist() if row["action"] == "device.hold"]
     assert holds
-    assert "safe state: interrupted" in holds[0]["reason"]
+    assert f"safe state: {reason}" in holds[0]["reason"]
+
+
+TWO_DEVICES = f"""
+import asyncio, sys
+sys.path.insert(0, {str(TESTS)!r})
+import cellauto
+from cellauto.batch import Batch
+from cellauto.errors import CommandRejected
+from cellauto.registry import register_adapter, register_simulator
+from cellauto.state import StateCommand
+from reference_device import PROFILE, IncubatorAdapter, start_simulator
+
+
+class Stubborn(IncubatorAdapter):
+    async def _send_state_command(self, command):
+        if command is StateCommand.HOLD:
+            raise CommandRejected(self.device_id, "hold", "door interlock engaged")
+        await super()._send_state_command(command)
+
+
+register_adapter("incubator", IncubatorAdapter)
+register_adapter("stubborn", Stubborn)
+register_simulator("incubator", start_simulator)
+register_simulator("stubborn", start_simulator)
+
+
+async def main() -> None:
+    async with Batch("B-TWO", product="MSC", operator="bob") as batch:
+        good = await batch.connect("incubator+tcp://192.0.2.10:5020", profile=PROFILE)
+        bad = await batch.connect("stubborn+tcp://192.0.2.11:5020", profile=PROFILE)
+        runs = [
+            await d.start_program("expand", {{"grow_time": cellauto.Q(12, "h")}})
+            for d in (good, bad)
+        ]
+        await asyncio.gather(*runs)
+
+asyncio.run(main())
+"""
+
+
+def test_the_closing_line_names_the_device_that_could_not_be_held(tmp_path: Path) -> None:
+    import signal
+
+    process, _, err = _start_and_signal(
+        tmp_path, TWO_DEVICES, signal.SIGTERM, started="stubborn-1: state_changed: Running/Execute"
+    )
+    assert process.returncode == 130, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(
+        "interrupted by SIGTERM; B-TWO: held incubator-1; COULD NOT HOLD stubborn-1"
+    )
+    assert "door interlock engaged" in last
+    assert "safe state" not in last
+
+    from cellauto.records import open_batch
+
+    audit = open_batch(tmp_path / "r" / "B-TWO").audit.to_pylist()
+    failed = [row for row in audit if row["action"] == "device.hold.failed"]
+    assert [row["object"] for row in failed] == ["stubborn-1"]
+
+
+def test_the_script_gets_its_own_argv(tmp_path: Path) -> None:
+    script = tmp_path / "argv_script.py"
+    script.write_text("import sys\nprint('ARGV', sys.argv[1:])\n", encoding="utf-8")
+    command = [sys.executable, "-m", "cellauto.cli", "run", str(script), "3", "--sim"]
+    result = subprocess.run(
+        [*command, "--speed", "max", "--", "--sim"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ARGV ['3', '--sim']" in result.stdout
+
+
+def test_faults_need_sim(tmp_path: Path) -> None:
+    script = tmp_path / "s.py"
+    script.write_text("print('ran')\n", encoding="utf-8")
+    command = [sys.executable, "-m", "cellauto.cli", "run", str(script), "--faults", "stall@1h:1m"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert "--faults needs --sim" in result.stderr
+    assert "ran" not in result.stdout

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from example_runs import ExampleRun
+
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIAL = (ROOT / "docs" / "tutorial.md").read_text(encoding="utf-8")
 BLOCK = re.compile(r"```(python|sh)\n(.*?)```", re.DOTALL)
@@ -31,17 +33,10 @@ def sh(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cwd = tmp_path_factory.mktemp("tutorial")
-    demo = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "car_t.py")],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert demo.returncode == 0, demo.stderr
-    return cwd
+def workdir(demo: ExampleRun) -> Path:
+    """The folder the session's demo ran in (its record is records/B-DEMO-001)."""
+    assert demo.result.returncode == 0, demo.result.stderr
+    return demo.cwd
 
 
 PYTHON = [(code, before) for lang, code, before in blocks() if lang == "python"]

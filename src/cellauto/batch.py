@@ -11,24 +11,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
+import math
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 from pydantic import JsonValue
 
-from cellauto.driver import Device, OperatorPrompt
-from cellauto.errors import CellautoError, DeviceError, DeviceTimeout
+from cellauto.driver import Device, DeviceAction, OperatorPrompt
+from cellauto.errors import BatchError, CellautoError, DeviceError, DeviceTimeout, InvalidAnswer
 from cellauto.records import RecordWriter
 from cellauto.records.ids import check_batch_id
 from cellauto.records.keys import Signer
 from cellauto.records.layout import read_manifest
-from cellauto.registry import connect, parse_url
+from cellauto.registry import DeviceUrl, connect, parse_url
 from cellauto.schema import (
     AlarmSeverity,
     BatchInfo,
@@ -41,7 +43,7 @@ from cellauto.schema import (
     SignatureMeaning,
 )
 from cellauto.secrets import redact_url
-from cellauto.state import EXECUTE, State
+from cellauto.state import EXECUTE, HELD, HOLDING, State
 
 _log = logging.getLogger("cellauto.batch")
 
@@ -55,6 +57,14 @@ class BatchObserver(Protocol):
 
 
 _observers: list[BatchObserver] = []
+_interrupt_reason = "interrupted"
+
+
+def set_interrupt_reason(reason: str) -> None:
+    """What an interruption (Ctrl-C, a cancelled task) is called in the audit trail and seal
+    from now on: `cellauto run` names the signal it received (``interrupted by SIGTERM``)."""
+    global _interrupt_reason
+    _interrupt_reason = reason
 
 
 def observe_batches(observer: BatchObserver) -> Callable[[], None]:
@@ -93,7 +103,8 @@ class PromptPolicy(Protocol):
 @dataclass
 class AutoAnswer:
     """Answers prompts without a person (simulation): the first answer whose key occurs in the
-    prompt's text, else the first choice, else `default`. Every answer is still audited."""
+    prompt's text (and, for a prompt with choices, is one of them), else the first choice, else
+    `default`. Every answer is still audited."""
 
     user: str = "simulated-operator"
     answers: Mapping[str, str] = field(default_factory=dict)
@@ -101,7 +112,9 @@ class AutoAnswer:
 
     async def answer(self, request: PromptRequest) -> PromptAnswer:
         for key, answer in self.answers.items():
-            if key.lower() in request.text.lower():
+            if key.lower() in request.text.lower() and (
+                not request.choices or answer in request.choices
+            ):
                 return PromptAnswer(answer, self.user)
         return PromptAnswer(request.choices[0] if request.choices else self.default, self.user)
 
@@ -131,6 +144,47 @@ class AlarmPolicy:
 
 
 _SEVERITY_ORDER = list(AlarmSeverity)
+_BY_BATCH: contextvars.ContextVar[bool] = contextvars.ContextVar("by_batch", default=False)
+"""Set while the batch itself commands a device: it audits those with their reason."""
+
+
+@contextlib.contextmanager
+def _batch_acts() -> Iterator[None]:
+    token = _BY_BATCH.set(True)
+    try:
+        yield
+    finally:
+        _BY_BATCH.reset(token)
+
+
+@dataclass
+class SafeState:
+    """What a batch ending on an error or interruption did to its devices."""
+
+    reason: str
+    held: list[str] = field(default_factory=list)
+    """Devices that were executing and are now held."""
+    not_held: dict[str, str] = field(default_factory=dict)
+    """Devices that were executing and could not be held: device_id -> why."""
+    left: dict[str, str] = field(default_factory=dict)
+    """Devices that were not executing, left as they were: device_id -> state."""
+
+    def summary(self) -> str:
+        """One line: which devices were held, which could not be, which were left alone."""
+        parts = []
+        if self.held:
+            parts.append(f"held {', '.join(self.held)}")
+        if self.not_held:
+            parts.append(
+                "COULD NOT HOLD "
+                + "; ".join(f"{device} ({why})" for device, why in self.not_held.items())
+            )
+        if self.left:
+            parts.append(
+                "left as they were "
+                + ", ".join(f"{device} ({state})" for device, state in self.left.items())
+            )
+        return "; ".join(parts) or "no devices connected"
 
 
 def _env_flag(name: str) -> bool:
@@ -177,6 +231,7 @@ class Batch:
         self.sim = _env_flag("CELLAUTO_SIM") if sim is None else sim
         self.speed = speed or os.environ.get("CELLAUTO_SPEED", "max")
         self.seed = seed
+        self.faults = os.environ.get("CELLAUTO_FAULTS") or None
         self.prompts: PromptPolicy = prompts or (
             AutoAnswer() if self.sim else TerminalPrompts(self.operator)
         )
@@ -185,6 +240,7 @@ class Batch:
         self.resuming = resume
         self.alarm_policy = alarm_policy
         self.devices: dict[str, Device] = {}
+        self.safe_state: SafeState | None = None
         self.materials: dict[str, tuple[SampleInfo, str]] = {}
         self.status = BatchStatus.PLANNED
         self._abort_reason: str | None = None
@@ -192,6 +248,10 @@ class Batch:
         self._writer: RecordWriter | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._seq = 0
+        self._alarms_handled: set[tuple[str, str]] = set()
+        self._sealed = False
+        self._ending = False
+        self._commanded_hold: set[str] = set()
         self.on_sample: list[Callable[[Sample], None]] = []
         self.on_event: list[Callable[[Event], None]] = []
 
@@ -272,9 +332,10 @@ class Batch:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._ending = True
         if exc is not None:
             reason = (
-                "interrupted"
+                _interrupt_reason
                 if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError)
                 else (f"error: {type(exc).__name__}: {exc}")
             )
@@ -287,14 +348,28 @@ class Batch:
 
     async def _make_safe(self, reason: str) -> None:
         """Hold every device that is executing, so cells stay under control until a person
-        decides; devices doing anything else are left as they are."""
+        decides; devices doing anything else are left as they are. `safe_state` says which."""
+        outcome = SafeState(reason)
         for device in self.devices.values():
-            if device.state == EXECUTE:
-                try:
+            if device.state != EXECUTE:
+                outcome.left[device.device_id] = str(device.state)
+                continue
+            try:
+                with _batch_acts():
                     await device.hold()
-                    self._audit("device.hold", device.device_id, reason=f"safe state: {reason}")
-                except (DeviceError, OSError) as exc:
-                    _log.error("%s: could not hold: %s", device.device_id, exc)
+            except (DeviceError, OSError) as exc:
+                _log.error("%s: could not hold: %s", device.device_id, exc)
+                outcome.not_held[device.device_id] = str(exc)
+                self._audit(
+                    "device.hold.failed",
+                    device.device_id,
+                    value=str(exc),
+                    reason=f"safe state: {reason}",
+                )
+            else:
+                outcome.held.append(device.device_id)
+                self._audit("device.hold", device.device_id, reason=f"safe state: {reason}")
+        self.safe_state = outcome
 
     async def _close(self, status: BatchStatus, reason: str) -> None:
         await asyncio.sleep(0)  # let the recorders take what the devices reported last
@@ -308,6 +383,7 @@ class Batch:
             await asyncio.gather(*pending, return_exceptions=True)
         self.status = status
         self._audit("batch.end", f"batch:{self.batch_id}", value=str(status), reason=reason)
+        self._sealed = True
         ended = self.writer.manifest.batch.model_copy(
             update={"status": status, "actual_end": self.now()}
         )
@@ -323,8 +399,12 @@ class Batch:
         """Connect a device and record everything it reports from now on (`profile` for a
         device whose profile does not ship with cellauto)."""
         parsed = parse_url(url)
-        if self.sim and parsed.transport != "sim":
-            url = f"{parsed.device}+sim://?speed={self.speed}&seed={self.seed + len(self.devices)}"
+        if device_id is not None and device_id in self.devices:
+            raise BatchError(
+                f"batch {self.batch_id}: connect {url}: device_id {device_id!r} is already "
+                f"connected ({self.devices[device_id].profile.device}); give each device its own id"
+            )
+        url = str(self._device_url(parsed))
         device_id = device_id or self._next_id(parsed.device)
         # Connecting is set-up: virtual time must not run on meanwhile (an OPC UA server takes a
         # real second to start, which at max speed would be days for the other simulators).
@@ -337,6 +417,7 @@ class Batch:
                 before_connect=self._record,
             )
         self.devices[device_id] = device
+        device.on_action.append(self._script_action)
         units = {name: ch.unit for name, ch in device.profile.channels().items()}
         self.writer.add_device(
             device_id,
@@ -347,6 +428,28 @@ class Batch:
         )
         self._audit("device.connect", device_id, value=redact_url(url))
         return device
+
+    def _device_url(self, parsed: DeviceUrl) -> DeviceUrl:
+        """The URL to connect: under ``sim=True`` a real URL becomes its simulator (keeping the
+        URL's options); a simulated device gets the batch's seed (and ``cellauto run --faults``)
+        unless its URL sets its own."""
+        options = dict(parsed.options)
+        simulated = parsed.transport == "sim"
+        if self.sim and not simulated:
+            if "faults" in options:
+                raise BatchError(
+                    f"batch {self.batch_id}: {parsed}: faults= is a simulator option and this URL "
+                    f"names real equipment; use {parsed.device}+sim://?faults=... (or "
+                    "`cellauto run --sim --faults ...`)"
+                )
+            options.setdefault("speed", self.speed)
+            simulated = True
+        if not simulated:
+            return parsed
+        options.setdefault("seed", str(self.seed + len(self.devices)))
+        if self.faults:
+            options.setdefault("faults", self.faults)
+        return DeviceUrl(parsed.device, "sim", "", options)
 
     def _next_id(self, kind: str) -> str:
         n = 1
@@ -378,9 +481,26 @@ class Batch:
 
         self._tasks += [asyncio.create_task(t()) for t in (pump_samples, pump_events, pump_results)]
 
+    def _script_action(self, action: DeviceAction) -> None:
+        """A command the script (not the batch itself) sent a device: an audit entry."""
+        if _BY_BATCH.get() or self._writer is None or self._sealed:
+            return
+        target = f"{action.device_id}/{action.target}" if action.target else action.device_id
+        name = {"answer_prompt": "prompt.answer", "acknowledge": "alarm.acknowledge"}.get(
+            action.action, f"device.{action.action}"
+        )
+        self._audit(name, target, value=action.value, actor=action.user, reason="by the script")
+
     async def _on_device_event(self, device: Device, event: Event) -> None:
         for callback in self.on_event:
             callback(event)
+        if event.kind is EventKind.COMMAND:
+            if event.message == "hold":
+                self._commanded_hold.add(device.device_id)
+            else:
+                self._commanded_hold.discard(device.device_id)
+        if event.kind is EventKind.STATE_CHANGED and event.to_state in (str(HELD), str(HOLDING)):
+            self._held_by_alarm(device)
         if event.kind in (
             EventKind.ALARM_RAISED,
             EventKind.ALARM_ACKNOWLEDGED,
@@ -394,7 +514,10 @@ class Batch:
                 and policy is not None
                 and _SEVERITY_ORDER.index(alarm.severity) >= _SEVERITY_ORDER.index(policy.hold_at)
             ):
+                self._alarms_handled.add((device.device_id, alarm.alarm_id))
                 self._spawn(self._handle_alarm(device, alarm.alarm_id, alarm.message))
+            elif event.kind is EventKind.ALARM_RAISED and device.state in (HELD, HOLDING):
+                self._held_by_alarm(device)
             return
         self.writer.add_event(event)
         if event.kind is EventKind.PROMPT:
@@ -403,6 +526,22 @@ class Batch:
             )
             if prompt is not None:
                 self._spawn(self._answer_device_prompt(device, prompt))
+
+    def _held_by_alarm(self, device: Device) -> None:
+        """A device that holds itself on one of its alarms waits for a person: apply the alarm
+        policy to it (once per alarm) instead of leaving the script waiting forever."""
+        if (
+            self.alarm_policy is None
+            or self._ending
+            or device.device_id in self._commanded_hold  # held on purpose, not by the alarm
+        ):
+            return
+        for alarm in device.alarms:
+            key = (device.device_id, alarm.alarm_id)
+            if alarm.active and key not in self._alarms_handled:
+                self._alarms_handled.add(key)
+                self._spawn(self._handle_alarm(device, alarm.alarm_id, alarm.message))
+                return
 
     def _spawn(self, coroutine: Any) -> None:
         self._tasks.append(asyncio.create_task(coroutine))
@@ -422,10 +561,11 @@ class Batch:
             actor=reply.user,
             reason=prompt.text,
         )
-        await device.answer_prompt(prompt, reply.answer, reply.user)
+        with _batch_acts():
+            await device.answer_prompt(prompt, reply.answer, reply.user)
 
     async def _handle_alarm(self, device: Device, alarm_id: str, message: str) -> None:
-        with self._time_stands_still():
+        with self._time_stands_still(), _batch_acts():
             await self._decide_on_alarm(device, alarm_id, message)
 
     async def _decide_on_alarm(self, device: Device, alarm_id: str, message: str) -> None:
@@ -448,8 +588,22 @@ class Batch:
             await device.acknowledge(alarm_id, reply.user)
         if reply.answer == "abort":
             await self.abort(f"operator decision on alarm {alarm_id}", devices=[device])
-        elif device.state.running is not None and str(device.state).endswith(("Held", "Holding")):
-            await device.unhold()
+        elif device.state in (HELD, HOLDING):
+            try:
+                await device.wait_for_state(HELD, timeout=device.timeout)
+                await device.unhold()
+            except DeviceError as exc:
+                _log.error(
+                    "%s: could not resume after alarm %s: %s", device.device_id, alarm_id, exc
+                )
+                self._audit(
+                    "device.unhold.failed",
+                    device.device_id,
+                    value=str(exc),
+                    reason=f"alarm {alarm_id}",
+                )
+            else:
+                self._audit("device.unhold", device.device_id, reason=f"alarm {alarm_id}: continue")
 
     # -- material and chain of identity ------------------------------------------------------
 
@@ -521,8 +675,16 @@ class Batch:
 
     async def prompt(self, text: str, *, choices: Iterable[str] = ()) -> str:
         """Ask the operator; the answer is an audit entry."""
+        options = tuple(choices)
         with self._time_stands_still():
-            reply = await self.prompts.answer(PromptRequest("batch", text, tuple(choices)))
+            reply = await self.prompts.answer(PromptRequest("batch", text, options))
+        if options and reply.answer not in options:
+            raise InvalidAnswer(
+                f"batch:{self.batch_id}",
+                f"prompt {text!r}",
+                f"the answer {reply.answer!r} (from {reply.user}) is not one of its choices",
+                hint=f"one of: {', '.join(options)}",
+            )
         self._audit(
             "prompt.answer",
             f"batch:{self.batch_id}",
@@ -548,7 +710,7 @@ class Batch:
         ends as aborted."""
         if "abort" in self.signatures_for:
             self.sign(SignatureMeaning.RESPONSIBILITY, f"abort: {reason}")
-        with self._time_stands_still():
+        with self._time_stands_still(), _batch_acts():
             for device in devices or list(self.devices.values()):
                 await device.abort()
                 self._audit("device.abort", device.device_id, reason=reason)
@@ -563,8 +725,15 @@ class Batch:
 
     # -- waiting -----------------------------------------------------------------------------
 
-    async def sleep(self, seconds: float) -> None:
-        """Wait `seconds` of batch time: virtual time in simulation, real time otherwise."""
+    async def sleep(self, seconds: float | timedelta) -> None:
+        """Wait `seconds` (or a timedelta) of batch time: virtual time in simulation, real time
+        otherwise."""
+        if isinstance(seconds, timedelta):
+            seconds = seconds.total_seconds()
+        if not math.isfinite(seconds) or seconds < 0:
+            raise BatchError(
+                f"batch {self.batch_id}: sleep({seconds!r}): needs a finite, non-negative duration"
+            )
         if self._clock is not None:
             await self._clock.sleep(seconds)
         else:
@@ -578,16 +747,7 @@ class Batch:
         timeout: float,  # noqa: ASYNC109 - real-time limit, the API of a waiting primitive
     ) -> None:
         """Until `device` is in `state`; DeviceTimeout after `timeout` s (of real time)."""
-        target = State.parse(state) if isinstance(state, str) else state
-        events = device.events()
-        try:
-            async with asyncio.timeout(timeout):
-                while device.state != target:
-                    await anext(events)
-        except TimeoutError:
-            raise DeviceTimeout(device.device_id, f"wait for state {target}", timeout) from None
-        finally:
-            events.close()
+        await device.wait_for_state(state, timeout=timeout)
 
     async def wait_for(
         self,

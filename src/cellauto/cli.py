@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from cellauto._version import __version__
 from cellauto.errors import CellautoError
 
@@ -15,16 +17,48 @@ from cellauto.errors import CellautoError
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cellauto`` command; returns the exit status."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passes_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
     try:
         status: int = args.handler(args)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `cellauto records show ... | head`: the reader has enough
+        _silence_stdout()
+        return 1
     except CellautoError as exc:
         print(f"cellauto: {exc}", file=sys.stderr)
         return 1
+    except ValidationError as exc:
+        print(f"cellauto: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"cellauto: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     return status
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush does not fail again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _one_line(exc: ValidationError) -> str:
+    """A pydantic error as one line: each problem's field and message."""
+    problems = [
+        f"{'.'.join(str(part) for part in err['loc']) or exc.title}: "
+        f"{str(err['msg']).removeprefix('Value error, ')}"
+        for err in exc.errors()
+    ]
+    return f"invalid {exc.title}: " + "; ".join(problems)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     devices = commands.add_parser(
         "devices", help="devices: profile, public vs assumed, adapter and simulator installed"
     )
+    devices.add_argument(
+        "device", nargs="?", help="one device: its programs, channels, commands and alarms"
+    )
     devices.set_defaults(handler=_devices)
 
     run = commands.add_parser("run", help="run an orchestration script, with a live view")
@@ -63,7 +100,16 @@ def _parser() -> argparse.ArgumentParser:
         default=True,
         help="write each batch's report beside its record (default: yes)",
     )
-    run.set_defaults(handler=_run)
+    run.add_argument(
+        "--faults",
+        help="fault schedule for every simulated device (with --sim), e.g. disconnect@2h:30s; "
+        "see docs/faults.md",
+    )
+    run.set_defaults(handler=_run, passes_extra=True)
+    run.epilog = (
+        "Arguments after the script that are not options of `cellauto run` go to the script "
+        "(sys.argv == [script, *args]); put them after `--` to pass any."
+    )
 
     sim = commands.add_parser(
         "sim", help="run a device simulator as a standalone process and print its URL"
@@ -144,6 +190,12 @@ def _devices(args: argparse.Namespace) -> int:
     from cellauto.profiles import available_profiles, load_profile
     from cellauto.registry import adapter_names, simulator_names
 
+    if args.device:
+        from cellauto.profile_text import describe
+
+        for line in describe(load_profile(args.device)):
+            print(line)
+        return 0
     installed, simulated = set(adapter_names()), set(simulator_names())
     print(
         f"{'device':<11} {'profile':<8} {'public':>6} {'assumed':>7}  {'transports':<12} "
@@ -164,6 +216,15 @@ def _devices(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from cellauto.runner import run_script
 
+    extra = list(args.extra)
+    if "--" in extra:  # what follows `--` goes to the script as given
+        extra.remove("--")
+    if args.faults and not args.sim:
+        print(
+            "cellauto run: --faults needs --sim (faults are injected by simulators)",
+            file=sys.stderr,
+        )
+        return 2
     return run_script(
         args.script,
         sim=args.sim,
@@ -171,6 +232,8 @@ def _run(args: argparse.Namespace) -> int:
         records=args.records,
         operator=args.operator,
         reports=args.report,
+        faults=args.faults,
+        args=extra,
     )
 
 

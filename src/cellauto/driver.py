@@ -27,6 +27,7 @@ from cellauto.errors import (
     DeviceError,
     DeviceLost,
     DeviceTimeout,
+    InvalidAnswer,
 )
 from cellauto.feeds import FanOut, Feed, Overflow
 from cellauto.operation import Operation, OperationStatus
@@ -52,6 +53,7 @@ from cellauto.state import (
     ABORTING,
     ALREADY_THERE,
     COMPLETE,
+    IDLE,
     STOPPED,
     State,
     StateCommand,
@@ -60,6 +62,9 @@ from cellauto.state import (
 )
 
 T = TypeVar("T")
+
+_RUN_OVER = frozenset({COMPLETE, STOPPED, ABORTED, IDLE})
+"""States in which a program run has ended, as the device reports it."""
 
 
 class TimeSource(Protocol):
@@ -87,6 +92,20 @@ class RunAborted(RunEnded):
 
 class RunStopped(RunEnded):
     """A program run was stopped before it completed."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceAction:
+    """A command a caller sent a device (state command, acknowledgement, prompt answer), once
+    the device accepted it: what a batch writes to its audit trail."""
+
+    device_id: str
+    action: str
+    """``hold``, ``unhold``, ... ``acknowledge`` or ``answer_prompt``."""
+    target: str = ""
+    """The alarm or prompt it concerns, if any."""
+    value: str | None = None
+    user: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +158,9 @@ class Device(abc.ABC):
         self._outage: tuple[datetime, int] | None = None  # (down since, reconnect attempts)
         self._last_contact: datetime | None = None
         self._closing = False
+        self._run_ending: tuple[Result | None, DeviceError | None] | None = None
+        self.on_action: list[Callable[[DeviceAction], None]] = []
+        """Called with every command the device accepted (a batch audits them)."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -257,6 +279,7 @@ class Device(abc.ABC):
             estimated_runtime=_estimated_runtime(template),
         )
         self._run_record = run
+        self._run_ending = None
         self._run = Operation(
             self.device_id,
             operation,
@@ -310,6 +333,41 @@ class Device(abc.ABC):
             return
         self._emit(EventKind.COMMAND, message=str(command), cause=str(command))
         await self._bounded(str(command), self._send_state_command(command))
+        self._acted(str(command))
+
+    async def wait_for_state(
+        self,
+        state: State | str,
+        *,
+        timeout: float | timedelta,  # noqa: ASYNC109 - real-time limit, the API of a waiting primitive
+    ) -> State:
+        """Until the device is in `state` or reports a transition to it; DeviceTimeout after
+        `timeout` (real time), DeviceError if the device closes first."""
+        target = State.parse(state) if isinstance(state, str) else state
+        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+        operation = f"wait for state {target}"
+        events = self.events()
+        try:
+            async with asyncio.timeout(seconds):
+                while self.state != target:
+                    if (await anext(events)).to_state == str(target):
+                        break  # reached, though perhaps already left
+        except TimeoutError:
+            raise DeviceTimeout(self.device_id, operation, seconds) from None
+        except StopAsyncIteration:
+            raise DeviceError(
+                self.device_id, operation, f"the device closed in state {self.state}"
+            ) from None
+        finally:
+            events.close()
+        return target
+
+    def _acted(
+        self, action: str, target: str = "", value: str | None = None, user: str | None = None
+    ) -> None:
+        done = DeviceAction(self.device_id, action, target, value, user)
+        for callback in list(self.on_action):
+            callback(done)
 
     # -- alarms and commands -------------------------------------------------------------------
 
@@ -329,6 +387,7 @@ class Device(abc.ABC):
         await self._bounded(
             f"acknowledge {alarm_id}", self._acknowledge(self._alarms[alarm_id], user)
         )
+        self._acted("acknowledge", alarm_id, user=user)
 
     def alarm(self, alarm_id: str) -> Alarm:
         """The latest state of an alarm this device raised during this connection."""
@@ -353,10 +412,18 @@ class Device(abc.ABC):
                 "no such open prompt",
                 hint=f"open: {known}",
             )
+        open_prompt = self._prompts[prompt_id]
+        if open_prompt.choices and answer not in open_prompt.choices:
+            raise InvalidAnswer(
+                self.device_id,
+                f"answer_prompt {prompt_id}",
+                f"{answer!r} is not one of the prompt's choices",
+                hint=f"one of: {', '.join(open_prompt.choices)}",
+            )
         await self._bounded(
-            f"answer_prompt {prompt_id}",
-            self._answer_prompt(self._prompts[prompt_id], answer, user),
+            f"answer_prompt {prompt_id}", self._answer_prompt(open_prompt, answer, user)
         )
+        self._acted("answer_prompt", prompt_id, answer, user)
 
     async def command(self, name: str, **parameters: object) -> CommandResult:
         """Send a command the profile declares beyond the state commands."""
@@ -521,7 +588,11 @@ class Device(abc.ABC):
         if run is None or run.done():
             return
         status = state_mappings()[state].sila or run.status.status
-        if state in (ABORTING, ABORTED):
+        if self._run_ending is not None and state in _RUN_OVER:
+            await self._settle_run()
+        elif state == ABORTING:
+            await run.update(device_state=str(state))
+        elif state == ABORTED:
             await self._end_run(
                 RunAborted(self.device_id, run.name, f"the run was aborted (state {state})")
             )
@@ -558,8 +629,9 @@ class Device(abc.ABC):
         )
 
     async def report_result(self, result: Result) -> None:
-        """The run's result (before the device reaches Complete). A run that was stopped or
-        aborted fails its operation with RunStopped or RunAborted carrying the result."""
+        """The run's result (before the device reaches Complete). The operation ends once the
+        device reports the run's final state (Complete, Stopped, Aborted); a run that was
+        stopped or aborted fails it with RunStopped or RunAborted carrying the result."""
         run = self._run
         if run is None or run.done():
             return
@@ -570,15 +642,29 @@ class Device(abc.ABC):
             data={"run_id": result.device_program_run_id, "outcome": result.outcome},
         )
         if result.outcome == "complete":
-            await run.finish(result, str(self.state))
-            return
-        error: RunEnded
-        if result.outcome == "aborted":
-            error = RunAborted(self.device_id, run.name, "the run was aborted")
+            self._run_ending = (result, None)
         else:
-            error = RunStopped(self.device_id, run.name, "the run was stopped before it completed")
-        error.result = result
-        await run.fail(error, str(self.state))
+            error: RunEnded
+            if result.outcome == "aborted":
+                error = RunAborted(self.device_id, run.name, "the run was aborted")
+            else:
+                error = RunStopped(
+                    self.device_id, run.name, "the run was stopped before it completed"
+                )
+            error.result = result
+            self._run_ending = (None, error)
+        if self.state in _RUN_OVER:
+            await self._settle_run()
+
+    async def _settle_run(self) -> None:
+        ending, self._run_ending = self._run_ending, None
+        if self._run is None or ending is None:
+            return
+        result, error = ending
+        if error is not None:
+            await self._run.fail(error, str(self.state))
+        elif result is not None:
+            await self._run.finish(result, str(self.state))
 
     async def report_alarm(self, alarm: Alarm) -> None:
         """A new alarm, or a change to one (acknowledged, cleared); each is an event."""

@@ -27,9 +27,12 @@ class ProfileError(CellautoError):
     def __init__(self, source: str, problems: Iterable[tuple[str, str]]) -> None:
         self.source = source
         self.problems = list(problems)
-        lines = [f"device profile {source} is invalid:"]
-        lines += [f"  at {path or '<root>'}: {reason}" for path, reason in self.problems]
-        super().__init__("\n".join(lines))
+        where = [f"at {path or '<root>'}: {reason}" for path, reason in self.problems]
+        if len(where) == 1:  # one problem, one line
+            super().__init__(f"device profile {source} is invalid: {where[0]}")
+        else:
+            lines = [f"device profile {source} is invalid:", *(f"  {w}" for w in where)]
+            super().__init__("\n".join(lines))
 
 
 class DeviceError(CellautoError):
@@ -386,3 +389,12 @@ class DeviceLost(ConnectionLost):
             hint="check the device, its cable or network; raise reconnect_attempts or "
             "reconnect_time in the URL to wait longer",
         )
+
+
+class BatchError(CellautoError):
+    """A batch asked to do something it must refuse (two devices under one id, fault injection
+    on real equipment, an answer that is not one of a prompt's choices); names the batch."""
+
+
+class InvalidAnswer(CommandRejected):
+    """An answer to a prompt that is not one of its choices."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from cellauto.errors import CommandRejected, UnitError
@@ -66,6 +67,8 @@ def _one(spec: ParameterSpec, value: object, device: str, operation: str) -> Pro
             )
         return value
     unit = spec.unit or "1"
+    if isinstance(value, int | float) and not isinstance(value, bool) and not math.isfinite(value):
+        raise CommandRejected(device, operation, f"{where} must be a finite number, not {value!r}")
     if isinstance(value, Quantity):
         try:
             quantity = value.to(unit)

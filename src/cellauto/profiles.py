@@ -35,6 +35,8 @@ def load_profile(name_or_path: str | Path) -> DeviceProfile:
         if not path.is_file():
             known = ", ".join(available_profiles()) or "none"
             raise ProfileError(str(path), [("", f"no profile {name_or_path!r}; known: {known}")])
+    elif not path.is_file():
+        raise ProfileError(str(path), [("", "no such file")])
     return _load(path.resolve(), path.stat().st_mtime_ns)
 
 
@@ -45,8 +47,12 @@ def _load(path: Path, _mtime: int) -> DeviceProfile:
         raw = tomllib.loads(text) if path.suffix == ".toml" else _json(text)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as exc:
         raise ProfileError(str(path), [("", f"cannot read: {exc}")]) from exc
+    except RecursionError:
+        raise ProfileError(str(path), [("", "cannot read: nested too deeply")]) from None
     try:
         return DeviceProfile.model_validate(raw)
+    except RecursionError:
+        raise ProfileError(str(path), [("", "nested too deeply to be a device profile")]) from None
     except ValidationError as exc:
         problems = [(key_path(raw, err["loc"]), _reason(err)) for err in exc.errors()]
         raise ProfileError(str(path), problems) from None

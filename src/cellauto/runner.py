@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import runpy
+import signal
 import sys
 import threading
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
 from cellauto.errors import CellautoError
@@ -89,7 +92,8 @@ class _Watcher:
             with self.lock:
                 values = self._view(batch, sample.device_id).values
                 if sample.channel in values or len(values) < 3:
-                    values[sample.channel] = f"{sample.value:.3g} {sample.unit}"
+                    unit = "" if sample.unit == "1" else f" {sample.unit}"
+                    values[sample.channel] = f"{sample.value:.3g}{unit}"
 
     def render(self) -> RenderableType:
         from rich.progress_bar import ProgressBar
@@ -142,11 +146,15 @@ def run_script(
     speed: str | None,
     records: Path | None,
     operator: str | None,
+    faults: str | None = None,
+    args: Sequence[str] = (),
     out: TextIO = sys.stdout,
     reports: bool = True,
 ) -> int:
-    """Run `script` as ``__main__`` with the batch settings given; returns an exit status.
-    With `reports`, each batch's report is written beside its record."""
+    """Run `script` as ``__main__`` (with ``sys.argv == [script, *args]``) and the batch settings
+    given; returns an exit status. With `reports`, each batch's report is written beside its
+    record. SIGTERM and SIGHUP end it as Ctrl-C does: executing devices are held and every record
+    is sealed with the reason."""
     from cellauto.batch import observe_batches
     from cellauto.records import verify
 
@@ -158,6 +166,7 @@ def run_script(
         "CELLAUTO_SPEED": speed,
         "CELLAUTO_RECORDS": str(records) if records else None,
         "CELLAUTO_OPERATOR": operator,
+        "CELLAUTO_FAULTS": faults,
     }
     for key, value in settings.items():
         if value is not None:
@@ -166,6 +175,10 @@ def run_script(
     watcher = _Watcher(out, live)
     stop_observing = observe_batches(watcher)
     status = 0
+    interrupted = ""
+    saved_argv = sys.argv
+    sys.argv = [str(script), *args]
+    restore_signals = _signals_interrupt()
     try:
         if live:
             from rich.live import Live
@@ -178,9 +191,13 @@ def run_script(
         print(f"{_script_line(exc, script)}{exc}", file=sys.stderr)
         status = 1
     except KeyboardInterrupt:
-        print("interrupted; devices were brought to a safe state", file=sys.stderr)
+        from cellauto import batch as batch_module
+
+        interrupted = batch_module._interrupt_reason
         status = 130
     finally:
+        restore_signals()
+        sys.argv = saved_argv
         stop_observing()
     for batch in watcher.batches:
         report = verify(batch.path)
@@ -194,6 +211,12 @@ def run_script(
             _write_report(batch.path, out)
     if not watcher.batches:
         print("the script opened no batch", file=out)
+    if interrupted:
+        print(f"{interrupted}; {_safe_state_line(watcher.batches)}", file=sys.stderr)
+    elif status:
+        unsafe = [b for b in watcher.batches if b.safe_state is not None]
+        if unsafe:
+            print(f"after the error: {_safe_state_line(unsafe)}", file=sys.stderr)
     return status
 
 
@@ -204,6 +227,48 @@ def _write_report(record: Path, out: TextIO) -> None:
         print(f"  report {report(record)}", file=out)
     except CellautoError as exc:
         print(f"  no report: {exc}", file=out)
+
+
+_SIGNALS = ("SIGTERM", "SIGHUP")
+
+
+def _signals_interrupt() -> Callable[[], None]:
+    """Make SIGINT, SIGTERM and SIGHUP interrupt the script alike (as Ctrl-C does, so whatever
+    handles Ctrl-C at that moment, e.g. ``asyncio.run``, handles them); returns the undo."""
+    from cellauto.batch import set_interrupt_reason
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        set_interrupt_reason(f"interrupted by {signal.Signals(signum).name}")
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler) and handler is not interrupt:
+            handler(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {
+        name: signal.signal(getattr(signal, name), interrupt)
+        for name in _SIGNALS
+        if hasattr(signal, name)
+    }
+
+    def restore() -> None:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
+        set_interrupt_reason("interrupted")
+
+    return restore
+
+
+def _safe_state_line(batches: Sequence[Batch]) -> str:
+    """Which devices were held and which could not be, batch by batch; never more."""
+    lines = [
+        f"{batch.batch_id}: {batch.safe_state.summary()}"
+        for batch in batches
+        if batch.safe_state is not None
+    ]
+    return " | ".join(lines) or "no batch had devices to hold"
 
 
 def _duration(seconds: float) -> str:

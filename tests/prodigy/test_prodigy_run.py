@@ -28,8 +28,7 @@ async def run_answering(
 
     task = asyncio.create_task(operator())
     try:
-        async with asyncio.timeout(30):
-            result = await run
+        result = await run  # simulated time: pytest's timeout guards a hang
     finally:
         task.cancel()
     return result, seen

@@ -26,7 +26,7 @@ class Quantity(Model):
         return Quantity(value=convert(self.value, self.unit, unit, substance=substance), unit=unit)
 
     def __str__(self) -> str:
-        return f"{self.value:g} {self.unit}"
+        return f"{self.value:g}" if self.unit == "1" else f"{self.value:g} {self.unit}"
 
 
 def Q(value: float, unit: str) -> Quantity:

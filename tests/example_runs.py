@@ -1,0 +1,20 @@
+"""What the session-wide example runs (see conftest.py) hand to tests."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+VIA_CELLAUTO_RUN = {"parallel_batches.py": ["2", "--sim", "--speed", "max"]}
+"""Examples run through `cellauto run` (with these arguments) rather than plain python."""
+
+
+@dataclass(frozen=True)
+class ExampleRun:
+    """One example run as a user runs it: the folder it ran in and what it printed."""
+
+    cwd: Path
+    result: subprocess.CompletedProcess[str]

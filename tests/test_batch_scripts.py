@@ -1,0 +1,141 @@
+"""Scripts get what they ask for, or a clear refusal: URLs under `sim=True`, seeds, device ids,
+durations, prompt choices, a device held by its own alarm, and an audit entry for every command
+a script sends."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+import cellauto
+from cellauto.batch import AutoAnswer, Batch, PromptAnswer, PromptRequest
+from cellauto.records import open_batch
+
+
+def audit(batch: Batch) -> list[dict[str, object]]:
+    return open_batch(batch.path).audit.to_pylist()
+
+
+async def test_sim_keeps_a_real_urls_options_and_seeds_every_simulated_device(
+    tmp_path: Path,
+) -> None:
+    async with Batch("B-URL", product="p", operator="o", records=tmp_path, sim=True, seed=7) as b:
+        real = await b.connect("prodigy+serial:///dev/ttyUSB0?request_timeout=3")
+        explicit = await b.connect("prodigy+sim://?speed=max")
+        seeded = await b.connect("prodigy+sim://?seed=2")
+        assert real.info.serial_number == "SIM-0007"
+        assert explicit.info.serial_number == "SIM-0008"
+        assert seeded.info.serial_number == "SIM-0002"
+    urls = [json.loads(str(r["value"])) for r in audit(b) if r["action"] == "device.connect"]
+    assert "request_timeout=3" in urls[0]
+    assert urls[0].startswith("prodigy+sim://")
+    assert "seed=8" in urls[1]
+
+
+async def test_refused_faults_on_real_equipment_and_a_second_device_under_one_id(
+    tmp_path: Path,
+) -> None:
+    async with Batch("B-NO", product="p", operator="o", records=tmp_path, sim=True) as batch:
+        with pytest.raises(cellauto.BatchError, match="faults= is a simulator option"):
+            await batch.connect("prodigy+serial:///dev/ttyUSB0?faults=stall@1h:1m")
+        await batch.connect("prodigy+sim://", device_id="left")
+        with pytest.raises(cellauto.BatchError, match="device_id 'left' is already connected"):
+            await batch.connect("prodigy+sim://", device_id="left")
+        assert list(batch.devices) == ["left"]
+
+
+async def test_sleep_takes_a_timedelta_and_refuses_nonsense(tmp_path: Path) -> None:
+    async with Batch("B-SLEEP", product="p", operator="o", records=tmp_path, sim=True) as batch:
+        before = batch.now()
+        await batch.sleep(timedelta(hours=2))
+        assert batch.now() - before == timedelta(hours=2)
+        with pytest.raises(cellauto.BatchError, match="finite, non-negative"):
+            await batch.sleep(float("nan"))
+
+
+class Stubborn:
+    async def answer(self, request: PromptRequest) -> PromptAnswer:
+        return PromptAnswer("maybe", "bob")
+
+
+async def test_a_prompt_answer_must_be_one_of_its_choices(tmp_path: Path) -> None:
+    policy = AutoAnswer(answers={"bag": "connected"})
+    async with Batch(
+        "B-ASK", product="p", operator="o", records=tmp_path, sim=True, prompts=policy
+    ) as batch:
+        assert await batch.prompt("Seal the bag", choices=("done", "redo")) == "done"
+        batch.prompts = Stubborn()
+        with pytest.raises(cellauto.InvalidAnswer, match=r"'maybe'.*one of: done, redo"):
+            await batch.prompt("Seal the bag", choices=("done", "redo"))
+
+
+async def test_a_device_prompt_answer_must_be_one_of_its_choices() -> None:
+    from datetime import UTC, datetime
+
+    device = await cellauto.connect("prodigy+serial:///dev/null", mock=True)
+    prompt = cellauto.OperatorPrompt(
+        "P1", device.device_id, "Bag connected?", datetime.now(UTC), ("yes", "no")
+    )
+    device.report_prompt(prompt)
+    with pytest.raises(cellauto.InvalidAnswer, match="'maybe' is not one of"):
+        await device.answer_prompt(prompt, "maybe", "bob")
+    await device.close()
+
+
+async def test_script_commands_are_audited_and_an_alarm_hold_asks_the_policy(
+    tmp_path: Path,
+) -> None:
+    # the Prodigy holds itself on an error-severity alarm (air in the line, 40 min in)
+    async with Batch(
+        "B-SELF", product="p", operator="o", records=tmp_path, sim=True, seed=3
+    ) as batch:
+        prodigy = await batch.connect("prodigy+sim://?alarms=air_detected@40m:5m")
+        run = await prodigy.start_program("CD34")
+        await prodigy.wait_for_state("Running/Execute", timeout=30)
+        await prodigy.hold()
+        await prodigy.wait_for_state("Running/Held", timeout=30)
+        await prodigy.unhold()
+        result = await run  # would wait forever on the device's own hold
+        assert result.outcome == "complete"
+        assert str(prodigy.state) == "Running/Complete"  # await run: final state reported
+        await prodigy.reset()
+    rows = audit(batch)
+    by_script = [(r["action"], r["object"]) for r in rows if r["reason"] == "by the script"]
+    assert ("device.hold", prodigy.device_id) in by_script
+    assert ("device.unhold", prodigy.device_id) in by_script
+    assert ("device.reset", prodigy.device_id) in by_script
+    decisions = [r for r in rows if r["action"] == "alarm.decision"]
+    assert decisions
+    assert json.loads(str(decisions[0]["value"])) == "continue"
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+async def test_a_parameter_must_be_a_finite_number(bad: float) -> None:
+    device = await cellauto.connect("prodigy+serial:///dev/null", mock=True)
+    with pytest.raises(
+        cellauto.CommandRejected,
+        match=r"prodigy-1: start_program TCT transduction: parameter 'moi' must be a finite",
+    ):
+        await device.start_program("TCT transduction", {"moi": bad})
+    await device.close()
+
+
+def test_a_dimensionless_quantity_prints_without_a_unit() -> None:
+    assert str(cellauto.Q(2, "1")) == "2"
+    assert str(cellauto.Q(2, "mL")) == "2 mL"
+
+
+async def test_cellauto_run_faults_reach_every_simulated_device(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CELLAUTO_FAULTS", "corrupt@1h")
+    async with Batch("B-F", product="p", operator="o", records=tmp_path, sim=True) as batch:
+        await batch.connect("prodigy+serial:///dev/ttyUSB0")
+        await batch.connect("prodigy+sim://?faults=stall@2h:1m")  # its own faults stay
+    urls = [json.loads(str(r["value"])) for r in audit(batch) if r["action"] == "device.connect"]
+    assert "faults=corrupt@1h" in urls[0]
+    assert "faults=stall@2h:1m" in urls[1]
+    assert "corrupt" not in urls[1]
