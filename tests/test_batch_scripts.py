@@ -92,7 +92,7 @@ async def test_script_commands_are_audited_and_an_alarm_hold_asks_the_policy(
     async with Batch(
         "B-SELF", product="p", operator="o", records=tmp_path, sim=True, seed=3
     ) as batch:
-        prodigy = await batch.connect("prodigy+sim://?alarms=air_detected@40m:5m")
+        prodigy = await batch.connect("prodigy+sim://?faults=air_detected@40m:5m")
         run = await prodigy.start_program("CD34")
         await prodigy.wait_for_state("Running/Execute", timeout=30)
         await prodigy.hold()
