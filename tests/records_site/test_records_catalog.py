@@ -14,9 +14,10 @@ from site_records import T0, make_record
 
 from cellauto.cli import main
 from cellauto.errors import RecordIntegrityError, RecordStateError, SchemaVersionError
-from cellauto.records import SiteCatalog, catalog, sign
+from cellauto.records import SiteCatalog, catalog, open_batch, sign
 from cellauto.records.site_catalog import NAMESPACE, catalog_schema
 from cellauto.records.tables import RECORD_FORMAT
+from example_runs import ExampleRun
 
 pytest.importorskip("pyiceberg")
 
@@ -278,3 +279,20 @@ def test_a_record_spanning_months_and_device_kinds_is_split_by_partition(tmp_pat
         "product=CAR-T/device_kind=cocoon/month=2026-03",
         "product=CAR-T/device_kind=prodigy/month=2026-03",
     ]
+
+
+def test_the_demo_record_publishes_once_and_queries_by_product(
+    demo: ExampleRun, tmp_path: Path
+) -> None:
+    record = Path(demo.cwd, "records", "B-DEMO-001")
+    site = catalog(f"sqlite:///{tmp_path}/catalog.db")
+    assert site.publish(record).action == "published"
+    assert site.publish(record).action == "unchanged"
+    rows = open_batch(record).samples.num_rows
+    assert site.scan("samples").num_rows == rows
+    batches = site.scan("batches").to_pylist()
+    assert [(b["batch_id"], b["verify_status"]) for b in batches] == [
+        ("B-DEMO-001", "sealed and intact")
+    ]
+    per_device = site.polars("samples").group_by("device_id").len().collect()
+    assert per_device["len"].sum() == rows
