@@ -250,13 +250,20 @@ def _cell_counting(record: BatchRecord, numeric: pa.Table, skipped: list[str]) -
         documents.append(
             {"measurement aggregate document": {"measurement document": [measurement]}}
         )
+    return _technique_document(CELL_COUNTING_MANIFEST, "cell counting", record, documents)
+
+
+def _technique_document(
+    manifest: str, technique: str, record: BatchRecord, documents: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """One technique's ASM document around its measurement documents ({} when there are none)."""
     if not documents:
         return {}
     return {
-        "$asm.manifest": CELL_COUNTING_MANIFEST,
-        "cell counting aggregate document": {
+        "$asm.manifest": manifest,
+        f"{technique} aggregate document": {
             **_systems(record),
-            "cell counting document": documents,
+            f"{technique} document": documents,
         },
     }
 
@@ -301,15 +308,7 @@ def _solution_analyzer(
         documents.append(
             {"measurement aggregate document": {"measurement document": [measurement]}}
         )
-    if not documents:
-        return {}
-    return {
-        "$asm.manifest": SOLUTION_ANALYZER_MANIFEST,
-        "solution analyzer aggregate document": {
-            **_systems(record),
-            "solution analyzer document": documents,
-        },
-    }
+    return _technique_document(SOLUTION_ANALYZER_MANIFEST, "solution analyzer", record, documents)
 
 
 def _automated_reactors(
