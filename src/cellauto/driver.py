@@ -153,6 +153,7 @@ class Device(abc.ABC):
         self._lost: DeviceLost | None = None
         self._channel_seq: dict[str, int] = {}
         self._last_data: datetime | None = None  # newest sample timestamp received
+        self._periodic_last: dict[str, datetime] = {}  # newest per periodic channel
         self._command_ids = itertools.count(1)
         self._lose_task: asyncio.Task[None] | None = None
         self._outage: tuple[datetime, int] | None = None  # (down since, reconnect attempts)
@@ -488,6 +489,10 @@ class Device(abc.ABC):
             self._channel_seq[channel] = number
             if self._last_data is None or timestamp > self._last_data:
                 self._last_data = timestamp
+            if spec.sample_period is not None:
+                self._periodic_last[channel] = max(
+                    timestamp, self._periodic_last.get(channel, timestamp)
+                )
         return Sample(
             device_id=self.device_id,
             channel=channel,
@@ -710,7 +715,8 @@ class Device(abc.ABC):
         """A transport's connection state (`cellauto.transport.ConnectionState`). One outage is
         two events, not one per attempt: `disconnected` when the link drops, then `connected`
         (with the attempt count and in ``data["gap"]`` the window in which values may be
-        missing: from the newest sample received before the drop to the reconnect) or `lost`,
+        missing: from the oldest of the periodic channels' newest samples received before the
+        drop to the reconnect) or `lost`,
         after which every waiter on the device gets DeviceLost (see `lose`)."""
         now = self.time.now()
         if self._closing or self._lost is not None:
@@ -721,8 +727,13 @@ class Device(abc.ABC):
                 return
             since, counted = self._outage
             self._outage = None
-            # values are missing from the last one received, not from when the drop was noticed
-            start = since if self._last_data is None else min(since, self._last_data)
+            # values are missing from the last one received, not from when the drop was noticed;
+            # a transport may deliver one channel's newer values before another's older ones, so
+            # the window opens at the oldest of the periodic channels' newest values
+            newest = self._periodic_last.values() or (
+                [] if self._last_data is None else [self._last_data]
+            )
+            start = min(since, *newest)
             gap: dict[str, JsonValue] = {"from": start.isoformat(), "to": now.isoformat()}
             self._emit(
                 EventKind.CONNECTION_CHANGED,

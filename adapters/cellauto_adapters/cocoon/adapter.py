@@ -104,11 +104,6 @@ class CocoonAdapter(Device):
             "alarm:reagent_missing": "the simulator raises it only in a run past the reagent "
             "loading step, so it cannot be raised on an idle device",
         },
-        known_defects={
-            "zero_loss": "at speed=max a server restart of 20 virtual minutes passes before the "
-            "adapter notices, so the values published meanwhile are lost outside any declared "
-            "gap (issue 12, item 3)",
-        },
     )
 
     options: ClassVar[Options] = CONNECTION | Options(PERIOD)
@@ -148,6 +143,7 @@ class CocoonAdapter(Device):
         self._applied = asyncio.Condition()
         self._last_seq = 0
         self._latest: dict[str, datetime] = {}
+        self._last_value: dict[str, Any] = {}
         self._step: tuple[str | None, int | None] = (None, None)
         self._progress = (0.0, 0.0)
         self._closing = False
@@ -246,8 +242,18 @@ class CocoonAdapter(Device):
     def _on_value(self, channel: str, change: DataChange) -> None:
         stamp = _aware(change.source_timestamp)
         latest = self._latest.get(channel)
-        if stamp is not None and latest is not None and stamp <= latest:
-            return  # a re-subscription repeating a value already delivered
+        # a re-subscription repeats the value last delivered (same stamp and value); an
+        # on-change channel may publish several values within one instant, all delivered
+        if (
+            stamp is not None
+            and latest is not None
+            and (
+                stamp < latest
+                or (stamp == latest and self._last_value.get(channel) == change.value)
+            )
+        ):
+            return
+        self._last_value[channel] = change.value
         self.report_sample(self._sample(channel, change))
 
     def _sample(self, channel: str, data: DataChange, *, publish: bool = True) -> Sample:

@@ -224,15 +224,20 @@ class CocoonDevice:
         await self.server.start()
         self._ns = self.server.namespace_index
         self.status["State"] = VENDOR_STATES[self.machine.state]
-        if self.clock.speed == "max":
-            self._start_pin.hold()
-            self.spawn(self._start_on_first_session(), "start")
+        self.wait_for_client()
         for name in ("_publisher", "_sampler"):
             self.spawn(getattr(self, name)(), name)
 
-    async def _start_on_first_session(self) -> None:
-        """At speed=max virtual time starts with the first client session, so a seeded run
-        does not depend on how long the client took to connect."""
+    def wait_for_client(self) -> None:
+        """At speed=max hold virtual time until a client session is open: at start, so a
+        seeded run does not depend on how long the client took to connect, and after a
+        restart, so an outage lasts its declared time rather than however many virtual hours
+        pass while the client's reconnect back-off waits in real time."""
+        if self.clock.speed == "max" and not self._start_pin.held:
+            self._start_pin.hold()
+            self.spawn(self._release_on_session(), "wait for client")
+
+    async def _release_on_session(self) -> None:
         while not self.server.sessions:  # noqa: ASYNC110 (asyncua offers no session hook)
             await asyncio.sleep(0.005)
         self._start_pin.release()

@@ -57,6 +57,7 @@ class CocoonSimulator(SimHandle):
 
     async def _disconnect(self, duration: float) -> None:
         await self.device.server.restart(duration, sleep=self.clock.sleep)
+        self.device.wait_for_client()
 
     def _stall(self, duration: float) -> None:
         self.device.server.stall()
