@@ -9,7 +9,7 @@ from cellauto.schema import AlarmState, EventKind
 from cellauto.sim import format_duration
 
 CODES = [alarm.code for alarm in PROFILE.alarms]
-SPEC = ",".join(f"{code}@{format_duration(2 * 3600 * (i + 1))}:30m" for i, code in enumerate(CODES))
+SPEC = ",".join(f"{code}@{format_duration(3600 * (i + 1))}:20m" for i, code in enumerate(CODES))
 
 
 async def test_every_alarm_is_raised_cleared_and_acknowledged() -> None:
