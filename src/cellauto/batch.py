@@ -246,7 +246,8 @@ class Batch:
         self._abort_reason: str | None = None
         self._clock: Any = None
         self._writer: RecordWriter | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[None]] = []  # prompt and alarm handlers
+        self._pumps: list[asyncio.Task[None]] = []  # recorders of each device's feeds
         self._seq = 0
         self._alarms_handled: set[tuple[str, str]] = set()
         self._sealed = False
@@ -376,9 +377,12 @@ class Batch:
         for device in list(self.devices.values()):
             with contextlib.suppress(Exception):
                 await device.close()
-        if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=5)
-            for task in pending:  # e.g. a prompt nobody answered: nothing left to record
+        for task in self._tasks:  # a prompt or alarm nobody answered: nothing left to record
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._pumps:  # the recorders end with their devices' feeds, at once
+            _, pending = await asyncio.wait(self._pumps, timeout=5)
+            for task in pending:  # a feed that did not end: a bug, but the record still seals
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         self.status = status
@@ -479,7 +483,7 @@ class Batch:
                 self.writer.add_result(result)
                 self._audit("program.result", device.device_id, value=result.outcome)
 
-        self._tasks += [asyncio.create_task(t()) for t in (pump_samples, pump_events, pump_results)]
+        self._pumps += [asyncio.create_task(t()) for t in (pump_samples, pump_events, pump_results)]
 
     def _script_action(self, action: DeviceAction) -> None:
         """A command the script (not the batch itself) sent a device: an audit entry."""
