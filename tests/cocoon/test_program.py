@@ -25,7 +25,7 @@ from cellauto.state import (
 @pytest.mark.parametrize(
     ("program", "hours", "parameters"),
     [
-        ("CAR-T", 14, {"feed_interval": Q(12, "h")}),
+        ("CAR-T", 24, {"feed_interval": Q(12, "h")}),
         ("MSC expansion", 30, {"exchange_interval": Q(24, "h")}),
     ],
 )
