@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import heapq
 import json
 import logging
@@ -18,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -37,6 +38,7 @@ from cellauto.sim import (
     StepContext,
 )
 from cellauto.sim.device import ClockPin, EventLog, LimitAlarm, alarm_reaction, react
+from cellauto.sim.params import Given, ParameterRefused, check_parameters
 from cellauto.sim.servers.opcua import MethodFailed, OpcUaServer
 from cellauto.sim.truth import GroundTruth
 from cellauto.state import (
@@ -102,6 +104,7 @@ LOOP_ALARMS: dict[str, tuple[str, float]] = {
 RUN_ENDS: dict[State, str] = {COMPLETE: "complete", STOPPING: "stopped", ABORTING: "aborted"}
 """A run's result event precedes the state event that ends it, with this outcome."""
 DEFAULT_LOOP_FAULT = 1800.0  # s a loop injection without a duration lasts
+UNTESTED = "untested"  # cassette.integrity before a test (the first of its profile choices)
 NEEDED_FROM = {"cassette.present": "install_cassette", "cold_zone.reagents_loaded": "load_reagents"}
 """A missing cassette or reagent is an alarm only in a run past the step that provides it."""
 
@@ -165,6 +168,7 @@ class CocoonDevice:
         serial: str,
         port: int = 0,
         truth: GroundTruth | None = None,
+        anonymous: Literal["read", "operate"] = "operate",
     ) -> None:
         self.profile = profile
         self.clock = clock
@@ -185,6 +189,7 @@ class CocoonDevice:
             event_types=list(EVENT_TYPES.values()),
             name=f"Cocoon simulator {serial}",
             port=port,
+            anonymous=anonymous,
         )
         self.values: dict[str, Any] = {}
         self._status_of: dict[str, str] = {}
@@ -202,7 +207,11 @@ class CocoonDevice:
         self.sensor_filter: Callable[[str, float], float | None] = lambda _c, v: v
         self.protocol: ProgramTemplate | None = None
         self.run: _Run | None = None
-        self.cassette = {"cassette.present": False, "cassette.id": "", "cassette.integrity": ""}
+        self.cassette = {
+            "cassette.present": False,
+            "cassette.id": "",
+            "cassette.integrity": UNTESTED,
+        }
         self.reagents_loaded = False
         self.flow = 0.0
         self.transferred = 0.0
@@ -755,11 +764,21 @@ class CocoonDevice:
         if self._running():
             raise MethodFailed("BadInvalidState", "a protocol is running")
         try:
-            template = ProgramTemplate.model_validate_json(definition)
+            data = json.loads(definition)
+        except ValueError as exc:
+            raise MethodFailed("BadInvalidArgument", f"definition is not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise MethodFailed("BadInvalidArgument", "definition is not a JSON object")
+        try:
+            computed = protocol_hash(data)
+        except ValueError:
+            raise MethodFailed("BadInvalidArgument", "definition holds NaN or infinity") from None
+        if content_hash != computed:
+            raise MethodFailed("BadInvalidArgument", "content hash does not match the definition")
+        try:
+            template = ProgramTemplate.model_validate(data | {"content_hash": ""})
         except ValidationError as exc:
             raise MethodFailed("BadInvalidArgument", f"invalid protocol: {exc}") from None
-        if template.content_hash != content_hash:
-            raise MethodFailed("BadInvalidArgument", "content hash does not match the protocol")
         self.protocol = template
 
     async def _start(
@@ -769,11 +788,11 @@ class CocoonDevice:
             raise MethodFailed("BadInvalidState", "no protocol loaded; call LoadProtocol first")
         try:
             self.machine.check(StateCommand.START)
-            params = {k: _property(v) for k, v in json.loads(parameters or "{}").items()}
         except InvalidTransition as exc:
             raise MethodFailed("BadInvalidState", str(exc)) from None
-        except (ValueError, TypeError) as exc:
-            raise MethodFailed("BadInvalidArgument", f"parameters: {exc}") from None
+        params = self._parameters(self.protocol, parameters)
+        if not self._measure("cassette.present") and not _installs_cassette(self.protocol):
+            raise MethodFailed("BadResourceUnavailable", "no cassette seated")
         runner = ProgramRunner(
             self.protocol,
             self.clock,
@@ -794,6 +813,20 @@ class CocoonDevice:
         await started.wait()
         remove()
         return runner.status.remaining, self.seq
+
+    def _parameters(self, protocol: ProgramTemplate, text: str) -> dict[str, PropertyValue]:
+        """Start's Parameters (protocol section 3) checked against the protocol's own."""
+        try:
+            raw = json.loads(text or "{}")
+        except ValueError as exc:
+            raise MethodFailed("BadInvalidArgument", f"Parameters is not JSON: {exc}") from None
+        if not isinstance(raw, dict):
+            raise MethodFailed("BadInvalidArgument", "Parameters is not a JSON object")
+        try:
+            given = {name: _given(value) for name, value in raw.items()}
+            return check_parameters(protocol.parameters, given, what=protocol.name)
+        except ParameterRefused as exc:
+            raise MethodFailed("BadInvalidArgument", exc.reason) from None
 
     async def _acknowledge_prompt(self, prompt_id: str, user: str, answer: str) -> int:
         run = self.run
@@ -821,6 +854,11 @@ class CocoonDevice:
         return self.seq
 
     async def _take_sample(self, volume: float) -> str:
+        spec = next(c for c in self.profile.commands if c.name == "take_sample")
+        try:
+            check_parameters(spec.parameters, {"volume": Given(volume)}, what="TakeSample")
+        except ParameterRefused as exc:
+            raise MethodFailed("BadInvalidArgument", exc.reason) from None
         self._advance()
         if self.reactor.culture.state.volume <= volume:
             raise MethodFailed("BadInvalidState", "not enough culture in the chamber")
@@ -840,14 +878,18 @@ class CocoonDevice:
         problems = []
         if self.protocol is None:
             problems.append("no protocol loaded")
-        if not self._measure("cassette.present"):
+        elif not self._measure("cassette.present") and not _installs_cassette(self.protocol):
             problems.append("no cassette seated")
         return json.dumps(problems)
 
     async def _release_cassette(self) -> None:
         if self._running():
             raise MethodFailed("BadInvalidState", "a protocol is running")
-        self.cassette |= {"cassette.present": False, "cassette.id": "", "cassette.integrity": ""}
+        self.cassette |= {
+            "cassette.present": False,
+            "cassette.id": "",
+            "cassette.integrity": UNTESTED,
+        }
 
     async def _read_event_log(self, first: int) -> tuple[str, int]:
         return self.read_log(first)
@@ -873,12 +915,28 @@ def _number(
     return default
 
 
-def _property(value: Any) -> PropertyValue:
+def _given(value: Any) -> Given:
+    """A Parameters entry: a plain value, or ``{"value": v, "unit": u}``."""
     if isinstance(value, dict):
-        return Quantity(value=float(value["value"]), unit=str(value["unit"]))
-    if isinstance(value, bool | int | float | str):
-        return value
-    raise TypeError(f"unsupported parameter value {value!r}")
+        if set(value) != {"value", "unit"} or not isinstance(value["unit"], str):
+            raise ParameterRefused(None, f"{value!r} is not a value or {{value, unit}}")
+        return Given(value["value"], value["unit"])
+    return Given(value)
+
+
+def _installs_cassette(protocol: ProgramTemplate) -> bool:
+    """Whether the protocol seats its own cassette (so none need be seated to start it)."""
+    return any(step.unit_operation == "install_cassette" for step in protocol.steps)
+
+
+def protocol_hash(definition: dict[str, Any]) -> str:
+    """LoadProtocol's ContentHash of a definition (protocol section 3): SHA-256, lower-case hex,
+    of its canonical JSON without the ``content_hash`` member."""
+    body = {k: v for k, v in definition.items() if k != "content_hash"}
+    text = json.dumps(
+        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _iso(value: Any) -> str:

@@ -11,10 +11,17 @@ from typing import Any, ClassVar
 
 from cellauto.errors import CellautoError, InvalidTransition
 from cellauto.protocols import load_protocol
-from cellauto.schema import DeviceProfile, ParameterSpec, ProgramTemplate, PropertyValue
+from cellauto.schema import (
+    DeviceProfile,
+    ParameterSpec,
+    ProgramTemplate,
+    PropertyValue,
+    Quantity,
+)
 from cellauto.sim import Clock, ProgramRunner, RunEvent, StepContext
 from cellauto.sim.device import EventLog, alarm_reaction, react
 from cellauto.sim.families.framed import FramedSimDevice, Session
+from cellauto.sim.params import Given, ParameterRefused, check_parameters
 from cellauto.sim.truth import GroundTruth
 from cellauto.state import (
     ABORTING,
@@ -480,7 +487,13 @@ class SimulatedProdigy(FramedSimDevice):
         return build("R", request.seq, request.verb, dict(fields))
 
     def refusal_frame(self, seq: int, code: str, reason: str) -> bytes:
-        return build("N", seq, "NAK", {"code": code, "reason": reason[:MAX_REASON]})
+        """A NAK; a long reason is cut (ending in "...") so the frame always fits."""
+        text = reason if len(reason) <= MAX_REASON else reason[: MAX_REASON - 3] + "..."
+        while True:
+            try:
+                return build("N", seq, "NAK", {"code": code, "reason": text})
+            except WireError:
+                text = text[: len(text) // 2] + "..."
 
     def event_frame(self, seq: int, verb: str, fields: Mapping[str, str]) -> bytes:
         return build("E", seq, verb, dict(fields))
@@ -560,35 +573,36 @@ class SimulatedProdigy(FramedSimDevice):
             raise WireError(
                 "E04", f"START not allowed in state {VENDOR[self.machine.state]}"
             ) from None
-        params = self.parameters(frame, template.parameters)
+        values = self.parameters(frame, template.parameters, f"START {name}")
+        params = {k: v.value for k, v in values.items() if isinstance(v, Quantity)}
         self.start_run(template, run_id, params)
         total = sum(s.duration_seconds or 0.0 for s in template.steps)
         return {"run": run_id, "est": num(total)}
 
-    def parameters(self, frame: Frame, specs: Sequence[ParameterSpec]) -> dict[str, float]:
-        known = {s.name: s for s in specs}
-        values: dict[str, float] = {}
+    def parameters(
+        self, frame: Frame, specs: Sequence[ParameterSpec], what: str, *, defaults: bool = True
+    ) -> dict[str, PropertyValue]:
+        """The `p.<name>` fields (with their `.u` units) checked against `specs` (protocol
+        section 3: the declared unit only; every parameter left out gets its default)."""
+        given: dict[str, Given] = {}
         for key, text in frame.fields.items():
             if not key.startswith("p.") or key.endswith(".u"):
                 continue
-            name = key[2:]
-            spec = known.get(name)
-            if spec is None:
-                raise WireError("E03", f"unknown parameter {name}")
-            if spec.dtype not in ("float", "int"):
-                continue
-            unit = frame.fields.get(f"{key}.u")
-            if spec.unit is not None and unit not in (None, spec.unit):
-                raise WireError("E03", f"{name}: unit {unit} is not {spec.unit}")
-            try:
-                value = float(text)
-            except ValueError:
-                raise WireError("E03", f"{name}: {text!r} is not a number") from None
-            lo, hi = spec.minimum, spec.maximum
-            if (lo is not None and value < lo) or (hi is not None and value > hi):
-                raise WireError("E03", f"{name}={text} is outside {lo}..{hi}")
-            values[name] = value
-        return values
+            given[key[2:]] = Given(text, frame.fields.get(f"{key}.u"))
+        for key in frame.fields:
+            if key.startswith("p.") and key.endswith(".u") and key[2:-2] not in given:
+                raise WireError("E03", f"{what}: unit {key} without its parameter", frame.seq)
+        try:
+            return check_parameters(
+                specs,
+                given,
+                what=what,
+                convert_units=False,
+                text_numbers=True,
+                defaults=defaults,
+            )
+        except ParameterRefused as exc:
+            raise WireError("E03", exc.reason, frame.seq) from None
 
     def do_cmd(self, session: Session, frame: Frame) -> dict[str, str]:
         name = self.need(frame, "c")
@@ -643,12 +657,9 @@ class SimulatedProdigy(FramedSimDevice):
         spec = next((c for c in self.profile.commands if c.name == name), None)
         if spec is None:
             raise WireError("E06", f"unknown command {name}")
-        numbers = self.parameters(frame, spec.parameters)
-        texts = {
-            k[2:]: v
-            for k, v in frame.fields.items()
-            if k.startswith("p.") and not k.endswith(".u") and k[2:] not in numbers
-        }
+        checked = self.parameters(frame, spec.parameters, f"X {name}", defaults=False)
+        numbers = {k: v.value for k, v in checked.items() if isinstance(v, Quantity)}
+        texts = {k: v for k, v in checked.items() if isinstance(v, str)}
         p = self.process
         match name:
             case "select_process":
