@@ -208,6 +208,8 @@ async def test_stop_and_abort_answer_with_the_final_state_and_its_seq(client: Cl
         assert await load(client, template(command, install=True, feed_hours=100)) == "Good"
         status, _ = await call(client, "Start", f"run-{command}", "b", "p", "{}")
         assert status == "Good"
+        assert await status_of(client, "Reset") == "BadInvalidState"  # not to a running program
+        assert await status_of(client, "Clear") == "BadInvalidState"
         status, (state, seq) = await call(client, command)
         assert (status, state) == ("Good", final)
         from_seq = ua.Variant(seq, ua.VariantType.UInt64)

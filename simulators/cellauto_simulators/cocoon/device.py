@@ -103,6 +103,17 @@ LOOP_ALARMS: dict[str, tuple[str, float]] = {
 """Alarms injected by driving a control loop to a target for the injection's duration."""
 RUN_ENDS: dict[State, str] = {COMPLETE: "complete", STOPPING: "stopped", ABORTING: "aborted"}
 """A run's result event precedes the state event that ends it, with this outcome."""
+RUNNER_COMMANDS = frozenset(
+    {
+        StateCommand.HOLD,
+        StateCommand.UNHOLD,
+        StateCommand.SUSPEND,
+        StateCommand.UNSUSPEND,
+        StateCommand.STOP,
+        StateCommand.ABORT,
+    }
+)
+"""State commands a running program takes (reset and clear are refused while it runs)."""
 DEFAULT_LOOP_FAULT = 1800.0  # s a loop injection without a duration lasts
 UNTESTED = "untested"  # cassette.integrity before a test (the first of its profile choices)
 NEEDED_FROM = {"cassette.present": "install_cassette", "cold_zone.reagents_loaded": "load_reagents"}
@@ -713,8 +724,12 @@ class CocoonDevice:
     def _state_command(self, command: StateCommand) -> int:
         run = self.run
         try:
-            if run is not None and run.runner.outcome is None and command != StateCommand.RESET:
-                getattr(run.runner, str(command))()
+            act = getattr(run.runner, str(command), None) if run is not None else None
+            if run is not None and run.runner.outcome is None and command in RUNNER_COMMANDS:
+                assert act is not None
+                act()
+            elif run is not None and run.runner.outcome is None:  # reset/clear: not to a run
+                raise InvalidTransition(self.serial, str(self.machine.state), str(command), ())
             else:
                 self._transition(self.machine.command(command))
                 while self.machine.state.is_acting:

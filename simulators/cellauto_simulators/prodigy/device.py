@@ -616,7 +616,10 @@ class SimulatedProdigy(FramedSimDevice):
         runner = self.runner
         try:
             if self.running() and runner is not None:
-                getattr(runner, command.value)()
+                act = getattr(runner, command.value, None)
+                if act is None:  # reset and clear are no commands to a running program
+                    raise InvalidTransition("prodigy-sim", str(self.machine.state), name, ())
+                act()
             else:
                 transition = self.machine.command(command)
                 if transition is not None:
