@@ -268,6 +268,13 @@ class OpcUaServer:
             return 0
         return len(getattr(self._server.iserver, "_external_sessions", {}))
 
+    def session_ids(self) -> list[str]:
+        """The ids of the open client sessions (a reactivated session keeps its id)."""
+        if self._server is None:
+            return []
+        sessions = getattr(self._server.iserver, "_external_sessions", {})
+        return [str(s.session_id) for s in sessions.values()]
+
     async def start(self) -> None:
         """Build the address space and start listening."""
         t0 = asyncio.get_running_loop().time()
