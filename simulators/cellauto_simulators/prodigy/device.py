@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from cellauto.errors import CellautoError, InvalidTransition
+from cellauto.errors import InvalidTransition
 from cellauto.protocols import load_protocol
 from cellauto.schema import (
     DeviceProfile,
@@ -19,7 +18,8 @@ from cellauto.schema import (
     Quantity,
 )
 from cellauto.sim import Clock, ProgramRunner, RunEvent, StepContext
-from cellauto.sim.device import EventLog, alarm_reaction, react
+from cellauto.sim.alarms import AlarmBook, BookAlarm
+from cellauto.sim.device import EventLog, react
 from cellauto.sim.families.framed import FramedSimDevice, Session
 from cellauto.sim.params import Given, ParameterRefused, check_parameters
 from cellauto.sim.truth import GroundTruth
@@ -70,15 +70,6 @@ FLUIDIC_MODES = {
 }
 
 
-@dataclass
-class ActiveAlarm:
-    id: str
-    code: str
-    severity: str
-    message: str
-    acked: bool = False
-
-
 class SimulatedProdigy(FramedSimDevice):
     """The device behind the wire, a member of the framed request/reply family. All request
     handling is synchronous (no awaits), so a request is handled and answered as one atomic
@@ -103,8 +94,9 @@ class SimulatedProdigy(FramedSimDevice):
         self.seed = seed
         self.process = ProdigyProcess(profile, seed)
         self.machine = StateMachine("prodigy-sim")
-        self.alarms: dict[str, ActiveAlarm] = {}
-        self.alarm_count = 0
+        self.alarms = AlarmBook(
+            profile, "A{:04d}".format, keep_unacknowledged=False, device="prodigy simulator"
+        )
         self.channels = profile.channels()
         self.runner: ProgramRunner | None = None
         self.run_id = "-"
@@ -418,18 +410,11 @@ class SimulatedProdigy(FramedSimDevice):
 
     def raise_alarm(self, code: str, message: str = "") -> str:
         """Raise a profile alarm (no-op if one with this code is active); returns its id."""
-        for alarm in self.alarms.values():
-            if alarm.code == code:
-                return alarm.id
-        spec = next((a for a in self.profile.alarms if a.code == code), None)
-        if spec is None:
-            known = ", ".join(a.code for a in self.profile.alarms)
-            raise CellautoError(f"prodigy simulator: no alarm {code!r}; known: {known}")
-        self.alarm_count += 1
-        alarm = ActiveAlarm(
-            f"A{self.alarm_count:04d}", code, str(spec.severity), message or spec.title
-        )
-        self.alarms[alarm.id] = alarm
+        active = self.alarms.active(code)
+        if active is not None:
+            return active.alarm_id
+        alarm = self.alarms.raise_(code, message)
+        assert alarm is not None
         self.emit_alarm(alarm, "raised")
         if code == "door_open":
             self.process.state.door_closed = False
@@ -439,20 +424,17 @@ class SimulatedProdigy(FramedSimDevice):
             self.process.state.pressure_offset = 150.0
         runner = self.runner
         if self.running() and runner is not None:
-            self.cause = f"alarm:{alarm.id}"
+            self.cause = f"alarm:{alarm.alarm_id}"
             try:
-                react(alarm_reaction(self.profile, alarm.severity), runner)
+                react(self.alarms.reaction(alarm), runner)
             finally:
                 self.cause = None
         self.sample_all()
-        return alarm.id
+        return alarm.alarm_id
 
     def clear_alarm(self, code: str) -> None:
         """The condition behind an alarm is gone."""
-        for alarm in list(self.alarms.values()):
-            if alarm.code != code:
-                continue
-            del self.alarms[alarm.id]
+        for alarm in self.alarms.clear(code):
             self.emit_alarm(alarm, "cleared")
         if code == "door_open":
             self.process.state.door_closed = True
@@ -462,9 +444,9 @@ class SimulatedProdigy(FramedSimDevice):
             self.process.state.pressure_offset = 0.0
         self.sample_all()
 
-    def emit_alarm(self, alarm: ActiveAlarm, st: str, user: str | None = None) -> None:
+    def emit_alarm(self, alarm: BookAlarm, st: str, user: str | None = None) -> None:
         fields = {
-            "id": alarm.id,
+            "id": alarm.alarm_id,
             "code": alarm.code,
             "sev": alarm.severity,
             "st": st,
@@ -640,8 +622,7 @@ class SimulatedProdigy(FramedSimDevice):
         alarm = self.alarms.get(alarm_id)
         if alarm is None:
             raise WireError("E06", f"no active alarm {alarm_id}")
-        if not alarm.acked:
-            alarm.acked = True
+        if self.alarms.acknowledge(alarm):
             self.emit_alarm(alarm, "acked", user)
         return {"alarm": alarm_id}
 
@@ -679,7 +660,7 @@ class SimulatedProdigy(FramedSimDevice):
                 if p.state.tubing_set == "none":
                     p.install("TS310" if self.selected_process == "CD34" else "TS520")
                     self.sample_all()
-                failed = any(a.code == "tubing_set_integrity_failure" for a in self.alarms.values())
+                failed = self.alarms.active("tubing_set_integrity_failure") is not None
                 return {"c": name, "result": "fail" if failed else "pass", "drop": "0.4"}
             case "confirm_user_step":
                 prompt = texts.get("prompt_id", "")
