@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import heapq
 import json
 import logging
 import random
@@ -40,6 +39,7 @@ from cellauto.sim.alarms import AlarmBook, BookAlarm
 from cellauto.sim.device import ClockPin, LimitAlarm, react
 from cellauto.sim.families.opcua_log import OpcUaEventLogDevice
 from cellauto.sim.params import Given, ParameterRefused, check_parameters
+from cellauto.sim.sampling import Periodic
 from cellauto.sim.servers.opcua import MethodFailed
 from cellauto.sim.truth import GroundTruth
 from cellauto.state import (
@@ -290,25 +290,17 @@ class CocoonDevice(OpcUaEventLogDevice):
     # -- sampling ----------------------------------------------------------------------------
 
     async def _sampler(self) -> None:
-        periodic = {
-            name: ch.sample_period.to("s").value
-            for name, ch in self.channels.items()
-            if ch.sample_period is not None
-        }
-        due = [(0.0, name) for name in sorted(periodic)]
-        heapq.heapify(due)
+        schedule = Periodic(self.profile)
         while True:
-            at = due[0][0]
-            await self.clock.sleep_until(self._origin + at)
+            await self.clock.sleep_until(self._origin + schedule.next_at)
             with self.clock.busy():
                 self._advance()
                 await self._poll_setpoints()
                 self._expansion()
-                while due and due[0][0] <= at:
-                    _, name = heapq.heappop(due)
-                    stamp = self.clock.at(self._origin + at)
+                at, names = schedule.pop_due()
+                stamp = self.clock.at(self._origin + at)
+                for name in names:
                     await self._publish_value(name, self._measure(name), stamp)
-                    heapq.heappush(due, (at + periodic[name], name))
                 await self._publish_changes()
                 self._check_alarms()
                 await self._publish_progress()

@@ -22,6 +22,7 @@ from cellauto.sim.alarms import AlarmBook, BookAlarm
 from cellauto.sim.device import EventLog, react
 from cellauto.sim.families.framed import FramedSimDevice, Session
 from cellauto.sim.params import Given, ParameterRefused, check_parameters
+from cellauto.sim.sampling import Deadband
 from cellauto.sim.truth import GroundTruth
 from cellauto.state import (
     ABORTING,
@@ -109,10 +110,9 @@ class SimulatedProdigy(FramedSimDevice):
         self.cause: str | None = None
         self.result_sent = False
         self.selected_process = "TCT"
-        self._last_sent: dict[str, tuple[float, float | str | bool]] = {}
+        self.sampling = Deadband(DEADBAND, default=5.0, keepalive=KEEPALIVE)
+        """Report by exception (protocol section 4); its counters are the SAMPLEs' `n`."""
         self._last_progress = 0.0
-        self._published: dict[str, int] = {}
-        """channel -> its latest SAMPLE's publication counter `n` (from 0, never reset)."""
         self._next_feed: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.faults_apply: Callable[[str, float], float | None] = lambda channel, value: value
@@ -167,23 +167,16 @@ class SimulatedProdigy(FramedSimDevice):
             if channel in EVENT_DRIVEN and not force:
                 continue
             if channel in FAST and not force and not self.fluidics_active():
-                last = self._last_sent.get(channel)
+                last = self.sampling.last(channel)
                 if last is not None and last[1] == 0.0 and now - last[0] < KEEPALIVE:
                     continue
             fields = self.reading(channel)
             if fields is None:
                 continue
             value: float | str | bool = float(fields["v"]) if "v" in fields else fields["x"]
-            last = self._last_sent.get(channel)
-            if not force and last is not None and now - last[0] < KEEPALIVE:
-                if isinstance(value, float) and isinstance(last[1], float):
-                    if abs(value - last[1]) <= DEADBAND.get(channel, 5.0):
-                        continue
-                elif value == last[1]:
-                    continue
-            self._last_sent[channel] = (now, value)
-            n = self._published.get(channel, -1) + 1
-            self._published[channel] = n
+            if not force and not self.sampling.wants(channel, value, now):
+                continue
+            n = self.sampling.sent(channel, value, now)
             self.emit("SAMPLE", fields | {"t": self.now(), "n": str(n)}, channel)
 
     def tick(self) -> float:
@@ -374,7 +367,7 @@ class SimulatedProdigy(FramedSimDevice):
 
     def start_run(self, template: ProgramTemplate, run_id: str, params: dict[str, float]) -> None:
         self.process = ProdigyProcess(self.profile, self.seed + self.prompt_count + 1)
-        self._last_sent.clear()
+        self.sampling.forget()
         self.program = template
         self.run_id = run_id
         self.run_params = params
@@ -511,7 +504,7 @@ class SimulatedProdigy(FramedSimDevice):
         fields = self.reading(channel)
         if fields is None:
             fields = {"ch": channel, "v": "0", "u": UNITS[channel], "q": "bad"}
-        latest = self._published.get(channel)
+        latest = self.sampling.count(channel)
         extra = {} if latest is None else {"n": str(latest)}
         return fields | {"t": self.now(), "seq": str(self.event_seq)} | extra
 
