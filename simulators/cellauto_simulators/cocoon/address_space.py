@@ -100,6 +100,8 @@ def initial_value(channel: ChannelDescriptor) -> Any:
     """What a channel's variable holds before the first update."""
     if channel.setpoint is not None:
         return channel.setpoint.value
+    if channel.choices:
+        return channel.choices[0]
     return _ZERO[channel.dtype]
 
 
@@ -149,6 +151,10 @@ def build(
                     _DATATYPES[ch.dtype],
                     initial_value(ch),
                     writable=ch.writable,
+                    unit=ch.unit,
+                    low=ch.eu_range.low if ch.eu_range is not None else None,
+                    high=ch.eu_range.high if ch.eu_range is not None else None,
+                    description=ch.description,
                 )
                 for ch in unit.channels
             ],

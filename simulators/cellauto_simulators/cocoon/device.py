@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
+import hashlib
 import json
 import logging
 import random
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from pydantic import ValidationError
 
@@ -36,8 +35,12 @@ from cellauto.sim import (
     RunEvent,
     StepContext,
 )
-from cellauto.sim.device import ClockPin, EventLog, LimitAlarm, alarm_reaction, react
-from cellauto.sim.servers.opcua import MethodFailed, OpcUaServer
+from cellauto.sim.alarms import AlarmBook, BookAlarm
+from cellauto.sim.device import ClockPin, LimitAlarm, react
+from cellauto.sim.families.opcua_log import OpcUaEventLogDevice
+from cellauto.sim.params import Given, ParameterRefused, check_parameters
+from cellauto.sim.sampling import Periodic
+from cellauto.sim.servers.opcua import MethodFailed
 from cellauto.sim.truth import GroundTruth
 from cellauto.state import (
     ABORTING,
@@ -101,7 +104,19 @@ LOOP_ALARMS: dict[str, tuple[str, float]] = {
 """Alarms injected by driving a control loop to a target for the injection's duration."""
 RUN_ENDS: dict[State, str] = {COMPLETE: "complete", STOPPING: "stopped", ABORTING: "aborted"}
 """A run's result event precedes the state event that ends it, with this outcome."""
+RUNNER_COMMANDS = frozenset(
+    {
+        StateCommand.HOLD,
+        StateCommand.UNHOLD,
+        StateCommand.SUSPEND,
+        StateCommand.UNSUSPEND,
+        StateCommand.STOP,
+        StateCommand.ABORT,
+    }
+)
+"""State commands a running program takes (reset and clear are refused while it runs)."""
 DEFAULT_LOOP_FAULT = 1800.0  # s a loop injection without a duration lasts
+UNTESTED = "untested"  # cassette.integrity before a test (the first of its profile choices)
 NEEDED_FROM = {"cassette.present": "install_cassette", "cold_zone.reagents_loaded": "load_reagents"}
 """A missing cassette or reagent is an alarm only in a run past the step that provides it."""
 
@@ -126,20 +141,6 @@ def _clip(x: float, lo: float, hi: float) -> float:
 
 
 @dataclass
-class _Alarm:
-    alarm_id: str
-    code: str
-    active: bool = True
-    acknowledged: bool = False
-
-    def record(self) -> dict[str, Any]:
-        return {"AlarmId": self.alarm_id, "Code": self.code} | {
-            "Active": self.active,
-            "Acknowledged": self.acknowledged,
-        }
-
-
-@dataclass
 class _Run:
     runner: ProgramRunner
     run_id: str
@@ -153,8 +154,10 @@ class _Run:
     ended: bool = False
 
 
-class CocoonDevice:
+class CocoonDevice(OpcUaEventLogDevice):
     """One simulated Cocoon serving its protocol through `server` (see the module doc)."""
+
+    SOURCE: ClassVar[str] = "Cocoon"
 
     def __init__(
         self,
@@ -165,9 +168,9 @@ class CocoonDevice:
         serial: str,
         port: int = 0,
         truth: GroundTruth | None = None,
+        anonymous: Literal["read", "operate"] = "operate",
     ) -> None:
         self.profile = profile
-        self.clock = clock
         self.serial = serial
         self.channels = profile.channels()
         params = replace(BioreactorParams.from_profile(profile), culture=culture_params(seed))
@@ -179,90 +182,62 @@ class CocoonDevice:
         self.cold = ControlLoop(COLD_ZONE_LOOP)
         self.rng = self.reactor.rng
         self.machine = StateMachine(serial, initial=IDLE)
-        self.server = OpcUaServer(
+        super().__init__(
+            clock,
             build(profile, self._identification(), self._handlers()),
             namespace=NAMESPACE,
-            event_types=list(EVENT_TYPES.values()),
+            event_types=EVENT_TYPES,
+            status_path=status_path,
             name=f"Cocoon simulator {serial}",
             port=port,
+            anonymous=anonymous,
+            truth=truth,
         )
         self.values: dict[str, Any] = {}
         self._status_of: dict[str, str] = {}
         self._on_change = [n for n, ch in self.channels.items() if ch.sample_period is None]
-        self.status: dict[str, Any] = {}
-        self.truth = truth if truth is not None else GroundTruth()
-        self.log = EventLog(clock, self.truth)
         self.limit_alarms = [
             LimitAlarm.from_profile(profile, c, a) for c, a in LIMIT_ALARMS.items()
         ]
-        self.alarms: dict[str, _Alarm] = {}
+        self.alarms = AlarmBook(profile, lambda _n: f"AL-{self.seq + 1:06d}", device="cocoon")
         self._alarm_list = "[]"
         self.forced: dict[str, Any] = {}
         self.pinned: set[str] = set()
         self.sensor_filter: Callable[[str, float], float | None] = lambda _c, v: v
         self.protocol: ProgramTemplate | None = None
         self.run: _Run | None = None
-        self.cassette = {"cassette.present": False, "cassette.id": "", "cassette.integrity": ""}
+        self.cassette = {
+            "cassette.present": False,
+            "cassette.id": "",
+            "cassette.integrity": UNTESTED,
+        }
         self.reagents_loaded = False
         self.flow = 0.0
         self.transferred = 0.0
         self._samples_taken = 0
         self._cassettes = 0
         self._origin = clock.monotonic()
-        self._outbox: deque[dict[str, Any]] = deque()
-        self._wake = asyncio.Event()
         self._prompt_pin = ClockPin(clock)
-        self._start_pin = ClockPin(clock)
         self._pending_answer = ("", "")
-        self._tasks: list[asyncio.Task[None]] = []
-        self._ns = 2
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Serve: start the OPC UA server, the sampler and the event publisher."""
-        await self.server.start()
-        self._ns = self.server.namespace_index
+        """Serve: the OPC UA server and event publisher (the family base), and the sampler."""
+        await super().start()
         self.status["State"] = VENDOR_STATES[self.machine.state]
-        self.wait_for_client()
-        for name in ("_publisher", "_sampler"):
-            self.spawn(getattr(self, name)(), name)
-
-    def wait_for_client(self) -> None:
-        """At speed=max hold virtual time until a client session is open: at start, so a
-        seeded run does not depend on how long the client took to connect, and after a
-        restart, so an outage lasts its declared time rather than however many virtual hours
-        pass while the client's reconnect back-off waits in real time."""
-        if self.clock.speed == "max" and not self._start_pin.held:
-            self._start_pin.hold()
-            self.spawn(self._release_on_session(), "wait for client")
-
-    async def _release_on_session(self) -> None:
-        while not self.server.sessions:  # noqa: ASYNC110 (asyncua offers no session hook)
-            await asyncio.sleep(0.005)
-        self._start_pin.release()
-
-    def spawn(self, coro: Any, name: str) -> None:
-        """Run a background task the device cancels when it stops."""
-        self._tasks.append(asyncio.create_task(coro, name=f"cocoon {name}"))
+        self.spawn(self._sampler(), "sampler")
 
     async def stop(self) -> None:
         """Stop every task, any run and the server."""
         if self.run is not None and self.run.task is not None:
             self._tasks.append(self.run.task)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         self._prompt_pin.release()
-        self._start_pin.release()
-        await self.server.stop()
+        await super().stop()
 
     @property
-    def seq(self) -> int:
-        """The newest event's Seq."""
-        return self.log.seq
+    def _ns(self) -> int:
+        return self.ns
 
     def elapsed(self) -> float:
         """Virtual seconds since the device started."""
@@ -297,7 +272,7 @@ class CocoonDevice:
         self.pinned.add(code)
         if duration is not None and code not in STATE_ALARMS and code != "pump_occlusion":
             self.spawn(self._release_after(code, duration), f"release {code}")
-        active = next((a for a in self.alarms.values() if a.code == code and a.active), None)
+        active = self.alarms.active(code)
         return active.alarm_id if active is not None else self._raise_alarm(code)
 
     def release(self, code: str) -> None:
@@ -315,25 +290,17 @@ class CocoonDevice:
     # -- sampling ----------------------------------------------------------------------------
 
     async def _sampler(self) -> None:
-        periodic = {
-            name: ch.sample_period.to("s").value
-            for name, ch in self.channels.items()
-            if ch.sample_period is not None
-        }
-        due = [(0.0, name) for name in sorted(periodic)]
-        heapq.heapify(due)
+        schedule = Periodic(self.profile)
         while True:
-            at = due[0][0]
-            await self.clock.sleep_until(self._origin + at)
+            await self.clock.sleep_until(self._origin + schedule.next_at)
             with self.clock.busy():
                 self._advance()
                 await self._poll_setpoints()
                 self._expansion()
-                while due and due[0][0] <= at:
-                    _, name = heapq.heappop(due)
-                    stamp = self.clock.at(self._origin + at)
+                at, names = schedule.pop_due()
+                stamp = self.clock.at(self._origin + at)
+                for name in names:
                     await self._publish_value(name, self._measure(name), stamp)
-                    heapq.heappush(due, (at + periodic[name], name))
                 await self._publish_changes()
                 self._check_alarms()
                 await self._publish_progress()
@@ -428,10 +395,7 @@ class CocoonDevice:
             await self._set_status(Progress=status.progress, RemainingTime=status.remaining)
 
     async def _set_status(self, **values: Any) -> None:
-        for name, value in values.items():
-            if self.status.get(name) != value:
-                self.status[name] = value
-                await self.server.set(status_path(self._ns, name), value, self.clock.now())
+        await self.set_status(**values)
 
     # -- process -----------------------------------------------------------------------------
 
@@ -524,7 +488,7 @@ class CocoonDevice:
     # -- alarms ------------------------------------------------------------------------------
 
     def _check_alarms(self) -> None:
-        active = {a.code: a for a in self.alarms.values() if a.active}
+        active = self.alarms.active_codes()
         conditions: dict[str, bool] = {}
         for limit in self.limit_alarms:
             value = self.values.get(limit.channel)
@@ -541,30 +505,21 @@ class CocoonDevice:
             if on and code not in active:
                 self._raise_alarm(code)
             elif not on and code in active:
-                self._update_alarm(active[code], "cleared", "")
+                for alarm in self.alarms.clear(code):
+                    self._alarm_event(alarm, "cleared", "")
 
     def _raise_alarm(self, code: str) -> str:
-        alarm = _Alarm(f"AL-{self.seq + 1:06d}", code)
-        self.alarms[alarm.alarm_id] = alarm
+        alarm = self.alarms.raise_(code)
+        assert alarm is not None  # callers raise only codes not active
         self._alarm_event(alarm, "raised", "")
-        spec = next(a for a in self.profile.alarms if a.code == code)
         if self._running() and self.run is not None:
             with contextlib.suppress(InvalidTransition):
-                react(alarm_reaction(self.profile, spec.severity), self.run.runner)
+                react(self.alarms.reaction(alarm), self.run.runner)
         return alarm.alarm_id
 
-    def _update_alarm(self, alarm: _Alarm, status: str, user: str) -> None:
-        if status == "cleared":
-            alarm.active = False
-        else:
-            alarm.acknowledged = True
-        if not alarm.active and alarm.acknowledged:
-            del self.alarms[alarm.alarm_id]
-        self._alarm_event(alarm, status, user)
-
-    def _alarm_event(self, alarm: _Alarm, status: str, user: str) -> None:
-        spec = next(a for a in self.profile.alarms if a.code == alarm.code)
-        self._event(
+    def _alarm_event(self, alarm: BookAlarm, status: str, user: str) -> None:
+        spec = alarm.spec
+        self.event(
             "alarm",
             f"{spec.title} ({status})",
             severity=SEVERITY[spec.severity],
@@ -574,55 +529,24 @@ class CocoonDevice:
             SourceUnit=spec.functional_unit or "",
             User=user,
         )
-        self._alarm_list = json.dumps([a.record() for a in self.alarms.values()])
+        held = [
+            {"AlarmId": a.alarm_id, "Code": a.code, "Active": a.active}
+            | {"Acknowledged": a.acknowledged}
+            for a in self.alarms
+        ]
+        self._alarm_list = json.dumps(held)
 
-    # -- events ------------------------------------------------------------------------------
+    # -- events (the OPC UA event-log family base publishes them) --------------------------
 
-    def _event(self, kind: str, message: str, *, severity: int = 100, **fields: Any) -> int:
-        """Log an event now (virtual time) and queue it for publication; returns its Seq."""
-        now = self.clock.now()
-        entry = {"Kind": kind, "Seq": self.log.seq + 1, "Time": now, "Message": message}
-        entry |= {"Severity": severity, **fields}
-        self.log.append(kind, entry)
-        self._outbox.append(entry)
-        self._wake.set()
-        return self.seq
+    def status_for(self, entry: Mapping[str, Any]) -> dict[str, Any]:
+        if entry["Kind"] == "state":
+            return {"State": entry["State"]}
+        if entry["Kind"] == "alarm":
+            return {"ActiveAlarms": self._alarm_list}
+        return {}
 
-    async def _publisher(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            with self.clock.busy():
-                while self._outbox:
-                    await self._publish_event(self._outbox.popleft())
-                await self._publish_changes()
-
-    async def _publish_event(self, entry: dict[str, Any]) -> None:
-        kind = entry["Kind"]
-        time: datetime = entry["Time"]
-        if kind == "state":
-            await self._set_status(State=entry["State"])
-        if kind == "alarm":
-            await self._set_status(ActiveAlarms=self._alarm_list)
-        await self._set_status(EventSeq=entry["Seq"])
-        fields = {k: v for k, v in entry.items() if k not in ("Time", "Message", "Severity")}
-        await self.server.emit_event(
-            EVENT_TYPES[kind].name,
-            entry["Message"],
-            severity=entry["Severity"],
-            source="Cocoon",
-            time=time,
-            **fields,
-        )
-
-    def read_log(self, first: int) -> tuple[str, int]:
-        """Events from Seq `first` as JSON Lines (a gap line first if they are gone)."""
-        entries, lost = self.log.since(first)
-        lines = [] if lost is None else [json.dumps({"gap": {"from": lost[0], "to": lost[1]}})]
-        for entry in entries:
-            data = dict(entry.data) | {"Time": entry.time.isoformat()}
-            lines.append(json.dumps(data, default=_iso))
-        return "\n".join(lines), self.seq
+    async def after_events(self) -> None:
+        await self._publish_changes()
 
     # -- state -------------------------------------------------------------------------------
 
@@ -635,7 +559,7 @@ class CocoonDevice:
         if outcome is not None and self.run is not None and not self.run.ended:
             self.run.ended = True
             self._result_event(self.run, outcome)
-        self._event(
+        self.event(
             "state",
             f"{VENDOR_STATES[transition.from_state]} -> {VENDOR_STATES[transition.to_state]}",
             State=VENDOR_STATES[transition.to_state],
@@ -651,7 +575,7 @@ class CocoonDevice:
             "viability": {"value": round(100 * state.viability, 3), "unit": "%"},
             "feeds": {"value": run.feeds, "unit": "1"},
         }
-        self._event(
+        self.event(
             "result",
             f"run {run.run_id} {outcome}",
             RunId=run.run_id,
@@ -670,7 +594,7 @@ class CocoonDevice:
         elif event.kind == "step_started":
             status = event.status
             assert event.step is not None
-            self._event(
+            self.event(
                 "step",
                 event.step.name,
                 RunId=run.run_id,
@@ -681,7 +605,7 @@ class CocoonDevice:
                 RemainingTime=status.remaining,
             )
         elif event.kind == "prompt":
-            self._event(
+            self.event(
                 "prompt",
                 event.detail,
                 severity=300,
@@ -709,8 +633,12 @@ class CocoonDevice:
     def _state_command(self, command: StateCommand) -> int:
         run = self.run
         try:
-            if run is not None and run.runner.outcome is None and command != StateCommand.RESET:
-                getattr(run.runner, str(command))()
+            act = getattr(run.runner, str(command), None) if run is not None else None
+            if run is not None and run.runner.outcome is None and command in RUNNER_COMMANDS:
+                assert act is not None
+                act()
+            elif run is not None and run.runner.outcome is None:  # reset/clear: not to a run
+                raise InvalidTransition(self.serial, str(self.machine.state), str(command), ())
             else:
                 self._transition(self.machine.command(command))
                 while self.machine.state.is_acting:
@@ -760,11 +688,21 @@ class CocoonDevice:
         if self._running():
             raise MethodFailed("BadInvalidState", "a protocol is running")
         try:
-            template = ProgramTemplate.model_validate_json(definition)
+            data = json.loads(definition)
+        except ValueError as exc:
+            raise MethodFailed("BadInvalidArgument", f"definition is not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise MethodFailed("BadInvalidArgument", "definition is not a JSON object")
+        try:
+            computed = protocol_hash(data)
+        except ValueError:
+            raise MethodFailed("BadInvalidArgument", "definition holds NaN or infinity") from None
+        if content_hash != computed:
+            raise MethodFailed("BadInvalidArgument", "content hash does not match the definition")
+        try:
+            template = ProgramTemplate.model_validate(data | {"content_hash": ""})
         except ValidationError as exc:
             raise MethodFailed("BadInvalidArgument", f"invalid protocol: {exc}") from None
-        if template.content_hash != content_hash:
-            raise MethodFailed("BadInvalidArgument", "content hash does not match the protocol")
         self.protocol = template
 
     async def _start(
@@ -774,11 +712,11 @@ class CocoonDevice:
             raise MethodFailed("BadInvalidState", "no protocol loaded; call LoadProtocol first")
         try:
             self.machine.check(StateCommand.START)
-            params = {k: _property(v) for k, v in json.loads(parameters or "{}").items()}
         except InvalidTransition as exc:
             raise MethodFailed("BadInvalidState", str(exc)) from None
-        except (ValueError, TypeError) as exc:
-            raise MethodFailed("BadInvalidArgument", f"parameters: {exc}") from None
+        params = self._parameters(self.protocol, parameters)
+        if not self._measure("cassette.present") and not _installs_cassette(self.protocol):
+            raise MethodFailed("BadResourceUnavailable", "no cassette seated")
         runner = ProgramRunner(
             self.protocol,
             self.clock,
@@ -800,11 +738,25 @@ class CocoonDevice:
         remove()
         return runner.status.remaining, self.seq
 
+    def _parameters(self, protocol: ProgramTemplate, text: str) -> dict[str, PropertyValue]:
+        """Start's Parameters (protocol section 3) checked against the protocol's own."""
+        try:
+            raw = json.loads(text or "{}")
+        except ValueError as exc:
+            raise MethodFailed("BadInvalidArgument", f"Parameters is not JSON: {exc}") from None
+        if not isinstance(raw, dict):
+            raise MethodFailed("BadInvalidArgument", "Parameters is not a JSON object")
+        try:
+            given = {name: _given(value) for name, value in raw.items()}
+            return check_parameters(protocol.parameters, given, what=protocol.name)
+        except ParameterRefused as exc:
+            raise MethodFailed("BadInvalidArgument", exc.reason) from None
+
     async def _acknowledge_prompt(self, prompt_id: str, user: str, answer: str) -> int:
         run = self.run
         if run is None or run.runner.prompt is None or prompt_id != self._prompt_id():
             raise MethodFailed("BadNotFound", f"no open prompt {prompt_id!r}")
-        self._event(
+        self.event(
             "prompt",
             run.runner.prompt,
             severity=300,
@@ -820,12 +772,17 @@ class CocoonDevice:
 
     async def _acknowledge_alarm(self, alarm_id: str, user: str) -> int:
         alarm = self.alarms.get(alarm_id)
-        if alarm is None or alarm.acknowledged:
+        if alarm is None or not self.alarms.acknowledge(alarm):
             raise MethodFailed("BadNotFound", f"no unacknowledged alarm {alarm_id!r}")
-        self._update_alarm(alarm, "acknowledged", user)
+        self._alarm_event(alarm, "acknowledged", user)
         return self.seq
 
     async def _take_sample(self, volume: float) -> str:
+        spec = next(c for c in self.profile.commands if c.name == "take_sample")
+        try:
+            check_parameters(spec.parameters, {"volume": Given(volume)}, what="TakeSample")
+        except ParameterRefused as exc:
+            raise MethodFailed("BadInvalidArgument", exc.reason) from None
         self._advance()
         if self.reactor.culture.state.volume <= volume:
             raise MethodFailed("BadInvalidState", "not enough culture in the chamber")
@@ -845,14 +802,18 @@ class CocoonDevice:
         problems = []
         if self.protocol is None:
             problems.append("no protocol loaded")
-        if not self._measure("cassette.present"):
+        elif not self._measure("cassette.present") and not _installs_cassette(self.protocol):
             problems.append("no cassette seated")
         return json.dumps(problems)
 
     async def _release_cassette(self) -> None:
         if self._running():
             raise MethodFailed("BadInvalidState", "a protocol is running")
-        self.cassette |= {"cassette.present": False, "cassette.id": "", "cassette.integrity": ""}
+        self.cassette |= {
+            "cassette.present": False,
+            "cassette.id": "",
+            "cassette.integrity": UNTESTED,
+        }
 
     async def _read_event_log(self, first: int) -> tuple[str, int]:
         return self.read_log(first)
@@ -878,18 +839,28 @@ def _number(
     return default
 
 
-def _property(value: Any) -> PropertyValue:
+def _given(value: Any) -> Given:
+    """A Parameters entry: a plain value, or ``{"value": v, "unit": u}``."""
     if isinstance(value, dict):
-        return Quantity(value=float(value["value"]), unit=str(value["unit"]))
-    if isinstance(value, bool | int | float | str):
-        return value
-    raise TypeError(f"unsupported parameter value {value!r}")
+        if set(value) != {"value", "unit"} or not isinstance(value["unit"], str):
+            raise ParameterRefused(None, f"{value!r} is not a value or {{value, unit}}")
+        return Given(value["value"], value["unit"])
+    return Given(value)
 
 
-def _iso(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot log {value!r}")
+def _installs_cassette(protocol: ProgramTemplate) -> bool:
+    """Whether the protocol seats its own cassette (so none need be seated to start it)."""
+    return any(step.unit_operation == "install_cassette" for step in protocol.steps)
+
+
+def protocol_hash(definition: dict[str, Any]) -> str:
+    """LoadProtocol's ContentHash of a definition (protocol section 3): SHA-256, lower-case hex,
+    of its canonical JSON without the ``content_hash`` member."""
+    body = {k: v for k, v in definition.items() if k != "content_hash"}
+    text = json.dumps(
+        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _truth_value(value: Any) -> float | str | bool:

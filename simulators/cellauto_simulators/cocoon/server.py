@@ -3,14 +3,17 @@
 Options (``cocoon+sim://?speed=max&seed=7&faults=...``) are the common simulator set
 (`cellauto.sim.options`): ``speed``, ``seed``, ``port``, ``faults`` (the fault grammar, and any
 profile alarm code as a kind: ``power_loss@3h:10m`` makes that alarm's condition true for the
-duration). ``pty`` is refused: OPC UA is not served on a pseudo-terminal. ``corrupt`` and
-``drop_bytes`` have no meaning on OPC UA and are ignored with a warning.
+duration), and ``anonymous`` (``operate``, the default, or ``read``: anonymous sessions may only
+read, browse and subscribe). ``pty`` is refused: OPC UA is not served on a pseudo-terminal.
+``corrupt`` and ``drop_bytes`` have no meaning on OPC UA and are ignored with a warning.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import ClassVar, Literal
 
+from cellauto.errors import SimOptionError
 from cellauto.sim import Bioreactor
 from cellauto.sim.handle import SimHandle
 
@@ -26,11 +29,20 @@ class CocoonSimulator(SimHandle):
 
     kind: ClassVar[str] = "cocoon"
     pty_capable: ClassVar[bool] = False
+    extra_options: ClassVar[Mapping[str, str]] = {
+        "anonymous": "what anonymous OPC UA sessions may do: operate (default: write setpoints "
+        "and call methods, as cellauto's adapter logs in anonymously) or read (read, browse and "
+        "subscribe only; a session with a user name operates)"
+    }
 
     device: CocoonDevice
 
     async def _start(self) -> None:
         seed = self.options.seed
+        anonymous = self.options.extra.get("anonymous", "operate")
+        if anonymous not in ("read", "operate"):
+            raise SimOptionError("cocoon", "anonymous", f"{anonymous!r}: use read or operate")
+        access: Literal["read", "operate"] = "read" if anonymous == "read" else "operate"
         self.device = CocoonDevice(
             self.profile,
             self.clock,
@@ -38,6 +50,7 @@ class CocoonSimulator(SimHandle):
             serial=f"SIM{seed:04d}",
             port=self.options.port,
             truth=self.truth,
+            anonymous=access,
         )
         self.device.sensor_filter = self.sensor
         await self.device.start()

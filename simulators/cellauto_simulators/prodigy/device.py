@@ -6,15 +6,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from cellauto.errors import CellautoError, InvalidTransition
+from cellauto.errors import InvalidTransition
 from cellauto.protocols import load_protocol
-from cellauto.schema import DeviceProfile, ParameterSpec, ProgramTemplate, PropertyValue
+from cellauto.schema import (
+    DeviceProfile,
+    ParameterSpec,
+    ProgramTemplate,
+    PropertyValue,
+    Quantity,
+)
 from cellauto.sim import Clock, ProgramRunner, RunEvent, StepContext
-from cellauto.sim.device import EventLog, alarm_reaction, react
+from cellauto.sim.alarms import AlarmBook, BookAlarm
+from cellauto.sim.device import EventLog, react
 from cellauto.sim.families.framed import FramedSimDevice, Session
+from cellauto.sim.params import Given, ParameterRefused, check_parameters
+from cellauto.sim.sampling import Deadband
 from cellauto.sim.truth import GroundTruth
 from cellauto.state import (
     ABORTING,
@@ -63,15 +71,6 @@ FLUIDIC_MODES = {
 }
 
 
-@dataclass
-class ActiveAlarm:
-    id: str
-    code: str
-    severity: str
-    message: str
-    acked: bool = False
-
-
 class SimulatedProdigy(FramedSimDevice):
     """The device behind the wire, a member of the framed request/reply family. All request
     handling is synchronous (no awaits), so a request is handled and answered as one atomic
@@ -96,8 +95,9 @@ class SimulatedProdigy(FramedSimDevice):
         self.seed = seed
         self.process = ProdigyProcess(profile, seed)
         self.machine = StateMachine("prodigy-sim")
-        self.alarms: dict[str, ActiveAlarm] = {}
-        self.alarm_count = 0
+        self.alarms = AlarmBook(
+            profile, "A{:04d}".format, keep_unacknowledged=False, device="prodigy simulator"
+        )
         self.channels = profile.channels()
         self.runner: ProgramRunner | None = None
         self.run_id = "-"
@@ -110,10 +110,9 @@ class SimulatedProdigy(FramedSimDevice):
         self.cause: str | None = None
         self.result_sent = False
         self.selected_process = "TCT"
-        self._last_sent: dict[str, tuple[float, float | str | bool]] = {}
+        self.sampling = Deadband(DEADBAND, default=5.0, keepalive=KEEPALIVE)
+        """Report by exception (protocol section 4); its counters are the SAMPLEs' `n`."""
         self._last_progress = 0.0
-        self._published: dict[str, int] = {}
-        """channel -> its latest SAMPLE's publication counter `n` (from 0, never reset)."""
         self._next_feed: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.faults_apply: Callable[[str, float], float | None] = lambda channel, value: value
@@ -168,23 +167,16 @@ class SimulatedProdigy(FramedSimDevice):
             if channel in EVENT_DRIVEN and not force:
                 continue
             if channel in FAST and not force and not self.fluidics_active():
-                last = self._last_sent.get(channel)
+                last = self.sampling.last(channel)
                 if last is not None and last[1] == 0.0 and now - last[0] < KEEPALIVE:
                     continue
             fields = self.reading(channel)
             if fields is None:
                 continue
             value: float | str | bool = float(fields["v"]) if "v" in fields else fields["x"]
-            last = self._last_sent.get(channel)
-            if not force and last is not None and now - last[0] < KEEPALIVE:
-                if isinstance(value, float) and isinstance(last[1], float):
-                    if abs(value - last[1]) <= DEADBAND.get(channel, 5.0):
-                        continue
-                elif value == last[1]:
-                    continue
-            self._last_sent[channel] = (now, value)
-            n = self._published.get(channel, -1) + 1
-            self._published[channel] = n
+            if not force and not self.sampling.wants(channel, value, now):
+                continue
+            n = self.sampling.sent(channel, value, now)
             self.emit("SAMPLE", fields | {"t": self.now(), "n": str(n)}, channel)
 
     def tick(self) -> float:
@@ -375,7 +367,7 @@ class SimulatedProdigy(FramedSimDevice):
 
     def start_run(self, template: ProgramTemplate, run_id: str, params: dict[str, float]) -> None:
         self.process = ProdigyProcess(self.profile, self.seed + self.prompt_count + 1)
-        self._last_sent.clear()
+        self.sampling.forget()
         self.program = template
         self.run_id = run_id
         self.run_params = params
@@ -411,18 +403,11 @@ class SimulatedProdigy(FramedSimDevice):
 
     def raise_alarm(self, code: str, message: str = "") -> str:
         """Raise a profile alarm (no-op if one with this code is active); returns its id."""
-        for alarm in self.alarms.values():
-            if alarm.code == code:
-                return alarm.id
-        spec = next((a for a in self.profile.alarms if a.code == code), None)
-        if spec is None:
-            known = ", ".join(a.code for a in self.profile.alarms)
-            raise CellautoError(f"prodigy simulator: no alarm {code!r}; known: {known}")
-        self.alarm_count += 1
-        alarm = ActiveAlarm(
-            f"A{self.alarm_count:04d}", code, str(spec.severity), message or spec.title
-        )
-        self.alarms[alarm.id] = alarm
+        active = self.alarms.active(code)
+        if active is not None:
+            return active.alarm_id
+        alarm = self.alarms.raise_(code, message)
+        assert alarm is not None
         self.emit_alarm(alarm, "raised")
         if code == "door_open":
             self.process.state.door_closed = False
@@ -432,20 +417,17 @@ class SimulatedProdigy(FramedSimDevice):
             self.process.state.pressure_offset = 150.0
         runner = self.runner
         if self.running() and runner is not None:
-            self.cause = f"alarm:{alarm.id}"
+            self.cause = f"alarm:{alarm.alarm_id}"
             try:
-                react(alarm_reaction(self.profile, alarm.severity), runner)
+                react(self.alarms.reaction(alarm), runner)
             finally:
                 self.cause = None
         self.sample_all()
-        return alarm.id
+        return alarm.alarm_id
 
     def clear_alarm(self, code: str) -> None:
         """The condition behind an alarm is gone."""
-        for alarm in list(self.alarms.values()):
-            if alarm.code != code:
-                continue
-            del self.alarms[alarm.id]
+        for alarm in self.alarms.clear(code):
             self.emit_alarm(alarm, "cleared")
         if code == "door_open":
             self.process.state.door_closed = True
@@ -455,9 +437,9 @@ class SimulatedProdigy(FramedSimDevice):
             self.process.state.pressure_offset = 0.0
         self.sample_all()
 
-    def emit_alarm(self, alarm: ActiveAlarm, st: str, user: str | None = None) -> None:
+    def emit_alarm(self, alarm: BookAlarm, st: str, user: str | None = None) -> None:
         fields = {
-            "id": alarm.id,
+            "id": alarm.alarm_id,
             "code": alarm.code,
             "sev": alarm.severity,
             "st": st,
@@ -480,7 +462,13 @@ class SimulatedProdigy(FramedSimDevice):
         return build("R", request.seq, request.verb, dict(fields))
 
     def refusal_frame(self, seq: int, code: str, reason: str) -> bytes:
-        return build("N", seq, "NAK", {"code": code, "reason": reason[:MAX_REASON]})
+        """A NAK; a long reason is cut (ending in "...") so the frame always fits."""
+        text = reason if len(reason) <= MAX_REASON else reason[: MAX_REASON - 3] + "..."
+        while True:
+            try:
+                return build("N", seq, "NAK", {"code": code, "reason": text})
+            except WireError:
+                text = text[: len(text) // 2] + "..."
 
     def event_frame(self, seq: int, verb: str, fields: Mapping[str, str]) -> bytes:
         return build("E", seq, verb, dict(fields))
@@ -516,7 +504,7 @@ class SimulatedProdigy(FramedSimDevice):
         fields = self.reading(channel)
         if fields is None:
             fields = {"ch": channel, "v": "0", "u": UNITS[channel], "q": "bad"}
-        latest = self._published.get(channel)
+        latest = self.sampling.count(channel)
         extra = {} if latest is None else {"n": str(latest)}
         return fields | {"t": self.now(), "seq": str(self.event_seq)} | extra
 
@@ -560,35 +548,36 @@ class SimulatedProdigy(FramedSimDevice):
             raise WireError(
                 "E04", f"START not allowed in state {VENDOR[self.machine.state]}"
             ) from None
-        params = self.parameters(frame, template.parameters)
+        values = self.parameters(frame, template.parameters, f"START {name}")
+        params = {k: v.value for k, v in values.items() if isinstance(v, Quantity)}
         self.start_run(template, run_id, params)
         total = sum(s.duration_seconds or 0.0 for s in template.steps)
         return {"run": run_id, "est": num(total)}
 
-    def parameters(self, frame: Frame, specs: Sequence[ParameterSpec]) -> dict[str, float]:
-        known = {s.name: s for s in specs}
-        values: dict[str, float] = {}
+    def parameters(
+        self, frame: Frame, specs: Sequence[ParameterSpec], what: str, *, defaults: bool = True
+    ) -> dict[str, PropertyValue]:
+        """The `p.<name>` fields (with their `.u` units) checked against `specs` (protocol
+        section 3: the declared unit only; every parameter left out gets its default)."""
+        given: dict[str, Given] = {}
         for key, text in frame.fields.items():
             if not key.startswith("p.") or key.endswith(".u"):
                 continue
-            name = key[2:]
-            spec = known.get(name)
-            if spec is None:
-                raise WireError("E03", f"unknown parameter {name}")
-            if spec.dtype not in ("float", "int"):
-                continue
-            unit = frame.fields.get(f"{key}.u")
-            if spec.unit is not None and unit not in (None, spec.unit):
-                raise WireError("E03", f"{name}: unit {unit} is not {spec.unit}")
-            try:
-                value = float(text)
-            except ValueError:
-                raise WireError("E03", f"{name}: {text!r} is not a number") from None
-            lo, hi = spec.minimum, spec.maximum
-            if (lo is not None and value < lo) or (hi is not None and value > hi):
-                raise WireError("E03", f"{name}={text} is outside {lo}..{hi}")
-            values[name] = value
-        return values
+            given[key[2:]] = Given(text, frame.fields.get(f"{key}.u"))
+        for key in frame.fields:
+            if key.startswith("p.") and key.endswith(".u") and key[2:-2] not in given:
+                raise WireError("E03", f"{what}: unit {key} without its parameter", frame.seq)
+        try:
+            return check_parameters(
+                specs,
+                given,
+                what=what,
+                convert_units=False,
+                text_numbers=True,
+                defaults=defaults,
+            )
+        except ParameterRefused as exc:
+            raise WireError("E03", exc.reason, frame.seq) from None
 
     def do_cmd(self, session: Session, frame: Frame) -> dict[str, str]:
         name = self.need(frame, "c")
@@ -602,7 +591,10 @@ class SimulatedProdigy(FramedSimDevice):
         runner = self.runner
         try:
             if self.running() and runner is not None:
-                getattr(runner, command.value)()
+                act = getattr(runner, command.value, None)
+                if act is None:  # reset and clear are no commands to a running program
+                    raise InvalidTransition("prodigy-sim", str(self.machine.state), name, ())
+                act()
             else:
                 transition = self.machine.command(command)
                 if transition is not None:
@@ -623,8 +615,7 @@ class SimulatedProdigy(FramedSimDevice):
         alarm = self.alarms.get(alarm_id)
         if alarm is None:
             raise WireError("E06", f"no active alarm {alarm_id}")
-        if not alarm.acked:
-            alarm.acked = True
+        if self.alarms.acknowledge(alarm):
             self.emit_alarm(alarm, "acked", user)
         return {"alarm": alarm_id}
 
@@ -643,12 +634,9 @@ class SimulatedProdigy(FramedSimDevice):
         spec = next((c for c in self.profile.commands if c.name == name), None)
         if spec is None:
             raise WireError("E06", f"unknown command {name}")
-        numbers = self.parameters(frame, spec.parameters)
-        texts = {
-            k[2:]: v
-            for k, v in frame.fields.items()
-            if k.startswith("p.") and not k.endswith(".u") and k[2:] not in numbers
-        }
+        checked = self.parameters(frame, spec.parameters, f"X {name}", defaults=False)
+        numbers = {k: v.value for k, v in checked.items() if isinstance(v, Quantity)}
+        texts = {k: v for k, v in checked.items() if isinstance(v, str)}
         p = self.process
         match name:
             case "select_process":
@@ -665,7 +653,7 @@ class SimulatedProdigy(FramedSimDevice):
                 if p.state.tubing_set == "none":
                     p.install("TS310" if self.selected_process == "CD34" else "TS520")
                     self.sample_all()
-                failed = any(a.code == "tubing_set_integrity_failure" for a in self.alarms.values())
+                failed = self.alarms.active("tubing_set_integrity_failure") is not None
                 return {"c": name, "result": "fail" if failed else "pass", "drop": "0.4"}
             case "confirm_user_step":
                 prompt = texts.get("prompt_id", "")

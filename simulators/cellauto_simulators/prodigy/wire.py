@@ -15,7 +15,8 @@ from cellauto.sim.families.framed import Refusal, Request
 from cellauto.transport import SUM8_HEX, StxEtxFramer
 
 MAX_PAYLOAD = 1024
-_HEAD = re.compile(r"([HRNEL])(\d{6}) ([A-Z_]+)", re.ASCII)
+_HEAD = re.compile(r"([HRNEL])(\d{6}) (\S+)", re.ASCII)
+_VERB = re.compile(r"[A-Z_]+", re.ASCII)
 _FIELD = re.compile(r"([a-z0-9_.]+)=((?:[A-Za-z0-9\-._~]|%[0-9A-Fa-f]{2})*)", re.ASCII)
 
 
@@ -54,11 +55,15 @@ def parse(payload: bytes) -> Frame:
     if match is None:
         raise WireError("E01", "expected <kind><6-digit seq> <VERB>")
     seq = int(match[2])
+    if _VERB.fullmatch(match[3]) is None:
+        verb = match[3][:40]
+        raise WireError("E02", f"unknown verb {verb!r}: verbs are upper case A-Z and _", seq)
     fields: dict[str, str] = {}
     for part in parts[1:]:
         fm = _FIELD.fullmatch(part)
         if fm is None or fm[1] in fields:
-            raise WireError("E03", f"bad field {part[:40]!r}", seq)
+            why = "given twice" if fm is not None else "not key=value in the payload grammar"
+            raise WireError("E03", f"field {part[:40]!r} is {why}", seq)
         try:
             fields[fm[1]] = unquote_to_bytes(fm[2]).decode("utf-8")
         except UnicodeDecodeError:

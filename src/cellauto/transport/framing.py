@@ -260,7 +260,11 @@ class StxEtxFramer:
         if got == want:
             out.append(payload)
         else:
-            out.append(_error(f"{self.checksum.name} checksum {got!r} != {want!r}", self._frame))
+            carried = got.decode("ascii", "backslashreplace")
+            summed = want.decode("ascii", "backslashreplace")
+            name = self.checksum.name
+            reason = f"{name} checksum mismatch: frame has {carried}, payload gives {summed}"
+            out.append(_error(reason, self._frame))
         self._frame = bytearray()
         self._body = bytearray()
         self._state = "hunt"

@@ -20,15 +20,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from asyncua import ua
 from asyncua.common.node import Node
+from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.binary_server_asyncio import BinaryServer, OPCUAProtocol
+from asyncua.server.internal_session import InternalSession
 from asyncua.server.server import Server
+from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.status_codes import StatusCodes
 
 __all__ = [
@@ -48,19 +52,28 @@ MethodHandler = Callable[..., Awaitable[Any]]
 @dataclass(frozen=True)
 class Var:
     """A variable: OPC UA built-in type name (`Double`, `Int32`, `UInt32`, `Boolean`, `String`,
-    `DateTime`, ...), initial value, and whether clients may write it."""
+    `DateTime`, ...), initial value, and whether clients may write it. `unit` (a UCUM code)
+    becomes its EngineeringUnits property; `low`/`high` its EURange, and a client write outside
+    them (or NaN) is refused with BadOutOfRange."""
 
     name: str
     datatype: str
     value: Any
     writable: bool = False
     namespace: str | None = None
+    unit: str | None = None
+    low: float | None = None
+    high: float | None = None
+    description: str = ""
 
 
 @dataclass(frozen=True)
 class Method:
-    """A method with typed inputs/outputs `(name, datatype)`; `handler(*inputs)` is async and
-    returns None, one value, or a tuple of values matching `outputs`."""
+    """A method with named, typed inputs/outputs `(name, datatype)` (published as its
+    InputArguments/OutputArguments); `handler(*inputs)` is async and returns None, one value, or
+    a tuple of values matching `outputs`. A call with too few or too many arguments, or one of
+    the wrong type, is answered BadArgumentsMissing, BadTooManyArguments or BadTypeMismatch
+    before the handler runs."""
 
     name: str
     handler: MethodHandler
@@ -95,11 +108,72 @@ class MethodFailed(Exception):
         super().__init__(message or status)
 
 
+_INTEGERS = {
+    "SByte": (-(2**7), 2**7 - 1),
+    "Byte": (0, 2**8 - 1),
+    "Int16": (-(2**15), 2**15 - 1),
+    "UInt16": (0, 2**16 - 1),
+    "Int32": (-(2**31), 2**31 - 1),
+    "UInt32": (0, 2**32 - 1),
+    "Int64": (-(2**63), 2**63 - 1),
+    "UInt64": (0, 2**64 - 1),
+}
+_NUMBERS = {*_INTEGERS, "Float", "Double"}
+_ADMIN = User(role=UserRole.Admin)
+_ANONYMOUS = User(role=UserRole.Anonymous)
+UCUM_URI = "http://unitsofmeasure.org"
+"""EUInformation.NamespaceUri of this server's units: DisplayName is the UCUM code."""
+
+
+def _argument_fits(datatype: str, arg: ua.Variant) -> Any:
+    """The value of call argument `arg` as `datatype` wants it, or None when it does not fit
+    (an integer of any width within range fits an integer type; any number fits a float)."""
+    got = arg.VariantType.name
+    if arg.Value is None or arg.is_array:
+        return None
+    if datatype in _INTEGERS:
+        low, high = _INTEGERS[datatype]
+        if got in _INTEGERS and low <= arg.Value <= high:
+            return arg.Value
+        return None
+    if datatype in ("Double", "Float"):
+        return float(arg.Value) if got in _NUMBERS else None
+    return arg.Value if got == datatype else None
+
+
+def _status(name: str) -> ua.StatusCode:
+    return ua.StatusCode(getattr(StatusCodes, name))
+
+
 def _vtype(name: str) -> ua.VariantType:
     try:
         return ua.VariantType[name]
     except KeyError:
         raise ValueError(f"unknown OPC UA datatype {name!r}") from None
+
+
+def _argument(name: str, datatype: str) -> ua.Argument:
+    return ua.Argument(
+        Name=name,
+        DataType=ua.NodeId(cast(Any, _vtype(datatype).value)),
+        ValueRank=-1,
+        ArrayDimensions=[],
+        Description=ua.LocalizedText(name),
+    )
+
+
+class _SimUsers:
+    """Every session gets asyncua's user role, named after its user name (None: anonymous); the
+    simulator checks no password: it models permissions, not authentication."""
+
+    def get_user(
+        self,
+        iserver: Any,
+        username: str | None = None,
+        password: str | None = None,
+        certificate: Any = None,
+    ) -> User:
+        return User(role=UserRole.User, name=username or None)
 
 
 class _StallableProtocol(OPCUAProtocol):
@@ -142,8 +216,12 @@ class OpcUaServer:
         host: str = "127.0.0.1",
         port: int = 0,
         name: str = "cellauto simulator",
+        anonymous: Literal["read", "operate"] = "operate",
     ) -> None:
         self._objects = list(objects)
+        self.anonymous = anonymous
+        """What an anonymous session may do: ``read`` (read, browse, subscribe) or ``operate``
+        (also write and call methods). A session with a user name always operates."""
         self._namespace = namespace
         self._event_types = list(event_types)
         self._host = host
@@ -152,6 +230,7 @@ class OpcUaServer:
         self._server: Server | None = None
         self._nodes: dict[str, Node] = {}
         self._vtypes: dict[str, ua.VariantType] = {}
+        self._limits: dict[ua.NodeId, tuple[float | None, float | None]] = {}
         self._events: dict[str, Any] = {}  # event type name -> EventGenerator
         self._ns: dict[str, int] = {}
         self.stalled = False
@@ -189,6 +268,20 @@ class OpcUaServer:
             return 0
         return len(getattr(self._server.iserver, "_external_sessions", {}))
 
+    @property
+    def connections(self) -> int:
+        """How many client connections are open on the listener."""
+        if self._server is None or self._server.bserver is None:
+            return 0
+        return len(self._server.bserver.clients)
+
+    def session_ids(self) -> list[str]:
+        """The ids of the open client sessions (a reactivated session keeps its id)."""
+        if self._server is None:
+            return []
+        sessions = getattr(self._server.iserver, "_external_sessions", {})
+        return [str(s.session_id) for s in sessions.values()]
+
     async def start(self) -> None:
         """Build the address space and start listening."""
         t0 = asyncio.get_running_loop().time()
@@ -197,8 +290,11 @@ class OpcUaServer:
         await server.init()
         server.set_endpoint(f"opc.tcp://{self._host}:{self._port}")
         server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        server.set_identity_tokens([ua.AnonymousIdentityToken, ua.UserNameIdentityToken])
+        server.iserver.user_manager = cast(Any, _SimUsers())
         server.set_server_name(self._name)
         self._server = server
+        self._guard(server)
         self._ns[self._namespace] = await server.register_namespace(self._namespace)
         for obj in self._objects:
             await self._build(server.nodes.objects, obj, "")
@@ -266,21 +362,59 @@ class OpcUaServer:
             node = await parent.add_variable(idx, spec.name, ua.Variant(spec.value, vtype))
             if spec.writable:
                 await node.set_writable()
+                self._limits[node.nodeid] = (spec.low, spec.high)
+            if spec.unit is not None:
+                units = ua.EUInformation(
+                    NamespaceUri=UCUM_URI,
+                    UnitId=-1,
+                    DisplayName=ua.LocalizedText(spec.unit),
+                    Description=ua.LocalizedText(spec.unit),
+                )
+                await node.add_property(0, "EngineeringUnits", units)
+            if spec.low is not None and spec.high is not None:
+                await node.add_property(0, "EURange", ua.Range(spec.low, spec.high))
             self._nodes[path] = node
             self._vtypes[path] = vtype
         else:
-            in_types = [_vtype(t) for _, t in spec.inputs]
             out_types = [_vtype(t) for _, t in spec.outputs]
             node = await parent.add_method(
-                idx, spec.name, self._wrap_method(spec, out_types), in_types, out_types
+                idx,
+                spec.name,
+                self._wrap_method(spec, out_types),
+                [_argument(name, t) for name, t in spec.inputs],
+                [_argument(name, t) for name, t in spec.outputs],
             )
             self._nodes[path] = node
 
     @staticmethod
     def _wrap_method(spec: Method, out_types: list[ua.VariantType]) -> MethodHandler:
         async def call(_parent: ua.NodeId, *args: ua.Variant) -> Any:
+            if len(args) != len(spec.inputs):
+                status = (
+                    "BadArgumentsMissing"
+                    if len(args) < len(spec.inputs)
+                    else ("BadTooManyArguments")
+                )
+                _log.info(
+                    "method %s: %d arguments, expected %d (%s)",
+                    spec.name,
+                    len(args),
+                    len(spec.inputs),
+                    ", ".join(n for n, _ in spec.inputs),
+                )
+                return ua.StatusCode(getattr(StatusCodes, status))
+            inputs = [_argument_fits(t, a) for (_, t), a in zip(spec.inputs, args, strict=True)]
+            if any(v is None for v in inputs):
+                result = ua.CallMethodResult(
+                    StatusCode=_status("BadInvalidArgument"),
+                    InputArgumentResults=[
+                        _status("Good" if v is not None else "BadTypeMismatch") for v in inputs
+                    ],
+                )
+                _log.info("method %s: argument of the wrong type", spec.name)
+                return result
             try:
-                result = await spec.handler(*(a.Value for a in args))
+                result = await spec.handler(*inputs)
             except MethodFailed as exc:
                 _log.info("method %s failed: %s", spec.name, exc)
                 return ua.StatusCode(getattr(StatusCodes, exc.status))
@@ -297,6 +431,68 @@ class OpcUaServer:
         props = [(name, _vtype(t)) for name, t in etype.fields.items()]
         node = await self._server.create_custom_event_type(idx, etype.name, properties=props)
         self._events[etype.name] = await self._server.get_event_generator(node)
+
+    def _may_operate(self, user: User | None) -> bool:
+        if user is not None and user.role is UserRole.Admin:  # the server itself
+            return True
+        anonymous = user is None or user.role is UserRole.Anonymous or not user.name
+        return not anonymous or self.anonymous == "operate"
+
+    def _guard(self, server: Server) -> None:
+        """Refuse client writes out of a variable's range (or NaN), and writes and method calls
+        from anonymous sessions when they may only read."""
+        service = server.iserver.attribute_service
+        write = service.write
+
+        async def checked_write(
+            params: ua.WriteParameters, user: User = _ADMIN
+        ) -> list[ua.StatusCode]:
+            refused = [self._refuse_write(item, user) for item in params.NodesToWrite]
+            allowed = [i for i, r in zip(params.NodesToWrite, refused, strict=True) if r is None]
+            written = iter(await write(ua.WriteParameters(NodesToWrite=allowed), user=user))
+            return [r if r is not None else next(written) for r in refused]
+
+        service.write = checked_write  # type: ignore[method-assign]
+        create = server.iserver.create_session
+
+        def create_session(
+            name: str, user: User = _ANONYMOUS, external: bool = False
+        ) -> InternalSession:
+            session = create(name, user, external)
+            call = session.call
+
+            async def checked_call(
+                methods: list[ua.CallMethodRequest],
+            ) -> list[ua.CallMethodResult]:
+                if self._may_operate(session.user):
+                    return await call(methods)
+                denied = _status("BadUserAccessDenied")
+                return [ua.CallMethodResult(StatusCode=denied) for _ in methods]
+
+            session.call = checked_call  # type: ignore[method-assign,assignment]
+            return session
+
+        server.iserver.create_session = create_session  # type: ignore[method-assign]
+
+    def _refuse_write(self, item: ua.WriteValue, user: User) -> ua.StatusCode | None:
+        if user.role is UserRole.Admin:  # the server itself
+            return None
+        if not self._may_operate(user):
+            return _status("BadUserAccessDenied")
+        limits = self._limits.get(item.NodeId)
+        if limits is None or item.AttributeId != AttributeIds.Value:
+            return None
+        value = item.Value.Value.Value if item.Value.Value is not None else None
+        if isinstance(value, float | int) and not isinstance(value, bool):
+            low, high = limits
+            if (
+                math.isnan(value)
+                or (low is not None and value < low)
+                or (high is not None and value > high)
+            ):
+                _log.info("write %s = %r refused: outside %s..%s", item.NodeId, value, low, high)
+                return _status("BadOutOfRange")
+        return None
 
     # -- simulator API -----------------------------------------------------------------------
 
@@ -369,14 +565,18 @@ class OpcUaServer:
         downtime: float = 0.0,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        reboot: bool = False,
     ) -> None:
-        """Drop every connection (sessions end), stay away `downtime` s (waited with `sleep`:
+        """A network blip: drop every connection, stay away `downtime` s (waited with `sleep`:
         pass a simulator clock's to count it in virtual time), listen again on the same port.
-        The address space and values are kept."""
+        Sessions with subscriptions outlive their connection as on a real server (Part 4 6.7):
+        a client may reactivate them until their timeout; the address space and values are
+        kept. `reboot=True` also ends every session (a device restart)."""
         assert self._server is not None
         port = self.port
         await self._listener.stop()
-        await self._close_sessions()
+        if reboot:
+            await self._close_sessions()
         if downtime:
             await sleep(downtime)
         await self._listen(port)
