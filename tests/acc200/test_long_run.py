@@ -38,6 +38,9 @@ async def test_a_14_day_sheet_run_with_ten_vessels(tmp_path: Path) -> None:
     images = [f for f in result.files if f.mime_type == "image/png"]
     assert len(images) >= 10 * 13  # daily per vessel, and a final observation
     assert len({f.name for f in images}) == len(images)
+    watched = device.share.watched  # type: ignore[attr-defined]
+    assert watched  # the share watcher saw images land
+    assert set(watched.values()) <= set(images)
     for image in images:
         assert sha256_of(image.path) == image.sha256
     by_vessel: dict[str, list[Sample]] = {}

@@ -240,6 +240,8 @@ class Acc200Adapter(Device):
             )
         share = self._share_option or str(ident["images.share"])
         self.share = ImageShare(Path(share)) if share else None
+        if self.share is not None:
+            self.share.start()
         status = await self.plc.read(*STATUS, operation="connect")
         self._status = status
         self.last_event_seq = int(status["events.head"])
@@ -265,6 +267,8 @@ class Acc200Adapter(Device):
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
+        if self.share is not None:
+            await self.share.stop()
         await self.plc.close()
         if self._capture is not None:
             self._capture.close()
@@ -435,13 +439,14 @@ class Acc200Adapter(Device):
         if self.share is None:
             return
         run_id = int(self._status.get("program.run_id", 0))
-        for image in self.share.new_images(run_id, vessel):
-            self.files.append(image)
+        self.files += self.share.collect(run_id, vessel)
 
     async def _run_end(self, code: int, when: datetime) -> None:
         run = self.current_run
         if run is None:
             return
+        if self.share is not None:  # every image of the run, announced or not
+            self.files += self.share.collect(int(self._status.get("program.run_id", 0)))
         label = self.map.entry("device.state").register.states.get(str(code), "")
         outcome = RUN_OUTCOMES.get(label, "aborted")
         started = run.started
@@ -508,8 +513,6 @@ class Acc200Adapter(Device):
             await self.plc.write(registers, operation=operation)
         self._loaded = template
         self.files = []
-        if self.share is not None:
-            self.share.forget()
         await self.plc.pulse("cmd.start", operation=operation)
         await self._until(lambda: self.state not in (IDLE, STOPPED), operation)
 

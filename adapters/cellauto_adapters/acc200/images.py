@@ -1,9 +1,17 @@
 """The image share as the adapter sees it: each image the microscope wrote (a PNG with a JSON
 metadata file of the same name, protocol section 8) becomes a result file with its SHA-256,
-checked against the metadata."""
+checked against the metadata.
+
+The share is watched with watchfiles (the operating system's file notifications), so files are
+known as they land; an ``image`` event or the end of a run collects a vessel's or a run's
+folder at once, so a result never waits on the watcher and nothing it has not reported yet is
+missed.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -19,21 +27,55 @@ class ImageShare:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._seen: set[Path] = set()
+        self.watched: dict[Path, ResultFile] = {}
+        """Images the watcher reported, by metadata file."""
+        self._collected: set[Path] = set()
+        self._watcher: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
 
-    def forget(self) -> None:
-        """A new run: images already collected are not collected again anyway."""
+    def start(self) -> bool:
+        """Watch the share (False if watchfiles is not installed or the share is missing)."""
+        try:
+            from watchfiles import awatch
+        except ImportError:
+            _log.info("watchfiles is not installed: images are collected on image events only")
+            return False
+        if not self.root.is_dir():
+            _log.warning("image share %s is not a folder here: give share=<local path>", self.root)
+            return False
 
-    def new_images(self, run_id: int, vessel: int) -> list[ResultFile]:
-        """Images of `vessel` in run `run_id` not collected yet, oldest first."""
-        folder = self.root / f"run-{run_id}" / f"vessel-{vessel}"
-        found = []
-        for meta in sorted(folder.glob("image-*.json"), key=_number):
-            if meta in self._seen:
-                continue
-            image = self.result_file(meta)
+        async def watch() -> None:
+            async for changes in awatch(self.root, stop_event=self._stop, recursive=True):
+                for _change, name in sorted(changes, key=lambda c: c[1]):
+                    self._arrived(Path(name))
+
+        self._watcher = asyncio.create_task(watch(), name=f"watch {self.root}")
+        return True
+
+    def _arrived(self, path: Path) -> None:
+        if path.suffix == ".json" and path not in self.watched and path.is_file():
+            image = self.result_file(path)
             if image is not None:
-                self._seen.add(meta)
+                self.watched[path] = image
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+
+    def collect(self, run_id: int, vessel: int | None = None) -> list[ResultFile]:
+        """Images of run `run_id` (of one `vessel`, or all) not collected yet, in image order."""
+        folder = self.root / f"run-{run_id}"
+        pattern = f"vessel-{vessel}/image-*.json" if vessel else "vessel-*/image-*.json"
+        found = []
+        for meta in sorted(folder.glob(pattern), key=_number):
+            if meta in self._collected:
+                continue
+            image = self.watched.get(meta) or self.result_file(meta)
+            if image is not None:
+                self._collected.add(meta)
                 found.append(image)
         return found
 
