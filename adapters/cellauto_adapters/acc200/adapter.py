@@ -264,7 +264,8 @@ class Acc200Adapter(Device):
 
     async def _close(self) -> None:
         if self._poller is not None:
-            self._poller.cancel()
+            async with self._sync_lock:  # not in the middle of a request: its answer would dangle
+                self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
         if self.share is not None:
@@ -293,7 +294,7 @@ class Acc200Adapter(Device):
         else:
             waits.add(asyncio.ensure_future(asyncio.sleep(self.poll)))
         # at speed=max an open prompt pins virtual time: look again in real time meanwhile
-        timeout = 0.2 if self._max_speed else None
+        timeout = 0.05 if self._max_speed else None
         try:
             await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
