@@ -1,11 +1,14 @@
 """A plain pymodbus client, written from the register tables of schemas/protocols/acc200.md
 alone (no cellauto register map, transport or adapter), drives the simulated ACC-200: it reads
 identity and the incubator temperature at their documented addresses, downloads a recipe with
-its CRC, starts it, answers its prompt through the event ring and sees the run complete."""
+its CRC, starts it, answers its prompt through the event ring and sees the run complete. Where
+the mbpoll command-line client is installed, it reads and writes at the same addresses too."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import shutil
 import struct
 import zlib
 from collections.abc import AsyncIterator
@@ -137,3 +140,46 @@ async def test_exception_replies_for_a_bad_address_value_or_command(
     reply = await client.write_coil(2, True, device_id=UNIT)  # cmd.hold while Idle
     assert reply.isError()
     assert reply.exception_code == 3
+
+
+MBPOLL = shutil.which("mbpoll")
+
+
+async def mbpoll(sim: SimHandle, *args: str, write: str | None = None) -> str:
+    """Run the mbpoll command-line Modbus client once against the simulator (0-based addresses,
+    as the tables give them); `write` is a value to write instead of reading."""
+    port = sim.url.rsplit(":", 1)[1]
+    process = await asyncio.create_subprocess_exec(
+        *(
+            MBPOLL or "mbpoll",
+            "-m",
+            "tcp",
+            "-a",
+            "1",
+            "-0",
+            "-1",
+            "-p",
+            port,
+            *args,
+            "127.0.0.1",
+            *([write] if write else []),
+        ),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    return out.decode()
+
+
+@pytest.mark.skipif(MBPOLL is None, reason="mbpoll (Debian package mbpoll) is not installed")
+async def test_a_non_python_client_reads_and_writes_at_the_documented_addresses(
+    sim: SimHandle, client: AsyncModbusTcpClient
+) -> None:
+    out = await mbpoll(sim, "-t", "3:float", "-B", "-r", "100", "-c", "1")
+    temperature = float(out.split("[100]:")[1].split()[0])
+    assert 36.0 < temperature < 38.0
+    assert "[41]: \t4" in await mbpoll(sim, "-t", "3", "-r", "41", "-c", "1")  # Idle
+    await mbpoll(sim, "-t", "4:float", "-B", "-r", "0", write="36.5")  # the temperature setpoint
+    reply = await client.read_holding_registers(0, count=2, device_id=UNIT)
+    assert f32(*reply.registers) == 36.5
