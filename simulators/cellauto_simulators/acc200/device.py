@@ -167,6 +167,8 @@ class Acc200Device:
         self._tasks: list[asyncio.Task[Any]] = []
         self._writer: asyncio.Future[None] | None = None
         self._holding: dict[str, Value] = {}
+        self.tearing: dict[str, list[Value]] = {}
+        """Entries that take the next of their values before every request (see `tear`)."""
         self._origin = clock.monotonic()
         self._last_scan = self._origin
 
@@ -305,6 +307,12 @@ class Acc200Device:
         register = self.map.entry(name).register
         value = decode(register, encode(register, value))
         return register.states.get(str(value), value) if register.states else value
+
+    def tear(self, name: str, values: list[Value]) -> None:
+        """From now on `name` takes the next of `values` before every request, as a PLC whose
+        scan updates it between any two requests (bumping `process.seq`): read in one request
+        it is always one of them, read in two it tears."""
+        self.tearing[name] = list(values)
 
     # -- the culture ---------------------------------------------------------------------------
 
@@ -625,6 +633,11 @@ class Acc200Device:
     ) -> int | None:
         self._start_pin.release()
         await self.flush()
+        for name, cycle in self.tearing.items():  # the value a scan updates between requests
+            cycle.append(cycle.pop(0))
+            self.scans += 1
+            await self.server.set(name, cycle[0])
+            await self.server.set("process.seq", self.scans)
         if self._pulses:
             pulses, self._pulses = self._pulses, []
             for coil in pulses:
