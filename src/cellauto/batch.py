@@ -479,8 +479,9 @@ class Batch:
 
         async def pump_results() -> None:
             async for result in results:
-                # copying files (and their fsyncs) must not stall the devices' event loop
-                result = await asyncio.to_thread(self._store_files, device, result)
+                if any(f.path.startswith("file://") for f in result.files):
+                    # copying files (and their fsyncs) must not stall the devices' event loop
+                    result = await asyncio.to_thread(self._store_files, device, result)
                 self.writer.add_result(result)
                 self._audit("program.result", device.device_id, value=result.outcome)
 
@@ -490,8 +491,6 @@ class Batch:
         """Result files a device left outside the record (``file://`` URLs, e.g. images on a
         share) are copied into it: each one's SHA-256 enters the audit trail, and the recorded
         result names the stored copy. A file that cannot be stored keeps its URL (logged)."""
-        if not any(f.path.startswith("file://") for f in result.files):
-            return result
         stored = []
         for file in result.files:
             if not file.path.startswith("file://"):
