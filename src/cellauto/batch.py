@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from pydantic import JsonValue
 
@@ -38,6 +40,7 @@ from cellauto.schema import (
     DeviceProfile,
     Event,
     EventKind,
+    Result,
     Sample,
     SampleInfo,
     SignatureMeaning,
@@ -480,10 +483,43 @@ class Batch:
 
         async def pump_results() -> None:
             async for result in results:
+                if any(f.path.startswith("file://") for f in result.files):
+                    # copying files (and their fsyncs) must not stall the devices' event loop
+                    result = await asyncio.to_thread(self._store_files, device, result)
                 self.writer.add_result(result)
                 self._audit("program.result", device.device_id, value=result.outcome)
 
         self._pumps += [asyncio.create_task(t()) for t in (pump_samples, pump_events, pump_results)]
+
+    def _store_files(self, device: Device, result: Result) -> Result:
+        """Result files a device left outside the record (``file://`` URLs, e.g. images on a
+        share) are copied into it: each one's SHA-256 enters the audit trail, and the recorded
+        result names the stored copy. A file that cannot be stored keeps its URL (logged)."""
+        stored = []
+        for file in result.files:
+            if not file.path.startswith("file://"):
+                stored.append(file)
+                continue
+            source = Path(url2pathname(urlparse(file.path).path))
+            try:
+                copy = self.writer.add_file(
+                    source,
+                    f"{device.device_id}-{file.name}",
+                    mime_type=file.mime_type,
+                    reason=f"result file of run {result.device_program_run_id}",
+                )
+            except (OSError, CellautoError) as exc:
+                _log.warning("%s: result file %s not stored: %s", device.device_id, file.path, exc)
+                stored.append(file)
+                continue
+            if copy.sha256 != file.sha256:
+                _log.warning(
+                    "%s: %s changed after the device reported it (SHA-256 differs)",
+                    device.device_id,
+                    file.path,
+                )
+            stored.append(copy)
+        return result.model_copy(update={"files": stored})
 
     def _script_action(self, action: DeviceAction) -> None:
         """A command the script (not the batch itself) sent a device: an audit entry."""

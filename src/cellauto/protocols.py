@@ -68,6 +68,8 @@ def load_protocol(name: str) -> ProtocolTables:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ProfileError(str(path), [("", str(exc))]) from None
+    if "protocol" not in data and "map_version" in data:
+        data = _register_map_vocabulary(data)
     problems: list[tuple[str, str]] = []
     states: dict[str, State] = {}
     for vendor, text in _table(data, "states", problems).items():
@@ -100,6 +102,36 @@ def load_protocol(name: str) -> ProtocolTables:
         errors=errors,
         severities=severities,
     )
+
+
+def state_named(label: str) -> State:
+    """A state from its full name (``Running/Idle``) or its PackML short name (``Idle``)."""
+    try:
+        return State.parse(label)
+    except ValueError:
+        return State.parse(f"Running/{label}")
+
+
+def _register_map_vocabulary(data: dict[str, Any]) -> dict[str, Any]:
+    """The vocabulary of a Modbus register map: its ``device.state`` register's codes are the
+    vendor states (PackML codes -> state names); commands are coils, errors exception codes."""
+    register = next(
+        (
+            r
+            for r in data.get("input", [])
+            if isinstance(r, dict) and r.get("name") == "device.state"
+        ),
+        {},
+    )
+    states = register.get("states")
+    if isinstance(states, dict):
+        states = {code: str(state_named(str(label))) for code, label in states.items()}
+    return {
+        "protocol": data.get("device", ""),
+        "states": states,
+        "commands": {},
+        "errors": {},
+    }
 
 
 def _table(data: dict[str, Any], key: str, problems: list[tuple[str, str]]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import Field, JsonValue, StringConstraints, model_validator
@@ -120,7 +121,7 @@ class DeviceProfile(Document):
     model: str
     description: str
     protocol: str = Field(description="Path of the protocol profile the adapter speaks.")
-    transports: list[Literal["opcua", "serial", "tcp"]] = Field(min_length=1)
+    transports: list[Literal["opcua", "serial", "tcp", "modbus"]] = Field(min_length=1)
     sources: dict[str, Citation] = Field(default_factory=dict)
     functional_units: list[FunctionalUnit] = Field(min_length=1)
     programs: list[ProgramTemplate] = Field(default_factory=list)
@@ -199,11 +200,16 @@ class DeviceProfile(Document):
 
     def channels(self) -> dict[str, ChannelDescriptor]:
         """Every channel by its full name ``<unit>.<variable>``."""
+        return dict(self._channel_map)
+
+    @cached_property
+    def _channel_map(self) -> dict[str, ChannelDescriptor]:
+        # built once: adapters look channels up for every sample (the model is frozen)
         return {f"{u.name}.{c.name}": c for u in self.functional_units for c in u.channels}
 
     def channel(self, name: str) -> ChannelDescriptor:
         """The channel called `name` (``chamber.temperature``); KeyError naming the known ones."""
-        channels = self.channels()
+        channels = self._channel_map
         if name not in channels:
             raise KeyError(f"{self.device} has no channel {name!r}; it has {', '.join(channels)}")
         return channels[name]

@@ -4,8 +4,10 @@ requests to one unit, with exception replies raised as typed errors and optional
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from pymodbus.client import AsyncModbusTcpClient
@@ -53,6 +55,8 @@ class PymodbusLink:
     by `settings.timeout`. A device-busy reply is retried up to `settings.busy_retries` times.
     A dropped link is re-opened with `backoff`; a read that met the drop is retried once, a write
     raises `ConnectionLost` (it may or may not have been applied, so the caller reads back).
+    `busy` (a simulator clock's ``busy``) holds virtual time still during each exchange, so a
+    max-speed clock does not jump while a request is on the wire (reconnects are not held).
     """
 
     def __init__(
@@ -68,6 +72,7 @@ class PymodbusLink:
         on_event: Callable[[ConnectionEvent], None] | None = None,
         now: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
+        busy: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> None:
         self.device = device
         self.settings = settings or LinkSettings()
@@ -79,6 +84,7 @@ class PymodbusLink:
         self.requests = 0
         self._now = now
         self._sleep = sleep
+        self._busy = busy or contextlib.nullcontext
         self._hub = EventHub(on_event)
         self._lock = asyncio.Lock()
         self._last = -float("inf")
@@ -196,7 +202,8 @@ class PymodbusLink:
             self._last = self._now()
             self.requests += 1
             try:  # pymodbus bounds the wait by settings.timeout (ModbusIOException)
-                return await self._call(request)
+                with self._busy():
+                    return await self._call(request)
             except ModbusException as error:
                 if self._client.connected and not isinstance(error, ConnectionException):
                     failure: DeviceError = DeviceTimeout(
