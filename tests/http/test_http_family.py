@@ -4,23 +4,19 @@ never repeat a non-idempotent request, TLS, and an event stream that resumes wit
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from cellauto.errors import AuthenticationRefused, ConnectionLost, HttpProblem
 from cellauto.secrets import bearer_token
 from cellauto.sim.clock import ScaledClock
 from cellauto.sim.device import EventLog
 from cellauto.sim.servers.http import HttpRequest, HttpSimServer, Problem, Reply
+from cellauto.sim.servers.tls import self_signed
 from cellauto.transport.base import Backoff
 from cellauto.transport.http import EventStream, HttpClient, StreamEvent
 
@@ -191,7 +187,7 @@ async def test_what_the_log_no_longer_holds_is_one_lost_range() -> None:
 
 
 async def test_https_with_a_private_trust_anchor(tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     clock = ScaledClock(1.0)
@@ -218,36 +214,3 @@ async def _until(signal: asyncio.Event, done: Any) -> None:
     while not done():
         signal.clear()
         await signal.wait()
-
-
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    import ipaddress
-
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path

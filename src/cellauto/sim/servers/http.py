@@ -83,6 +83,8 @@ class Reply:
     status: int
     body: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+    """Bytes bodies are sent as they are with this type; anything else as JSON."""
 
 
 Handler = Callable[[HttpRequest], Any]
@@ -135,7 +137,7 @@ class HttpSimServer:
         self.events_path = events_path
         self.start_pin = ClockPin(clock)
         """Held from `hold_until_first_client()` until the first request arrives."""
-        self._routes: list[tuple[str, str, Handler]] = []
+        self._routes: list[tuple[str, str, Handler, bool]] = []
         self._streams: list[_Stream] = []
         self._idempotent: OrderedDict[str, tuple[str, web.Response]] = OrderedDict()
         self._idempotency_cache = idempotency_cache
@@ -156,9 +158,17 @@ class HttpSimServer:
     def base_url(self) -> str:
         return f"{self.scheme}://{self.host}:{self.port}"
 
-    def route(self, method: str, path: str, handler: Handler) -> None:
-        """Serve `handler` at `method` `path` (aiohttp path syntax: ``/jobs/{job_id}``)."""
-        self._routes.append((method.upper(), path, handler))
+    def route(
+        self, method: str, path: str, handler: Handler, *, key_required: bool = False
+    ) -> None:
+        """Serve `handler` at `method` `path` (aiohttp path syntax: ``/jobs/{job_id}``);
+        `key_required`: refuse a request without an ``Idempotency-Key`` (428)."""
+        self._routes.append((method.upper(), path, handler, key_required))
+
+    @property
+    def routes(self) -> list[tuple[str, str]]:
+        """(method, path) of every route, the event stream included."""
+        return [("GET", self.events_path)] + [(m, p) for m, p, _h, _k in self._routes]
 
     def hold_until_first_client(self) -> None:
         """At speed=max, keep virtual time still until the first request."""
@@ -179,8 +189,8 @@ class HttpSimServer:
     async def start(self) -> None:
         app = web.Application(middlewares=[self._guard])
         app.router.add_get(self.events_path, self._events)
-        for method, path, handler in self._routes:
-            app.router.add_route(method, path, self._wrap(handler))
+        for method, path, handler, key_required in self._routes:
+            app.router.add_route(method, path, self._wrap(handler, key_required))
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl_context)
@@ -262,10 +272,20 @@ class HttpSimServer:
             headers=headers,
         )
 
-    def _wrap(self, handler: Handler) -> Callable[[web.Request], Any]:
+    def _wrap(self, handler: Handler, key_required: bool) -> Callable[[web.Request], Any]:
         async def serve(request: web.Request) -> web.Response:
             raw = await request.read()
             key = request.headers.get("Idempotency-Key")
+            if key_required and not key:
+                return self._problem(
+                    Problem(
+                        428,
+                        "Idempotency-Key required",
+                        f"{request.method} {request.path} needs an Idempotency-Key header",
+                        "idempotency-key-required",
+                    ),
+                    request.path,
+                )
             if key is not None and request.method == "POST":
                 fingerprint = f"{request.method} {request.path} {raw!r}"
                 cached = self._idempotent.get(key)
@@ -307,9 +327,20 @@ class HttpSimServer:
                 answer = handler(call)
             except Problem as problem:
                 return self._problem(problem, request.path)
+            except Exception as exc:  # a simulator bug: answer as a server would, and log it
+                logger.exception("%s: %s %s failed", self.device, request.method, request.path)
+                failure = Problem(500, "Internal Server Error", type(exc).__name__, "internal")
+                return self._problem(failure, request.path)
         if isinstance(answer, Reply):
             if answer.body is None:
                 return web.Response(status=answer.status, headers=answer.headers)
+            if isinstance(answer.body, bytes):
+                return web.Response(
+                    status=answer.status,
+                    body=answer.body,
+                    content_type=answer.content_type,
+                    headers=answer.headers,
+                )
             return web.json_response(answer.body, status=answer.status, headers=answer.headers)
         return web.json_response(answer)
 
