@@ -4,7 +4,8 @@ maholo.openapi.json; cellauto's own design) on a loopback port, behind a `SimHan
 Options (``maholo+sim://?...`` or ``cellauto sim maholo``): the common set (``speed``, ``seed``,
 ``port``, ``faults``: ``disconnect@2h:10m`` drops every connection and refuses new ones,
 ``stall``, any profile alarm code as a kind) and the Maholo's own: ``failures`` (``public``:
-robot-command failures at the published rates, the default; ``off``: none), ``token`` (the
+robot-command failures at the published rate, the default; ``off``: none; a number: that
+rate per command, for tests), ``token`` (the
 bearer token the API demands; none by default) and ``tls`` (``1``: serve https with a
 self-signed certificate whose PEM is `MaholoSimulator.certificate`).
 """
@@ -17,11 +18,13 @@ import tempfile
 from pathlib import Path
 from typing import ClassVar
 
+from cellauto.errors import SimOptionError
 from cellauto.sim.device import EventLog
 from cellauto.sim.handle import SimHandle
 from cellauto.sim.servers.http import HttpSimServer
 
 from .device import LOG_SIZE, SimulatedMaholo
+from .process import COMMAND_FAILURE_RATE
 
 __all__ = ["MaholoSimulator", "SimulatedMaholo", "start_simulator"]
 
@@ -33,7 +36,7 @@ class MaholoSimulator(SimHandle):
 
     kind: ClassVar[str] = "maholo"
     extra_options: ClassVar[dict[str, str]] = {
-        "failures": "public (robot-command failures at the published rates) or off",
+        "failures": "public (command failures at the published rate), off, or a rate per command",
         "token": "the bearer token the API demands (none: no authentication)",
         "tls": "1 to serve https with a self-signed certificate",
     }
@@ -46,10 +49,16 @@ class MaholoSimulator(SimHandle):
     async def _start(self) -> None:
         extra = self.options.extra
         failures = extra.get("failures", "public")
-        if failures not in ("public", "off"):
-            from cellauto.errors import SimOptionError
-
-            raise SimOptionError("maholo", "failures", f"{failures!r}: use public or off")
+        rate = {"public": COMMAND_FAILURE_RATE, "off": 0.0}.get(failures)
+        if rate is None:
+            try:
+                rate = float(failures)
+            except ValueError:
+                rate = -1.0
+            if not 0.0 <= rate <= 1.0:
+                raise SimOptionError(
+                    "maholo", "failures", f"{failures!r}: use public, off or a rate in 0..1"
+                )
         context = self._tls() if extra.get("tls", "0") in ("1", "true") else None
         log = EventLog(self.clock, self.truth, maxlen=LOG_SIZE)
         self.server = HttpSimServer(
@@ -65,7 +74,7 @@ class MaholoSimulator(SimHandle):
             self.clock,
             self.server,
             seed=self.options.seed,
-            failures=failures == "public",
+            failure_rate=rate,
             truth=self.truth,
         )
         self.server.hold_until_first_client()

@@ -144,8 +144,8 @@ class Prompt:
 
 
 class SimulatedMaholo:
-    """The device behind the HTTP server (see the module doc). `failures` draws robot-command
-    failures at the published rates (False: none)."""
+    """The device behind the HTTP server (see the module doc). Robot commands fail at
+    `failure_rate` each (the published rate by default), with the published causes."""
 
     def __init__(
         self,
@@ -154,14 +154,14 @@ class SimulatedMaholo:
         server: HttpSimServer,
         *,
         seed: int = 0,
-        failures: bool = True,
+        failure_rate: float = process.COMMAND_FAILURE_RATE,
         truth: GroundTruth | None = None,
     ) -> None:
         self.profile = profile
         self.clock = clock
         self.server = server
         self.seed = seed
-        self.failures = failures
+        self.failure_rate = failure_rate
         self.truth = truth if truth is not None else GroundTruth()
         self.rng = random.Random(seed)
         self.machine = StateMachine("maholo-sim", IDLE)  # the robot powers up in STANDBY
@@ -427,7 +427,7 @@ class SimulatedMaholo:
             robot__command_index=0,
             robot__error_cause="none",
         )
-        failures = process.draw_failures(self.rng, commands) if self.failures else []
+        failures = process.draw_failures(self.rng, commands, self.failure_rate)
         per_command = seconds / commands
         done = 0
         try:

@@ -78,13 +78,18 @@ class CommandFailure:
     aborted: bool
 
 
-def draw_failures(rng: random.Random, commands: int) -> list[CommandFailure]:
-    """The failed commands of one job of `commands` commands, at the published rate and cause
-    proportions (an abort only among microscope failures, in the published share)."""
-    failures = []
+def draw_failures(
+    rng: random.Random, commands: int, rate: float = COMMAND_FAILURE_RATE
+) -> list[CommandFailure]:
+    """The failed commands of one job of `commands` commands, each failing with `rate` (the
+    published rate by default) in the published cause proportions (an abort only among
+    microscope failures, in the published share)."""
+    failures: list[CommandFailure] = []
+    if rate <= 0:
+        return failures
     causes, weights = list(CAUSES), list(CAUSES.values())
     for index in range(1, commands + 1):
-        if rng.random() >= COMMAND_FAILURE_RATE:
+        if rng.random() >= rate:
             continue
         cause = rng.choices(causes, weights)[0]
         aborted = cause == "microscope" and rng.random() < ABORT_GIVEN_MICROSCOPE
@@ -145,6 +150,27 @@ def well_scores(rng: random.Random, values: Mapping[str, float], plates: int) ->
             score = mean + offset + rng.gauss(0.0, WELL_NOISE)
             scores.append(round(min(100.0, max(0.0, score)), 3))
     return scores
+
+
+def protocol_job_mix() -> dict[str, int]:
+    """Robot jobs of each type in one 40-day RPE protocol (one per day of each robot step)."""
+    return {"seeding": 1, "medium_exchange_i": 6 + 19, "passage": 1, "medium_exchange_ii": 6 + 7}
+
+
+def campaign(rng: random.Random, jobs: int = PUBLIC_JOBS) -> tuple[int, int, int, int]:
+    """`jobs` robot jobs in the RPE protocol's job mix: (jobs with a failed command, commands,
+    failed commands, aborted commands)."""
+    mix = protocol_job_mix()
+    kinds = [k for k, n in mix.items() for _ in range(n)]
+    failed_jobs = commands = failed = aborted = 0
+    for n in range(jobs):
+        count = COMMANDS_PER_JOB[kinds[n % len(kinds)]]
+        failures = draw_failures(rng, count)
+        commands += count
+        failed += len(failures)
+        aborted += sum(f.aborted for f in failures)
+        failed_jobs += bool(failures)
+    return failed_jobs, commands, failed, aborted
 
 
 def environment(rng: random.Random, setpoint: float, sd: float) -> float:
