@@ -10,6 +10,8 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 VIA_CELLAUTO_RUN = {"parallel_batches.py": ["2", "--sim", "--speed", "max"]}
 """Examples run through `cellauto run` (with these arguments) rather than plain python."""
+ARGUMENTS = {"maholo_optimise.py": ["2"]}
+"""Arguments of examples run with plain python (fewer trials than a user runs)."""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ self-signed certificate whose PEM is `MaholoSimulator.certificate`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 import tempfile
@@ -111,10 +112,22 @@ class MaholoSimulator(SimHandle):
         self.device.clear_alarm(code)
 
     async def _disconnect(self, duration: float) -> None:
+        """Drop the link for `duration` virtual s. An open operator prompt stops a max-speed
+        clock, so an outage waits for open prompts to close and ends early if one opens:
+        otherwise its answer could never arrive and the outage could never end."""
+        device = self.device
+        while device.prompts:
+            await device.prompts_changed.wait()
+            device.prompts_changed.clear()
         await self.server.unplug()
+        device.prompts_changed.clear()
+        ended = asyncio.ensure_future(self.clock.sleep(duration))
+        prompted = asyncio.ensure_future(device.prompts_changed.wait())
         try:
-            await self.clock.sleep(duration)
+            await asyncio.wait({ended, prompted}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            ended.cancel()
+            prompted.cancel()
             self.server.plug()
 
     def _stall(self, duration: float) -> None:

@@ -34,15 +34,21 @@ from cellauto.state import (
 )
 
 from . import process
-from .process import ALARM_OF_CAUSE, COMMAND_CYCLE, COMMANDS_PER_JOB, MEAN_JOB_SECONDS
+from .process import (
+    ALARM_OF_CAUSE,
+    COMMAND_CYCLE,
+    COMMAND_OF_CAUSE,
+    COMMANDS_PER_JOB,
+    MEAN_JOB_SECONDS,
+)
 
 logger = logging.getLogger("cellauto_simulators.maholo")
 
 PROTOCOL = load_protocol("maholo")
 VENDOR: dict[State, str] = PROTOCOL.by_state()
 LOG_SIZE = 200_000
-TICK = 600.0  # s between environment samples (assumed)
-KEEPALIVE = 4 * 3600.0  # s: a sample at least this often even without change (assumed)
+TICK = 1800.0  # s between environment readings (assumed)
+KEEPALIVE = 12 * 3600.0  # s: a periodic channel's sample at least this often (assumed)
 DEADBAND = {"incubator.temperature": 0.2, "incubator.co2": 0.2, "dry_bath.temperature": 0.3}
 API_VERSION = "1.0"
 RUNNER_COMMANDS = frozenset(
@@ -179,6 +185,8 @@ class SimulatedMaholo:
         self.result_sent = False
         self.results: dict[str, Any] = {}
         self.prompt_pin = ClockPin(clock)
+        self.prompts_changed = asyncio.Event()
+        """Set whenever a prompt opens or closes."""
         self._counts = {"job": 0, "robot": 0, "alarm": 0, "prompt": 0, "image": 0}
         self._published: dict[str, tuple[float, Any, int]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -235,7 +243,8 @@ class SimulatedMaholo:
         now = self.clock.monotonic()
         for channel, value in self.values.items():
             last = self._published.get(channel)
-            if not force and last is not None and now - last[0] < KEEPALIVE:
+            periodic = self.channels[channel].sample_period is not None
+            if not force and last is not None and (now - last[0] < KEEPALIVE or not periodic):
                 if isinstance(value, float) and isinstance(last[1], float):
                     if abs(value - last[1]) <= DEADBAND.get(channel, 0.0):
                         continue
@@ -458,13 +467,13 @@ class SimulatedMaholo:
             runner = self.runner
             while runner is not None and runner.state != EXECUTE:
                 await self.clock.sleep(60.0)
-            chunk = min(left, 600.0)
+            chunk = min(left, 3600.0)
             await self.clock.sleep(chunk)
             left -= chunk
 
     async def _fail(self, entry: RobotJob, failure: process.CommandFailure) -> None:
         cycle = COMMAND_CYCLE[entry.job_type]
-        command = cycle[(failure.index - 1) % len(cycle)]
+        command = COMMAND_OF_CAUSE.get(failure.cause) or cycle[(failure.index - 1) % len(cycle)]
         outcome = "aborted" if failure.aborted else "intervention"
         error = {
             "index": failure.index,
@@ -590,6 +599,7 @@ class SimulatedMaholo:
     def open_prompt(self, text: str, kind: str, job_id: str | None) -> Prompt:
         prompt = Prompt(self._next("prompt", "P"), text, kind, job_id, self.clock.now())
         self.prompts[prompt.prompt_id] = prompt
+        self.prompts_changed.set()
         self.prompt_pin.hold()
         self.emit("prompt", self.prompt_json(prompt))
         return prompt
@@ -606,6 +616,7 @@ class SimulatedMaholo:
 
     def _close_prompt(self, prompt: Prompt, answer: str, user: str) -> None:
         self.prompts.pop(prompt.prompt_id, None)
+        self.prompts_changed.set()
         self.emit(
             "prompt_answered", {"prompt_id": prompt.prompt_id, "answer": answer, "user": user}
         )

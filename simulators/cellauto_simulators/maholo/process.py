@@ -39,6 +39,13 @@ ALARM_OF_CAUSE: Mapping[str, str] = {
     "labware": "defective_labware",
     "human": "job_needs_intervention",
 }
+COMMAND_OF_CAUSE: Mapping[str, str] = {
+    "tip_load": "load_tip",
+    "tip_eject": "eject_tip",
+    "microscope": "image_plate",
+    "labware": "pick_plate",
+}
+"""The command a failure of each cause is logged against (a human error: the command due)."""
 COMMAND_FAILURE_RATE = PUBLIC_COMMAND_ERRORS / PUBLIC_COMMANDS
 ABORT_GIVEN_MICROSCOPE = PUBLIC_ABORTS / CAUSES["microscope"]
 MEAN_COMMANDS = PUBLIC_COMMANDS / PUBLIC_JOBS
