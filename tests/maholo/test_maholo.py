@@ -128,3 +128,17 @@ def test_failure_rates_over_185_days_match_the_published_counts() -> None:
     assert low_job <= jobs <= high_job
     assert low_cmd <= failed * scale / runs[0][1] <= high_cmd
     assert sum(r[3] for r in runs) / len(runs) == pytest.approx(3.0, abs=2.0)
+
+
+async def test_https_with_the_simulator_certificate() -> None:
+    sim = await start_simulator("maholo", seed=1, tls="1")
+    try:
+        assert sim.url.startswith("maholo+https://")
+        certificate = getattr(sim, "certificate", None)
+        device = await connect(f"{sim.url}?ca_file={certificate}", device_id="m-tls")
+        assert device.info.vendor_data["tls"] is True
+        sample = await device.read("incubator.co2")
+        assert sample.unit == "%"
+        await device.close()
+    finally:
+        await sim.stop()
