@@ -68,6 +68,9 @@ class MaholoAdapter(HttpDevice):
         super().__init__(*args, **kwargs)
         self.run_results: list[Result] = []
         """Every result the device reported on this connection."""
+        self._float_channels = frozenset(
+            name for name, spec in self.profile.channels().items() if spec.dtype == "float"
+        )
         self.robot_jobs: dict[str, dict[str, Any]] = {}
         """The robot log as the event stream reported it, by robot job id."""
 
@@ -158,10 +161,8 @@ class MaholoAdapter(HttpDevice):
     def _sample(self, d: dict[str, Any], *, publish: bool = True) -> Sample:
         channel = str(d["channel"])
         value = d["value"]
-        if isinstance(value, int) and not isinstance(value, bool):
-            spec = self.profile.channels().get(channel)
-            if spec is not None and spec.dtype == "float":
-                value = float(value)
+        if type(value) is int and channel in self._float_channels:
+            value = float(value)
         n = d.get("n")
         return self.sample(
             channel,

@@ -137,7 +137,7 @@ class HttpClient:
         doc for what is retried. `path` starts with ``/``."""
         method = method.upper()
         repeatable = method in IDEMPOTENT_METHODS or idempotency_key is not None
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         attempts = 1 + (self.retries if repeatable else 0)
         url = self.base_url + path
         for attempt in range(1, attempts + 1):
