@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from example_runs import EXAMPLES, VIA_CELLAUTO_RUN, ExampleRun
+from example_runs import ARGUMENTS, EXAMPLES, VIA_CELLAUTO_RUN, ExampleRun
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +21,7 @@ def example_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Exa
         if name not in runs:
             cwd = tmp_path_factory.mktemp(name.removesuffix(".py"))
             script = str(EXAMPLES / name)
-            command = [sys.executable, script]
+            command = [sys.executable, script, *ARGUMENTS.get(name, [])]
             if name in VIA_CELLAUTO_RUN:
                 command = [sys.executable, "-m", "cellauto.cli", "run", script]
                 command += VIA_CELLAUTO_RUN[name]

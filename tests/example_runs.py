@@ -12,6 +12,8 @@ VIA_CELLAUTO_RUN = {
     "parallel_batches.py": ["2", "--sim", "--speed", "max", "--no-report"],
 }
 """Examples run through `cellauto run` (with these arguments) rather than plain python."""
+ARGUMENTS = {"maholo_optimise.py": ["2"]}
+"""Arguments of examples run with plain python (fewer trials than a user runs)."""
 
 
 @dataclass(frozen=True)

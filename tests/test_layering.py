@@ -18,7 +18,18 @@ RULES: list[tuple[Path, tuple[str, ...], str]] = [
     ),
     (
         ROOT / "adapters",
-        ("cellauto_simulators", "serial", "asyncua", "pymodbus", "socket", "tests", "benchmarks"),
+        (
+            "cellauto_simulators",
+            "serial",
+            "asyncua",
+            "pymodbus",
+            "aiohttp",
+            "httpx",
+            "websockets",
+            "socket",
+            "tests",
+            "benchmarks",
+        ),
         "adapters meet simulators only on the wire, and do I/O only through cellauto.transport",
     ),
     (

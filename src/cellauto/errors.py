@@ -398,3 +398,30 @@ class BatchError(CellautoError):
 
 class InvalidAnswer(CommandRejected):
     """An answer to a prompt that is not one of its choices."""
+
+
+class HttpProblem(CommandRejected):
+    """An HTTP device refused a request with an RFC 9457 problem document (or a bare status):
+    `status`, `problem_type`, `title` and `detail` as the device sent them."""
+
+    def __init__(
+        self,
+        device: str,
+        operation: str,
+        status: int,
+        title: str,
+        detail: str = "",
+        *,
+        problem_type: str = "about:blank",
+        hint: str = "",
+    ) -> None:
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.problem_type = problem_type
+        text = f"HTTP {status} {title}" + (f": {detail}" if detail else "")
+        super().__init__(device, operation, text, hint=hint)
+
+
+class AuthenticationRefused(HttpProblem):
+    """The device refused the credentials (HTTP 401/403): no token, or a wrong one."""

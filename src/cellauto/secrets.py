@@ -13,6 +13,10 @@ name and password asks `credentials(name, url)`, which looks, in order, in:
 3. the URL's ``user:password@``, last, so that a URL is never the only place a password can
    live; it is still never recorded.
 
+A device that authenticates with a bearer token asks `bearer_token(name)`, which looks in
+``CELLAUTO_TOKEN_<NAME>``, then in the credentials file's ``{"<name>": {"token": "..."}}``. A
+token is never taken from a URL (URLs are recorded; a token option would be dropped anyway).
+
 No keyring is needed; a site that has one can export into the environment before the run.
 """
 
@@ -29,7 +33,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from cellauto.errors import SecretsError
 
-__all__ = ["Credentials", "SecretsError", "credentials", "redact_url"]
+__all__ = ["Credentials", "SecretsError", "bearer_token", "credentials", "redact_url"]
 
 SECRET_OPTIONS = frozenset({"password", "passwd", "pwd", "secret", "token", "api_key", "apikey"})
 """URL options whose values are secrets: dropped from recorded URLs."""
@@ -81,7 +85,19 @@ def _env_name(name: str) -> str:
 
 
 def read_credentials_file(file: Path) -> dict[str, Credentials]:
-    """Every entry of a credentials file; SecretsError if others can read it."""
+    """Every user-name-and-password entry of a credentials file (token-only entries are left
+    to `bearer_token`); SecretsError if others can read it."""
+    found: dict[str, Credentials] = {}
+    for name, item in _read_file(file).items():
+        if "username" not in item and "password" not in item and "token" in item:
+            continue
+        if "username" not in item or "password" not in item:
+            raise SecretsError(f"credentials file {file}: {name!r} needs username and password")
+        found[name] = Credentials(str(item["username"]), str(item["password"]), f"file {file}")
+    return found
+
+
+def _read_file(file: Path) -> dict[str, dict[str, object]]:
     try:
         mode = file.stat().st_mode
     except FileNotFoundError:
@@ -97,12 +113,25 @@ def read_credentials_file(file: Path) -> dict[str, Credentials]:
         raise SecretsError(f"credentials file {file}: cannot read: {exc}") from None
     if not isinstance(data, dict):
         raise SecretsError(f'credentials file {file}: expected {{"<name>": {{...}}}}')
-    found: dict[str, Credentials] = {}
     for name, item in data.items():
-        if not isinstance(item, dict) or "username" not in item or "password" not in item:
-            raise SecretsError(f"credentials file {file}: {name!r} needs username and password")
-        found[name] = Credentials(str(item["username"]), str(item["password"]), f"file {file}")
-    return found
+        if not isinstance(item, dict):
+            raise SecretsError(f"credentials file {file}: {name!r} is not an object")
+    return data
+
+
+def bearer_token(
+    name: str, *, environ: Mapping[str, str] | None = None, file: Path | None = None
+) -> str | None:
+    """The bearer token for `name` (a device id or host): ``CELLAUTO_TOKEN_<NAME>``, then the
+    credentials file's ``token`` entry; None if neither has one."""
+    env = os.environ if environ is None else environ
+    token = env.get(f"CELLAUTO_TOKEN_{_env_name(name)}")
+    if token:
+        return token
+    item = _read_file(file or default_credentials_file()).get(name)
+    if item is not None and isinstance(item.get("token"), str) and item["token"]:
+        return str(item["token"])
+    return None
 
 
 def credentials(
