@@ -75,6 +75,7 @@ class AlarmConditions:
         source = binding.nodes.node.nodeid if binding.nodes else nid()
         fields: dict[str, Any] = {
             "EventId": event_id,
+            "NodeId": self.condition_id(binding, alarm),  # the ConditionId clients select
             "SourceNode": source,
             "SourceName": f"{binding.device.device_id}/{alarm.source}",
             "Message": ua.LocalizedText(alarm.message),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -394,7 +395,7 @@ class DeviceBinding:
             result.device_program_run_id,
         )
         properties = [
-            f"{k}={v.model_dump(mode='json') if hasattr(v, 'model_dump') else v}"
+            f"{k}={json.dumps(v.model_dump(mode='json') if hasattr(v, 'model_dump') else v)}"
             for k, v in result.properties.items()
         ]
         values: dict[str, ua.Variant] = {
