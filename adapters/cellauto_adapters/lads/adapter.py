@@ -405,7 +405,8 @@ class LadsAdapter(Device):
         items): they are paired first-in first-out, so each step is reported with its name."""
         self._active_values[name] = value
         if name == "CurrentStepName":
-            self._names.append(value.Text if isinstance(value, ua.LocalizedText) else str(value))
+            text = value.Text if isinstance(value, ua.LocalizedText) else value
+            self._names.append(str(text or ""))
         elif name == "CurrentStepNumber":
             self._numbers.append(int(value or 0))
         while self._names and self._numbers:
