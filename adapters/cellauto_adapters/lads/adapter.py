@@ -159,6 +159,7 @@ class LadsAdapter(Device):
         self._states: dict[str, str] = {}  # CurrentState NodeId -> "functional"/"running"
         self._functional = ""
         self._running = ""
+        self._early: list[tuple[str, datetime | None]] = []
         self._changed = asyncio.Condition()
         self._active: dict[str, str] = {}  # NodeId -> ActiveProgram property
         self._active_values: dict[str, Any] = {}
@@ -271,12 +272,12 @@ class LadsAdapter(Device):
 
     async def _close(self) -> None:
         try:
-            await self._transport.close()
-        finally:
             for task in [*self._tasks, *([self._fetching] if self._fetching else [])]:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                with contextlib.suppress(asyncio.CancelledError, DeviceError):
                     await task
+        finally:
+            await self._transport.close()
 
     def _on_connection(self, event: ConnectionEvent) -> None:
         self.report_connection(event.state, event.detail, event.attempts)
@@ -298,7 +299,7 @@ class LadsAdapter(Device):
                 if channel is not None:
                     self.report_sample(await self._sample(channel, change))
                 elif change.path in self._states:
-                    await self._on_state(change.path, change.value)
+                    await self._on_state(change.path, change.value, change.source_timestamp)
                 elif change.path in self._active:
                     await self._on_active(self._active[change.path], change.value)
                 elif change.path == self._prompt_var:
@@ -340,12 +341,29 @@ class LadsAdapter(Device):
 
     # -- state ---------------------------------------------------------------------------------
 
-    async def _on_state(self, node: str, value: Any) -> None:
+    async def _on_state(self, node: str, value: Any, stamp: datetime | None = None) -> None:
+        """A CurrentState change. The functional and running states are two monitored items,
+        delivered in item order within a publish, not in write order: a running state that
+        arrives while the functional state is not (yet) Running is kept, and applied once the
+        functional state turns Running, if it was written no earlier than that change."""
         name = value.Text if isinstance(value, ua.LocalizedText) else str(value or "")
         if self._states[node] == "functional":
             self._functional = name or ""
+            if name != "Running":
+                self._early.clear()
+            else:
+                early, self._early = self._early, []
+                for running, written in early:
+                    if stamp is None or written is None or written >= stamp:
+                        self._running = running
+                        await self._apply_state()
         else:
+            if self._functional != "Running" and name:
+                self._early.append((name, stamp))
             self._running = name or ""
+        await self._apply_state()
+
+    async def _apply_state(self) -> None:
         state = self._combined()
         if state is not None and state != self.state:
             await self.report_state(state)

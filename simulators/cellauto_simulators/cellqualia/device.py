@@ -26,12 +26,17 @@ CELLS_AT_FULL_CONFLUENCY = 2.0e7
 DRIFT_PER_PASSAGE = 0.15
 """How much a drifting culture's morphology score falls per passage (assumed)."""
 MORPHOLOGY_LIMIT = 0.5
+GASSING_PPM = 400.0
+"""H2O2 in the enclosure during gassing (assumed; cycles of some hundred ppm are typical of
+vapour-phase hydrogen peroxide, the value is not the device's)."""
+AERATION_HALF_LIFE = 1200.0
+"""Seconds for the H2O2 concentration to halve during aeration (assumed)."""
 
 
 class SimulatedCellQualia(SimulatedLadsDevice):
     """The device behind the LADS server."""
 
-    tick = 300.0
+    tick = 60.0
     serial = "CQ-SIM-0001"
 
     def __init__(
@@ -49,15 +54,25 @@ class SimulatedCellQualia(SimulatedLadsDevice):
         self.ph = 7.35
         self.morphology = 0.92
         self.seeded_at: float | None = None
+        self._aeration_from: float | None = None
+        self.breached = False
         self.flagged = False
+        self.h2o2 = 0.0
+        self.gloves_ok = True
         self.step_start = {
             "load_materials": self._load,
+            "leak_test": self._leak_test,
             "decontaminate": self._decontaminate,
+            "aerate": self._aerate,
             "seed": self._seed,
             "feed": self._feed,
             "passage": self._passage,
         }
-        self.step_end = {"decontaminate": self._decontaminated, "load_materials": self._sealed}
+        self.step_end = {
+            "load_materials": self._sealed,
+            "decontaminate": self._gassed,
+            "aerate": self._aerated,
+        }
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -68,11 +83,23 @@ class SimulatedCellQualia(SimulatedLadsDevice):
     def _sealed(self, ctx: StepContext) -> None:
         self.doors_sealed = True
 
+    def _leak_test(self, ctx: StepContext) -> None:
+        self.gloves_ok = True
+
     def _decontaminate(self, ctx: StepContext) -> None:
         self.decontamination = "running"
+        self.h2o2 = GASSING_PPM
 
-    def _decontaminated(self, ctx: StepContext) -> None:
+    def _gassed(self, ctx: StepContext) -> None:
+        self.decontamination = "aerating"
+
+    def _aerate(self, ctx: StepContext) -> None:
+        self.decontamination = "aerating"
+        self._aeration_from = self.clock.monotonic()
+
+    def _aerated(self, ctx: StepContext) -> None:
         self.decontamination = "complete"
+        self.h2o2 = 0.5
 
     def _seed(self, ctx: StepContext) -> None:
         self.seeded_at = self.clock.monotonic()
@@ -101,16 +128,40 @@ class SimulatedCellQualia(SimulatedLadsDevice):
         value = 1.0 / (1.0 + (1.0 / c0 - 1.0) * math.exp(-GROWTH_PER_HOUR * hours))
         return 100.0 * value
 
+    # -- isolator breaches (faults: glove_breach@..., isolator_pressure_loss@... or leak@...) --
+
+    def raise_alarm(self, code: str) -> str:
+        if code == "glove_breach":
+            self.gloves_ok = False
+        elif code == "isolator_pressure_loss":
+            self.breached = True
+        return super().raise_alarm(code)
+
+    def clear_alarm(self, code: str) -> None:
+        if code == "glove_breach":
+            self.gloves_ok = True
+        elif code == "isolator_pressure_loss":
+            self.breached = False
+        super().clear_alarm(code)
+
+    def h2o2_now(self) -> float:
+        if self.decontamination == "aerating" and self._aeration_from is not None:
+            elapsed = self.clock.monotonic() - self._aeration_from
+            return GASSING_PPM * 0.5 ** (elapsed / AERATION_HALF_LIFE)
+        return self.h2o2
+
     def values(self) -> Mapping[str, Value]:
         noise = self.rng.gauss
         confluency = self.confluency()
         if confluency > 0:
             self.images = int((self.clock.monotonic() - (self.seeded_at or 0)) // 21600) + 1
         return {
-            "isolator.differential_pressure": 50.0 + noise(0, 2),
+            "isolator.differential_pressure": (2.0 if self.breached else 50.0) + noise(0, 2),
             "isolator.decontamination_state": self.decontamination,
-            "isolator.glove_integrity": True,
+            "isolator.glove_integrity": self.gloves_ok,
             "isolator.door_sealed": self.doors_sealed,
+            "isolator.h2o2_concentration": self.h2o2_now(),
+            "isolator.pass_box_closed": self.doors_sealed,
             "incubator.temperature": 37.0 + noise(0, 0.05),
             "incubator.temperature_setpoint": 37.0,
             "incubator.o2": 21.0 + noise(0, 0.1),

@@ -19,18 +19,22 @@ The next LADS device needs a profile and a `SimulatedLadsDevice` subclass.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import itertools
 import logging
+import math
 import shutil
 import tempfile
 from collections.abc import Mapping
 from datetime import timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
 
 from cellauto.driver import Device, OperatorPrompt
 from cellauto.errors import SimulationError
+from cellauto.lads._ua import ObjectIds, nid
 from cellauto.schema import (
     Alarm,
     DeviceInfo,
@@ -41,14 +45,16 @@ from cellauto.schema import (
     Result,
     Sample,
 )
+from cellauto.schema.programs import Outcome
 from cellauto.sim.clock import Clock
-from cellauto.sim.device import EventLog
+from cellauto.sim.device import ClockPin, EventLog
 from cellauto.sim.handle import SimHandle
 from cellauto.sim.runner import ProgramRunner, RunEvent, StepHook
 from cellauto.sim.truth import GroundTruth
 from cellauto.state import (
     ABORTED,
     CLEARING,
+    COMPLETE,
     IDLE,
     RESETTING,
     STOPPED,
@@ -77,11 +83,14 @@ class SimulatedLadsDevice(Device):
         self.clock = clock
         self.truth = truth
         self.log = EventLog(clock, truth)
+        self.prompt_pin = ClockPin(clock)
+        """Holds a max-speed clock while a prompt is open (the operator answers at once)."""
         self.seed = seed
         self.runner: ProgramRunner | None = None
         self._run_task: asyncio.Task[None] | None = None
+        self._run_events: asyncio.Queue[RunEvent] = asyncio.Queue()
         self._loop_task: asyncio.Task[None] | None = None
-        self._next: dict[str, float] = {}
+        self._slots: dict[str, int] = {}
         self._alarm_ids = itertools.count(1)
         self._prompt_ids = itertools.count(1)
         self._open_prompt: str | None = None
@@ -110,6 +119,7 @@ class SimulatedLadsDevice(Device):
         )
 
     async def _close(self) -> None:
+        self.prompt_pin.release()
         for task in (self._run_task, self._loop_task):
             if task is not None:
                 task.cancel()
@@ -123,19 +133,24 @@ class SimulatedLadsDevice(Device):
     async def _sample_loop(self) -> None:
         while True:
             self.publish_due()
-            await self.clock.sleep(self.tick)
+            t = self.clock.now().timestamp()
+            await self.clock.sleep((math.floor(t / self.tick + 1e-9) + 1) * self.tick - t)
 
     def publish_due(self) -> None:
-        """Publish every channel whose sample period has come round."""
-        now = self.clock.monotonic()
+        """Publish every channel whose sample period comes round now: a channel of period P
+        publishes at the virtual times that are whole multiples of P (P is rounded to whole
+        ticks), so consecutive publications are exactly one period apart."""
+        stamp = self.clock.now()
+        t = stamp.timestamp()
         channels = self.profile.channels()
         for channel, value in self.values().items():
-            due = self._next.get(channel, now)
-            if now < due:
+            spec = channels[channel].sample_period
+            period = spec.to("s").value if spec is not None else self.tick
+            period = max(round(period / self.tick), 1) * self.tick
+            slot = round(t / period)
+            if abs(t - slot * period) > 1e-3 or self._slots.get(channel) == slot:
                 continue
-            period = channels[channel].sample_period
-            self._next[channel] = now + (period.to("s").value if period is not None else self.tick)
-            stamp = self.clock.now()
+            self._slots[channel] = slot
             truth = self.truth.sample(channel, stamp, value)
             self.report_sample(self.sample(channel, value, stamp, seq=truth.seq))
 
@@ -151,14 +166,31 @@ class SimulatedLadsDevice(Device):
             on_step_end=self.step_end,
         )
         self.runner = runner
+        self._run_events = asyncio.Queue()
         runner.add_listener(self._on_run_event)
         self._run_task = asyncio.create_task(self._execute(runner, run), name=self.device_id)
         await asyncio.sleep(0)
 
     async def _execute(self, runner: ProgramRunner, run: ProgramRun) -> None:
-        outcome = await runner.run()
+        """Report the run's events in the order the runner emitted them; the result goes out
+        just before the state that ends the run (ADR 0007)."""
+        queue = self._run_events
+        running = asyncio.create_task(runner.run(), name=f"{self.device_id} run")
+        try:
+            while True:
+                event = await queue.get()
+                if event.kind == "state" and event.status.state in _ENDED:
+                    await self.report_result(self._result(run, await running))
+                    await self.report_state(event.status.state)
+                    return
+                await self._apply(event)
+        finally:
+            running.cancel()
+
+    def _result(self, run: ProgramRun, outcome: Outcome) -> Result:
         stopped = self.clock.now()
-        result = Result(
+        self.log.append("result", {"outcome": outcome})
+        return Result(
             device_id=self.device_id,
             device_program_run_id=run.device_program_run_id,
             program=run.program,
@@ -173,14 +205,11 @@ class SimulatedLadsDevice(Device):
             total_runtime=max(stopped - run.started, timedelta(0)),
             properties=self.result_properties(outcome),
         )
-        self.log.append("result", {"outcome": outcome})
-        await self.report_result(result)
-        await self.report_state(runner.state)
 
     def _on_run_event(self, event: RunEvent) -> None:
         data = {"state": str(event.status.state)} if event.kind == "state" else {}
         self.log.append(event.kind, data | {"step": event.status.step_name or ""})
-        asyncio.get_running_loop().create_task(self._apply(event))
+        self._run_events.put_nowait(event)
 
     async def _apply(self, event: RunEvent) -> None:
         status = event.status
@@ -196,11 +225,13 @@ class SimulatedLadsDevice(Device):
         elif event.kind == "prompt":
             prompt_id = f"P{next(self._prompt_ids):04d}"
             self._open_prompt = prompt_id
+            self.prompt_pin.hold()
             self.report_prompt(
                 OperatorPrompt(prompt_id, self.device_id, status.prompt or "", event.time)
             )
         elif event.kind == "prompt_answered" and self._open_prompt is not None:
             prompt_id, self._open_prompt = self._open_prompt, None
+            self.prompt_pin.release()
             self.report_prompt_answered(prompt_id, event.detail, "operator")
 
     async def _answer_prompt(self, prompt: OperatorPrompt, answer: str, user: str) -> None:
@@ -208,6 +239,7 @@ class SimulatedLadsDevice(Device):
             raise SimulationError(f"{self.device_id}: no run waits on {prompt.prompt_id}")
         self.runner.answer_prompt(answer)
         self._open_prompt = None
+        self.prompt_pin.release()
         self.report_prompt_answered(prompt.prompt_id, answer, user)
 
     async def _send_state_command(self, command: StateCommand) -> None:
@@ -268,6 +300,11 @@ class SimulatedLadsDevice(Device):
         )
 
 
+_ENDED = frozenset({COMPLETE, STOPPED, ABORTED})
+
+_CREATE_MONITORED_ITEMS = nid(ObjectIds.CreateMonitoredItemsRequest_Encoding_DefaultBinary)
+
+
 class LadsSimHandle(SimHandle):
     """A LADS device simulator: `device` (a `SimulatedLadsDevice`) served by the LADS gateway
     machinery on a loopback port; `url` is ``<kind>+opcua://127.0.0.1:<port>``."""
@@ -276,33 +313,47 @@ class LadsSimHandle(SimHandle):
 
     device: SimulatedLadsDevice
     gateway: Any
-    _state_dir: Path | None = None
 
     async def _start(self) -> None:
         from cellauto.gateway import Role, serve_lads
 
         self.device = self.device_class(self.profile, self.clock, self.truth, self.options.seed)
         await self.device.connect()
-        self._state_dir = Path(tempfile.mkdtemp(prefix=f"cellauto-{self.kind}-sim-"))
         self.gateway = serve_lads(
             [self.device],
-            state=self._state_dir,
+            state=_state_dir(),
             port=self.options.port or 0,
             allow_unsecured_read=True,
             audit=lambda call: None,
         )
         self.gateway.users.anonymous = Role.SUPERVISOR
+        self._start_pin = ClockPin(self.clock)
+        self._start_pin.hold()
         await self.gateway.start()
+        self._release_on_first_subscription()
         port = self.gateway.url.rsplit(":", 1)[1]
         self.url = f"{self.kind}+opcua://127.0.0.1:{port}"
 
+    def _release_on_first_subscription(self) -> None:
+        """At speed=max virtual time starts when the first client subscribes (after it has
+        browsed), so a seeded run does not depend on how long the client took to get ready."""
+        ruleset = self.gateway.server._permission_ruleset
+        check = ruleset.check_validity
+
+        def check_validity(user: Any, action: Any, body: Any) -> bool:
+            if action == _CREATE_MONITORED_ITEMS:
+                self._start_pin.release()
+            return bool(check(user, action, body))
+
+        ruleset.check_validity = check_validity
+
     async def _stop(self) -> None:
+        with contextlib.suppress(AttributeError):
+            self._start_pin.release()
         with contextlib.suppress(AttributeError):
             await self.gateway.stop()
         with contextlib.suppress(AttributeError):
             await self.device.close()
-        if self._state_dir is not None:
-            shutil.rmtree(self._state_dir, ignore_errors=True)
 
     def raise_alarm(self, code: str, duration: float | None = None) -> str:
         alarm_id = self.device.raise_alarm(code)
@@ -314,7 +365,25 @@ class LadsSimHandle(SimHandle):
         self.device.clear_alarm(code)
 
     async def _disconnect(self, duration: float) -> None:
-        _log.warning("%s: link faults are not simulated on the LADS server; ignored", self.kind)
+        """Close every client connection and stop listening for `duration` virtual s; then,
+        at speed=max, hold the clock until a client subscribes again (as at start), so the
+        outage lasts `duration` and not also however long the client takes to reconnect."""
+        listener = self.gateway.server.bserver
+        await listener.stop()
+        try:
+            await self.clock.sleep(duration)
+        finally:
+            self._start_pin.hold()
+            await listener.start()
 
     def _stall(self, duration: float) -> None:
         _log.warning("%s: stalls are not simulated on the LADS server; ignored", self.kind)
+
+
+@cache
+def _state_dir() -> Path:
+    """One certificate folder for every LADS simulator of this process (making an RSA key
+    takes a second; a loopback simulator needs no identity of its own), removed at exit."""
+    path = Path(tempfile.mkdtemp(prefix="cellauto-lads-sim-"))
+    atexit.register(shutil.rmtree, path, True)
+    return path
