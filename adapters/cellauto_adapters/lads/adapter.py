@@ -21,11 +21,9 @@ import contextlib
 import json
 import logging
 import math
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, cast
-
-from asyncua import ua
-from asyncua.ua.uaerrors import UaError, UaStatusCodeError
+from typing import Any, ClassVar, TypeVar, cast
 
 from cellauto.adapter import (
     CAPTURE,
@@ -40,8 +38,7 @@ from cellauto.adapter import (
     text,
 )
 from cellauto.driver import Device, OperatorPrompt, TimeSource
-from cellauto.errors import CommandRejected, DeviceError, InvalidTransition
-from cellauto.lads._ua import nid
+from cellauto.errors import CommandRejected, DeviceError, InvalidTransition, OpcUaStatusError
 from cellauto.lads.mapping import START_PROGRAM, STATE_METHODS, severity_from_opcua
 from cellauto.registry import DeviceUrl
 from cellauto.schema import (
@@ -71,21 +68,18 @@ from cellauto.state import (
     State,
     StateCommand,
 )
-from cellauto.transport.lads import LadsDeviceView, UnitView, browse_devices, profile_from_view
+from cellauto.transport.lads import LadsDeviceView, UnitView, profile_from_view
+from cellauto.transport.lads.client import ALARM_CONDITION_TYPE, LadsClient
 from cellauto.transport.lads.profile import snake
-from cellauto.transport.opcua import DataChange, OpcUaTransport, SubscriptionApi
+from cellauto.transport.opcua import DataChange, OpcUaTransport, SubscriptionApi, plain
 from cellauto.transport.opcua_capture import Capture
 
 _log = logging.getLogger("cellauto_adapters.lads")
+T = TypeVar("T")
 
 PERIOD = number("period", 0.02, "s, publishing interval of the value subscription", minimum=0.001)
 DEVICE = text("device", "", "browse name of the LADS device when the server has several")
 
-ALARM_CONDITION_TYPE = "i=2915"
-"""AlarmConditionType (OPC 10000-9)."""
-ACKNOWLEDGE = nid(9111)
-"""AcknowledgeableConditionType.Acknowledge (OPC 10000-9)."""
-SERVER = nid(2253)
 
 _ACTIVE = ("DeviceProgramRunId", "CurrentStepNumber")
 _RUN_OVER = frozenset({COMPLETE, STOPPED, ABORTED})
@@ -152,6 +146,7 @@ class LadsAdapter(Device):
             capture=Capture(values[CAPTURE]) if values.given(CAPTURE) else None,
             credentials=login,
         )
+        self._lads = LadsClient(self._transport)
         self.view: LadsDeviceView | None = None
         self._unit: UnitView | None = None
         self._channels: dict[str, str] = {}  # value NodeId -> channel
@@ -179,7 +174,7 @@ class LadsAdapter(Device):
     async def _connect(self) -> DeviceInfo:
         t = self._transport
         await t.open()
-        view = self._choose(await browse_devices(await t.client("connect")))
+        view = self._choose(await self._lads.browse())
         self.view = view
         if self.browse_profile:
             self.profile = profile_from_view(view, self.kind)
@@ -332,11 +327,9 @@ class LadsAdapter(Device):
             unit_name, function_name = channel.split(".", 1)
             unit = next(u for u in self.view.units if snake(u.name) == unit_name)
             function = next(f for f in unit.functions if snake(f.name) == function_name)
-            enum_path = f"{function.value}"
-            client = await self._transport.client(f"read {channel} EnumStrings")
-            with contextlib.suppress(UaError):
-                enum = await client.get_node(enum_path).get_child("0:EnumStrings")
-                known[:] = [t.Text or "" for t in await enum.read_value() or ()]
+            found = await self._lads.enum_strings(function.value)
+            if found is not None:
+                known[:] = found
         return known[position] if position < len(known) else str(position)
 
     # -- state ---------------------------------------------------------------------------------
@@ -346,7 +339,7 @@ class LadsAdapter(Device):
         delivered in item order within a publish, not in write order: a running state that
         arrives while the functional state is not (yet) Running is kept, and applied once the
         functional state turns Running, if it was written no earlier than that change."""
-        name = value.Text if isinstance(value, ua.LocalizedText) else str(value or "")
+        name = str(plain(value) or "")
         if self._states[node] == "functional":
             self._functional = name or ""
             if name != "Running":
@@ -404,15 +397,17 @@ class LadsAdapter(Device):
         self, template: ProgramTemplate, parameters: dict[str, PropertyValue], run: ProgramRun
     ) -> None:
         operation = f"start_program {template.name}"
-        empty = ua.Variant([], ua.VariantType.ExtensionObject, is_array=True)
-        run_id = await self._call(
+        obj, method = self._method(operation, START_PROGRAM)
+        run_id = await self._refusing(
             operation,
-            START_PROGRAM,
-            ua.Variant(template.name, ua.VariantType.String),
-            empty,
-            ua.Variant(run.supervisory_job_id or "", ua.VariantType.String),
-            ua.Variant(run.supervisory_task_id or "", ua.VariantType.String),
-            empty,
+            self._lads.start_program(
+                operation,
+                obj,
+                method,
+                template.name,
+                run.supervisory_job_id or "",
+                run.supervisory_task_id or "",
+            ),
         )
         self._server_run = str(run_id) if run_id else None
         await self._until(lambda: self.state != IDLE)
@@ -423,8 +418,7 @@ class LadsAdapter(Device):
         items): they are paired first-in first-out, so each step is reported with its name."""
         self._active_values[name] = value
         if name == "CurrentStepName":
-            text = value.Text if isinstance(value, ua.LocalizedText) else value
-            self._names.append(str(text or ""))
+            self._names.append(str(plain(value) or ""))
         elif name == "CurrentStepNumber":
             self._numbers.append(int(value or 0))
         while self._names and self._numbers:
@@ -454,21 +448,11 @@ class LadsAdapter(Device):
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
-        while True:
-            client = await self._transport.client("read result")
-            refs = await client.get_node(manager.results).get_children_descriptions()
-            found = next((r for r in refs if r.BrowseName.Name == server_run), None)
-            if found is not None:
-                break
+        while (fields := await self._lads.result(manager.results, server_run)) is None:
             if loop.time() > deadline:
                 _log.warning("%s: no Result %s in the ResultSet", self.device_id, server_run)
                 return
             await asyncio.sleep(0.02)  # polling the server: LADS announces no new Result
-        fields: dict[str, Any] = {}
-        for ref in await client.get_node(found.NodeId).get_children_descriptions():
-            if ref.NodeClass == ua.NodeClass.Variable:
-                with contextlib.suppress(UaError):
-                    fields[ref.BrowseName.Name] = await client.get_node(ref.NodeId).read_value()
         outcome = str(fields.get("Outcome") or "")
         if outcome not in ("complete", "stopped", "aborted"):
             outcome = {ABORTED: "aborted", STOPPED: "stopped"}.get(self.state, "complete")
@@ -525,12 +509,12 @@ class LadsAdapter(Device):
                 self.device_id, f"answer_prompt {prompt.prompt_id}", "the server has no prompts"
             )
         self._answers[prompt.prompt_id] = (answer, user)
-        await self._call_on(
-            f"answer_prompt {prompt.prompt_id}",
-            view.prompts.folder,
-            view.prompts.answer,
-            ua.Variant(prompt.prompt_id, ua.VariantType.String),
-            ua.Variant(answer, ua.VariantType.String),
+        operation = f"answer_prompt {prompt.prompt_id}"
+        await self._refusing(
+            operation,
+            self._lads.call_strings(
+                operation, view.prompts.folder, view.prompts.answer, prompt.prompt_id, answer
+            ),
         )
         await self._until(lambda: prompt.prompt_id not in {p.prompt_id for p in self.prompts})
 
@@ -576,48 +560,42 @@ class LadsAdapter(Device):
     async def _acknowledge(self, alarm: Alarm, user: str) -> None:
         condition, event_id = self._conditions.get(alarm.alarm_id, ("", b""))
         self._acker = user
-        args = (
-            ua.Variant(event_id, ua.VariantType.ByteString),
-            ua.Variant(ua.LocalizedText(f"acknowledged by {user}"), ua.VariantType.LocalizedText),
-        )
         operation = f"acknowledge {alarm.alarm_id}"
-        try:
-            await self._call_on(operation, condition, ACKNOWLEDGE.to_string(), *args)
-        except CommandRejected:
-            # a server that serves conditions as events only: acknowledge on the Server object
-            await self._call_on(operation, SERVER.to_string(), ACKNOWLEDGE.to_string(), *args)
+        await self._refusing(
+            operation,
+            self._lads.acknowledge(operation, condition, event_id, f"acknowledged by {user}"),
+        )
         await self._until(lambda: self.alarm(alarm.alarm_id).acknowledged)
 
     # -- calls ---------------------------------------------------------------------------------
 
-    async def _call(self, operation: str, method: str, *args: Any) -> Any:
+    def _method(self, operation: str, method: str) -> tuple[str, str]:
         unit = self._unit
         if unit is None or method not in unit.methods:
             served = ", ".join(sorted(unit.methods)) if unit else "none"
             raise CommandRejected(
                 self.device_id, operation, f"the server has no {method} method", hint=served
             )
-        obj, method_id = unit.methods[method]
-        return await self._call_on(operation, obj, method_id, *args)
+        return unit.methods[method]
 
-    async def _call_on(self, operation: str, obj: str, method: str, *args: Any) -> Any:
-        client = await self._transport.client(operation)
+    async def _call(self, operation: str, method: str) -> None:
+        obj, method_id = self._method(operation, method)
+        await self._refusing(operation, self._lads.call_strings(operation, obj, method_id))
+
+    async def _refusing(self, operation: str, call: Awaitable[T]) -> T:
+        """Await a LADS request; a refusal becomes InvalidTransition (BadInvalidState) or
+        CommandRejected naming the status."""
         try:
-            result = await asyncio.wait_for(
-                client.get_node(obj).call_method(ua.NodeId.from_string(method), *args),
-                self.timeout,
-            )
-        except UaStatusCodeError as exc:
-            name = ua.StatusCode(exc.code).name
-            if name == "BadInvalidState":
+            return await call
+        except OpcUaStatusError as exc:
+            if exc.status == "BadInvalidState":
                 raise InvalidTransition(self.device_id, str(self.state), operation, []) from exc
             raise CommandRejected(
                 self.device_id,
                 operation,
-                f"the server answered {name}",
-                hint=_UNACCEPTED.get(name, ""),
+                f"the server answered {exc.status}",
+                hint=_UNACCEPTED.get(exc.status, ""),
             ) from exc
-        return result
 
 
 def _property(raw: str) -> PropertyValue:
