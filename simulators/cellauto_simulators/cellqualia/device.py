@@ -147,7 +147,7 @@ class SimulatedCellQualia(SimulatedLadsDevice):
     def h2o2_now(self) -> float:
         if self.decontamination == "aerating" and self._aeration_from is not None:
             elapsed = self.clock.monotonic() - self._aeration_from
-            return GASSING_PPM * 0.5 ** (elapsed / AERATION_HALF_LIFE)
+            return float(GASSING_PPM * 0.5 ** (elapsed / AERATION_HALF_LIFE))
         return self.h2o2
 
     def values(self) -> Mapping[str, Value]:
