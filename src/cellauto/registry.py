@@ -225,7 +225,13 @@ async def connect(
         await device.connect()
         return device
     adapter = load_adapter(parsed.device)
-    profile = profile or load_profile(parsed.device)
+    if profile is None:
+        # an adapter that builds its profile by browsing the device (lads) has no profile file
+        placeholder = getattr(adapter, "placeholder_profile", None)
+        if getattr(adapter, "browse_profile", False) and callable(placeholder):
+            profile = placeholder()
+        else:
+            profile = load_profile(parsed.device)
     simulator: RunningSimulator | None = None
     device_id = device_id or f"{parsed.device}-1"
     if parsed.transport == "sim":

@@ -8,7 +8,6 @@ device interface has no confirm, so Confirm is recorded (audit) and shown by the
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -70,11 +69,9 @@ class AlarmConditions:
         alarm = condition.alarm
         binding = condition.binding
         event: BaseEvent = self._generator.event
-        event_id = uuid.uuid4().bytes
-        condition.event_ids.append(event_id)
         source = binding.nodes.node.nodeid if binding.nodes else nid()
         fields: dict[str, Any] = {
-            "EventId": event_id,
+            "NodeId": self.condition_id(binding, alarm),  # the ConditionId clients select
             "SourceNode": source,
             "SourceName": f"{binding.device.device_id}/{alarm.source}",
             "Message": ua.LocalizedText(alarm.message),
@@ -95,11 +92,15 @@ class AlarmConditions:
                 "Confirmed" if condition.confirmed else "Unconfirmed"
             ),
             "ConfirmedState/Id": condition.confirmed,
-            "Time": alarm.raised_at if alarm.active else (alarm.cleared_at or alarm.raised_at),
         }
         for name, value in fields.items():
             setattr(event, name, value)
-        await self._generator.trigger()
+        # asyncua's trigger stamps a fresh EventId and Time (now, unless given): keep the id it
+        # sent, so Acknowledge and Confirm by EventId find the condition
+        time = alarm.raised_at if alarm.active else (alarm.cleared_at or alarm.raised_at)
+        await self._generator.trigger(time_attr=time)
+        sent: Any = getattr(event, "EventId", b"")
+        condition.event_ids.append(bytes(sent.Value if isinstance(sent, ua.Variant) else sent))
 
     def _find(self, object_id: ua.NodeId, event_id: Any) -> tuple[str, _Condition] | None:
         key = object_id.to_string()

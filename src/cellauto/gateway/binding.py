@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -266,7 +267,8 @@ class DeviceBinding:
     async def _on_event(self, event: Event) -> None:
         kind = event.kind
         if kind is EventKind.STATE_CHANGED:
-            await self._write_state()
+            # the state the event names: the device may have moved on before it is written
+            await self._write_state(State.parse(event.to_state) if event.to_state else None)
         elif kind is EventKind.CONNECTION_CHANGED:
             state = event.data.get("state")
             word = (state if isinstance(state, str) else event.message).split(":")[0]
@@ -293,18 +295,19 @@ class DeviceBinding:
         ):
             await self._write_active_program()
 
-    async def _write_state(self) -> None:
+    async def _write_state(self, state: State | None = None) -> None:
         if self.nodes is None:
             return
+        state = state or self.device.state
         code = None if self.available else status(StatusCodes.BadNotConnected)
         for unit in self.nodes.units.values():
-            await self.builder.write_state(unit, lads_state(self.device.state), code)
+            await self.builder.write_state(unit, lads_state(state), code)
             for function in unit.functions.values():
                 if function.state is not None:
                     await self.builder.write_current_state(
                         function.state,
                         "FunctionalStateMachineType",
-                        str(self.device.state.functional),
+                        str(state.functional),
                         code,
                     )
 
@@ -394,7 +397,7 @@ class DeviceBinding:
             result.device_program_run_id,
         )
         properties = [
-            f"{k}={v.model_dump(mode='json') if hasattr(v, 'model_dump') else v}"
+            f"{k}={json.dumps(v.model_dump(mode='json') if hasattr(v, 'model_dump') else v)}"
             for k, v in result.properties.items()
         ]
         values: dict[str, ua.Variant] = {

@@ -359,7 +359,8 @@ _NODE_MANAGEMENT = {
 
 class GatewayRuleset(PermissionRuleset):
     """Per-request check asyncua runs before each service: nobody changes the address space,
-    anonymous users never write or call; and it notes the request's user for the method
+    anonymous users never write or call (unless the store grants them a role above observer,
+    as a loopback simulator's does); and it notes the request's user for the method
     handlers, which check the role each method needs."""
 
     def __init__(self, store: UserStore) -> None:
@@ -371,5 +372,7 @@ class GatewayRuleset(PermissionRuleset):
             return False
         if action_type_id in _WRITE_OR_CALL:
             name, role = current_identity(self.store)
-            return name != ANONYMOUS and role is not None
+            if name == ANONYMOUS:  # only a store that grants anonymous more than reading
+                return role is not None and role > Role.OBSERVER
+            return role is not None
         return True

@@ -376,8 +376,11 @@ class OpcUaTransport:
         on_reconnect: Callable[[], Awaitable[None]] | None = None,
         on_event: Callable[[ConnectionEvent], None] | None = None,
         capture: Capture | None = None,
+        credentials: tuple[str, str] | None = None,
     ) -> None:
         self.url = url
+        self.credentials = credentials
+        """(user name, password) for a UserNameIdentityToken; None: anonymous."""
         self.device = device
         self.timeout = timeout
         self.heartbeat = heartbeat
@@ -450,6 +453,9 @@ class OpcUaTransport:
     async def _new_client(self) -> Client:
         client = Client(self.url, timeout=self.timeout, watchdog_intervall=self.heartbeat)
         client.connection_lost_callback = self._on_lost
+        if self.credentials is not None:
+            client.set_user(self.credentials[0])
+            client.set_password(self.credentials[1])
         try:
             await asyncio.wait_for(client.connect(), self.timeout)
         except BaseException:
@@ -764,6 +770,11 @@ class OpcUaTransport:
         ]
         self._capture_record({"op": "browse", "path": path, "result": [list(e) for e in entries]})
         return entries
+
+    async def client(self, operation: str = "browse") -> Client:
+        """The live asyncua Client (waiting while reconnecting), for family modules that need
+        more of OPC UA than paths and NodeId strings (the LADS browser reads type definitions)."""
+        return await self._ready(operation)
 
     def subscribe(self, paths: Sequence[str], period: float = 0.1) -> ValueSubscription:
         """Data changes of `paths` every `period` s. Use `async with` (or iterate: the first

@@ -1,0 +1,37 @@
+"""SINFONIA CellQualia over OPC UA LADS: ``cellqualia+opcua://host:port``.
+
+The generic LADS adapter with CellQualia's profile (``schemas/devices/cellqualia.toml``): the
+profile's channels are bound by name to the functions the device serves, so a server that does
+not serve them is refused at connect. Every assumption is in docs/devices/cellqualia.md.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from cellauto.adapter import Conformance
+from cellauto_adapters.lads import LadsAdapter
+
+__all__ = ["CellQualiaAdapter"]
+
+
+class CellQualiaAdapter(LadsAdapter):
+    """A CellQualia (or its simulator); URL options as `LadsAdapter`."""
+
+    kind: ClassVar[str] = "cellqualia"
+    browse_profile: ClassVar[bool] = False
+    sample_numbering: ClassVar[Literal["arrival", "period"]] = "period"
+    conformance: ClassVar[Conformance] = Conformance(
+        program="Isolator decontamination",
+        outage_hours=None,
+        test_options={"timeout": "5", "heartbeat": "0.5"},
+        not_applicable={
+            "replay": "the LADS adapters have no capture replay transport yet",
+        },
+        known_defects={
+            "zero_loss": "each channel is its own monitored item and a publish carries the "
+            "items' queued values one item after another, so when the link drops a channel may "
+            "lose values older than the newest value another channel delivered; the declared "
+            "gap starts at that newest value, not per channel",
+        },
+    )
