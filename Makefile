@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck unit schemas venv clean browser
+.PHONY: demo test lint typecheck unit schemas venv clean tools
 
 venv: $(STAMP)
 
@@ -27,11 +27,14 @@ typecheck: $(STAMP)
 schemas: $(STAMP)
 	$(BIN)/cellauto schema export --check
 
-# the batch report's browser test needs Debian's chromium-headless-shell; install it if we can
-browser:
-	@command -v chromium-headless-shell >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-headless-shell >/dev/null; } || echo "chromium-headless-shell not installed: the report browser test will be skipped"
+# Debian tools the tests use where they exist: chromium-headless-shell (the batch report's
+# browser test) and mbpoll (an independent Modbus client); install them if we can
+DEBIAN_TOOLS := chromium-headless-shell mbpoll
+tools:
+	@missing=""; for t in $(DEBIAN_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } || echo "not installed:$$missing (the tests that need them will be skipped)"
 
-unit: $(STAMP) browser
+unit: $(STAMP) tools
 	$(BIN)/pytest
 
 test: lint typecheck schemas unit
