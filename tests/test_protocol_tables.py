@@ -15,7 +15,7 @@ from cellauto.state import ALL_STATES, StateCommand
 
 
 def test_every_protocol_document_has_its_generated_tables_up_to_date() -> None:
-    assert protocol_names() == ["cocoon", "prodigy"]
+    assert protocol_names() == ["cocoon", "licellgrow", "prodigy"]
     for name in protocol_names():
         current, fresh = rendered_document(name)
         assert "<!-- generated: states" in current

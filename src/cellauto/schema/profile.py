@@ -120,7 +120,7 @@ class DeviceProfile(Document):
     model: str
     description: str
     protocol: str = Field(description="Path of the protocol profile the adapter speaks.")
-    transports: list[Literal["opcua", "serial", "tcp"]] = Field(min_length=1)
+    transports: list[Literal["opcua", "serial", "sila", "tcp"]] = Field(min_length=1)
     sources: dict[str, Citation] = Field(default_factory=dict)
     functional_units: list[FunctionalUnit] = Field(min_length=1)
     programs: list[ProgramTemplate] = Field(default_factory=list)
