@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import re
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -40,7 +41,9 @@ from cellauto.schema import (
 )
 from cellauto.sila.fdl import channels_identifier, identifier
 from cellauto.sila.units import SilaUnit, UcumMapping, from_sila
-from cellauto.state import State, StateCommand
+from cellauto.state import ABORTED, ALREADY_THERE, COMPLETE, IDLE, STOPPED, State, StateCommand
+
+_RUN_OVER = frozenset({COMPLETE, STOPPED, ABORTED, IDLE})
 
 INSECURE = text("insecure", "0", "1: plain gRPC without TLS (only when the URL says so)")
 CA = text("ca", "", "PEM file of the certificate (authority) to trust, e.g. a self-signed one")
@@ -176,6 +179,9 @@ class SilaAdapter(Device):
         self._worker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runs: set[asyncio.Task[None]] = set()
+        self._result: asyncio.Future[Result] | None = None
+        self._closed = threading.Event()
+        self._answering: dict[str, tuple[str, str]] = {}
 
     # -- connection --------------------------------------------------------------------------
 
@@ -279,21 +285,49 @@ class SilaAdapter(Device):
         self.report_sample(self.sample(channel, value, self.time.now()))
 
     async def _on_state(self, value: str) -> None:
-        await self.report_state(State.parse(value))
+        state = State.parse(value)
+        pending = self._result
+        if state in _RUN_OVER and pending is not None:
+            # the run's Result comes with RunProgram's responses: report it before the state
+            # that ends the run, as the device ordered them
+            self._result = None
+            try:
+                await asyncio.wait_for(asyncio.shield(pending), self.timeout)
+                await self.report_result(pending.result())
+            except (TimeoutError, DeviceError) as exc:
+                self.report_event_note(f"the run's result did not arrive: {exc}")
+        await self.report_state(state)
 
     async def _on_alarms(self, items: list[str]) -> None:
+        listed = set()
         for raw in items:
             alarm = Alarm.model_validate_json(raw).model_copy(update={"device_id": self.device_id})
-            known = self._alarms.get(alarm.alarm_id)
-            if known != alarm:
+            listed.add(alarm.alarm_id)
+            if self._alarms.get(alarm.alarm_id) != alarm:
                 await self.report_alarm(alarm)
+        now = self.time.now()
+        for alarm in self.alarms:  # the server lists alarms until cleared and acknowledged
+            if alarm.alarm_id not in listed:
+                update: dict[str, Any] = {"active": False, "cleared_at": alarm.cleared_at or now}
+                if not alarm.acknowledged:
+                    update |= {"acknowledged": True, "acknowledged_at": now}
+                await self.report_alarm(alarm.model_copy(update=update))
 
-    def _on_prompts(self, items: list[str]) -> None:
+    async def _on_prompts(self, items: list[str]) -> None:
         open_ids = set()
         for raw in items:
             data = json.loads(raw)
             open_ids.add(data["prompt_id"])
             if data["prompt_id"] not in {p.prompt_id for p in self.prompts}:
+                run = self.operation
+                step = data.get("step_number")
+                if run is not None and step is not None and step != run.status.step_number:
+                    await self.report_progress(  # the step that waits, before its prompt
+                        progress=run.status.progress,
+                        remaining=run.status.remaining,
+                        step_name=data.get("step_name"),
+                        step_number=int(step),
+                    )
                 self.report_prompt(
                     OperatorPrompt(
                         data["prompt_id"],
@@ -304,10 +338,12 @@ class SilaAdapter(Device):
                     )
                 )
         for prompt in self.prompts:
-            if prompt.prompt_id not in open_ids:
-                self.report_prompt_answered(prompt.prompt_id, "", "device")
+            if prompt.prompt_id not in open_ids:  # answered here (in flight) or elsewhere
+                answer, user = self._answering.pop(prompt.prompt_id, ("", "device"))
+                self.report_prompt_answered(prompt.prompt_id, answer, user)
 
     async def _close(self) -> None:
+        self._closed.set()
         for subscription in self._subscriptions:
             subscription.cancel()
         self._subscriptions.clear()
@@ -359,32 +395,44 @@ class SilaAdapter(Device):
             f"start_program {template.name}",
             lambda: command(Program=template.name, Parameters=_wire(parameters)),
         )
-        task = asyncio.create_task(self._follow(instance, run))
+        self._result = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self._follow(instance, run, self._result))
         self._runs.add(task)
         task.add_done_callback(self._runs.discard)
 
-    async def _follow(self, instance: Any, run: ProgramRun) -> None:
-        """Report the run's steps and progress, then its result."""
+    async def _follow(self, instance: Any, run: ProgramRun, done: asyncio.Future[Result]) -> None:
+        """Report the run's steps and progress; hand its result to `_on_state`."""
         steps = instance.subscribe_to_intermediate_responses()
         steps.add_callback(lambda r: self._post(lambda: self._step(r, instance)))
         try:
             responses = await asyncio.to_thread(self._wait, instance)
+        except Exception as exc:
+            if not done.done():
+                done.set_exception(DeviceError(self.device_id, "start_program", str(exc)))
+            raise
         finally:
             steps.cancel()
         result = Result.model_validate_json(responses.Result).model_copy(
             update={"device_id": self.device_id, "device_program_run_id": run.device_program_run_id}
         )
-        self._post(lambda: self.report_result(result))
+        if not done.done():
+            done.set_result(result)
+        if self._result is done:  # the ending state has not arrived yet
+            self._result = None
+            self._post(lambda: self.report_result(result))
 
-    @staticmethod
-    def _wait(instance: Any) -> Any:
-        import time
-
+    def _wait(self, instance: Any) -> Any:
+        """Block (in a worker thread) until the observable command ends or the adapter
+        closes; its responses."""
         while not instance.done:
-            time.sleep(0.01)
+            if self._closed.wait(0.01):
+                raise DeviceError(self.device_id, "observe command", "the adapter closed")
         return instance.get_responses()
 
     async def _step(self, response: Any, instance: Any) -> None:
+        run = self.operation
+        if run is not None and (run.status.step_number or 0) > int(response.StepNumber):
+            return  # a prompt already reported a later step
         remaining = instance.estimated_remaining_time
         await self.report_progress(
             progress=instance.progress or 0.0,
@@ -396,7 +444,20 @@ class SilaAdapter(Device):
     async def _send_state_command(self, command: StateCommand) -> None:
         self._cellauto_only(str(command))
         call = getattr(self.client.DeviceStateController, str(command).capitalize())
-        await self._sila(str(command), call)
+        settled = {s for s in ALREADY_THERE[command] if not s.is_acting}
+        feed = self.events()
+        try:
+            await self._sila(str(command), call)
+            # the command returns once the device applied it; its state comes on the State
+            # subscription: return when it has (a device still acting after `timeout` is left
+            # to report on its own)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.timeout):
+                    async for _ in feed:
+                        if self.state in settled:
+                            break
+        finally:
+            feed.close()
 
     async def _acknowledge(self, alarm: Alarm, user: str) -> None:
         self._cellauto_only("acknowledge")
@@ -408,11 +469,18 @@ class SilaAdapter(Device):
     async def _answer_prompt(self, prompt: OperatorPrompt, answer: str, user: str) -> None:
         self._cellauto_only("answer_prompt")
         call = self.client.OperatorPrompts.AnswerPrompt
-        await self._sila(
-            f"answer_prompt {prompt.prompt_id}",
-            lambda: call(PromptId=prompt.prompt_id, Answer=answer, User=user),
-        )
-        self.report_prompt_answered(prompt.prompt_id, answer, user)
+        self._answering[prompt.prompt_id] = (answer, user)
+        try:
+            await self._sila(
+                f"answer_prompt {prompt.prompt_id}",
+                lambda: call(PromptId=prompt.prompt_id, Answer=answer, User=user),
+            )
+        except BaseException:
+            self._answering.pop(prompt.prompt_id, None)
+            raise
+        if prompt.prompt_id in {p.prompt_id for p in self.prompts}:
+            self._answering.pop(prompt.prompt_id, None)
+            self.report_prompt_answered(prompt.prompt_id, answer, user)
 
     async def _command(self, name: str, parameters: dict[str, PropertyValue]) -> CommandResult:
         if self.cellauto:

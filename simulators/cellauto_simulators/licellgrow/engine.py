@@ -33,12 +33,14 @@ from cellauto.schema import (
     Result,
     Sample,
 )
+from cellauto.schema.programs import Outcome
 from cellauto.schema.quantity import Q
 from cellauto.sim import Clock, GroundTruth, ProgramRunner, RunEvent
 from cellauto.sim.device import ClockPin, EventLog
-from cellauto.state import State, StateCommand, StateMachine
+from cellauto.state import ABORTING, COMPLETE, STOPPING, State, StateCommand, StateMachine
 
 _log = logging.getLogger("cellauto.sim.licellgrow")
+_ENDINGS: dict[State, Outcome] = {COMPLETE: "complete", STOPPING: "stopped", ABORTING: "aborted"}
 
 # -- the culture model (all assumed) ------------------------------------------------------------
 
@@ -121,6 +123,7 @@ class SimulatedLiCellGrow(Device):
         self._last = clock.monotonic()
         self._alarm_ids = 0
         self._raised: dict[str, str] = {}
+        self._result_sent = False
         self._sim_run_id = ""
 
     # -- Device -------------------------------------------------------------------------------
@@ -175,32 +178,41 @@ class SimulatedLiCellGrow(Device):
         )
         runner.add_listener(self._on_run_event)
         self.runner = runner
+        self._result_sent = False
         self._tasks.append(asyncio.create_task(self._execute(runner, run), name="licellgrow run"))
 
     async def _execute(self, runner: ProgramRunner, run: ProgramRun) -> None:
-        outcome = await runner.run()
+        await runner.run()
+
+    def _result(self, runner: ProgramRunner, outcome: Outcome) -> Result:
         started = runner.started or self.clock.now()
-        stopped = runner.stopped or self.clock.now()
-        self._changes.put_nowait(
-            Result(
-                device_id=self.device_id,
-                device_program_run_id=run.device_program_run_id,
-                program=runner.program.name,
-                program_version=runner.program.version,
-                template_hash=runner.program.content_hash,
-                started=started,
-                stopped=stopped,
-                outcome=outcome,
-                total_runtime=stopped - started,
-                total_pause_time=timedelta(seconds=runner.paused),
-                properties={
-                    "final_cells": Q(round(self.culture.cells), "{cells}"),
-                    "fed_volume": Q(round(self.culture.fed, 3), "mL"),
-                },
-            )
+        stopped = self.clock.now()
+        return Result(
+            device_id=self.device_id,
+            device_program_run_id=self._sim_run_id,
+            program=runner.program.name,
+            program_version=runner.program.version,
+            template_hash=runner.program.content_hash,
+            started=started,
+            stopped=stopped,
+            outcome=outcome,
+            total_runtime=stopped - started,
+            total_pause_time=timedelta(seconds=runner.paused),
+            properties={
+                "final_cells": Q(round(self.culture.cells), "{cells}"),
+                "fed_volume": Q(round(self.culture.fed, 3), "mL"),
+            },
         )
 
     def _on_run_event(self, event: RunEvent) -> None:
+        """Queue the run's events; the Result goes immediately before the state that ends the
+        run (into Complete, Stopping or Aborting: ADR 0008)."""
+        runner = self.runner
+        if event.kind == "state" and event.transition is not None and runner is not None:
+            outcome = _ENDINGS.get(event.transition.to_state)
+            if outcome is not None and not self._result_sent:
+                self._result_sent = True
+                self._changes.put_nowait(self._result(runner, outcome))
         self._changes.put_nowait(event)
 
     async def _send_state_command(self, command: StateCommand) -> None:

@@ -126,7 +126,8 @@ OPERATOR_PROMPTS = Feature(
     properties=(
         Property(
             "OpenPrompts",
-            'Open prompts, each JSON {"prompt_id", "message", "choices", "raised_at"}.',
+            'Open prompts, each JSON {"prompt_id", "message", "choices", "raised_at", '
+            '"step_number", "step_name"} (the step of the run that waits on it).',
             list_of(_JSON),
         ),
     ),

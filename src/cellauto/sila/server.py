@@ -15,7 +15,7 @@ import json
 import logging
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import timedelta
@@ -97,6 +97,45 @@ class _Lock(LockControllerImpl):
         ]
 
 
+class _Broadcaster:
+    """mDNS announcement on the server's own interface only, made when the server asks for it
+    (the library's default binds every interface at construction, discovery or not)."""
+
+    def __init__(self) -> None:
+        self.zc: Any = None
+        self.registered_server_infos: dict[Any, Any] = {}
+
+    def register_server(
+        self, server: Any, address: str, port: int, ca: bytes | None = None
+    ) -> None:
+        from sila2.discovery.service_info import SilaServiceInfo
+        from zeroconf import Zeroconf
+
+        self.zc = Zeroconf(interfaces=[address])
+        info = SilaServiceInfo(server, address, port, ca)
+        self.zc.register_service(info)
+        self.registered_server_infos[server] = info
+
+    def unregister_server(self, server: Any) -> None:
+        info = self.registered_server_infos.pop(server)
+        if self.zc is not None:
+            self.zc.unregister_service(info)
+            self.zc.close()
+            self.zc = None
+
+
+@contextlib.contextmanager
+def _own_broadcaster() -> Iterator[None]:
+    from sila2.server import sila_server
+
+    library = sila_server.SilaServiceBroadcaster  # type: ignore[attr-defined]
+    sila_server.SilaServiceBroadcaster = _Broadcaster  # type: ignore[attr-defined,assignment]
+    try:
+        yield
+    finally:
+        sila_server.SilaServiceBroadcaster = library  # type: ignore[attr-defined]
+
+
 class _Impl(FeatureImplementationBase):
     """A feature implementation assembled from callables (no generated base classes)."""
 
@@ -138,14 +177,15 @@ class DeviceSilaServer:
         self._cert_dir = cert_dir
         self.host = "127.0.0.1"
         self.port = 0
-        self.server = SilaServer(
-            server_name=(name or device.device_id)[:255],
-            server_type="CellautoDevice",
-            server_version="1.0",
-            server_description=f"cellauto device {device.device_id} ({device.profile.device})",
-            server_vendor_url="https://cellauto.org",
-            server_uuid=self.server_uuid,
-        )
+        with _own_broadcaster():
+            self.server = SilaServer(
+                server_name=(name or device.device_id)[:255],
+                server_type="CellautoDevice",
+                server_version="1.0",
+                server_description=f"cellauto device {device.device_id} ({device.profile.device})",
+                server_vendor_url="https://cellauto.org",
+                server_uuid=self.server_uuid,
+            )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._queues: dict[str, Queue[Any]] = {}
@@ -153,6 +193,7 @@ class DeviceSilaServer:
         self._first_seq = 0
         self._runs: dict[uuid.UUID, _Run] = {}
         self._paused: set[uuid.UUID] = set()
+        self._pending: set[Future[Any]] = set()
         self.features: dict[str, SilaFeature] = {}
         self.channel_names: dict[str, str] = {}
 
@@ -195,7 +236,9 @@ class DeviceSilaServer:
         return f"{self.host}:{self.port}"
 
     async def stop(self) -> None:
-        """Stop serving (the device stays connected)."""
+        """Stop serving (the device stays connected); calls still waiting on the device end."""
+        for future in list(self._pending):
+            future.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -204,6 +247,12 @@ class DeviceSilaServer:
         self._tasks.clear()
         if self.server.running:
             await asyncio.to_thread(self.server.stop, 0.5)
+        server: Any = self.server
+        for servicer in server.feature_servicers.values():  # end the library's feed threads
+            for managers in servicer.observable_property_subscription_managers.values():
+                for manager in managers.values():
+                    with contextlib.suppress(RuntimeError):  # already ended by the library
+                        manager.cancel_producer()
 
     # -- bridging ----------------------------------------------------------------------------
 
@@ -215,7 +264,11 @@ class DeviceSilaServer:
             return await coro
 
         future: Future[T] = asyncio.run_coroutine_threadsafe(wrapped(), self._loop)
-        return future.result()
+        self._pending.add(future)
+        try:
+            return future.result()
+        finally:
+            self._pending.discard(future)
 
     def _error(self, feature: str, name: str, message: str) -> DefinedExecutionError:
         node = self.features[feature].defined_execution_errors[name]
@@ -338,6 +391,8 @@ class DeviceSilaServer:
         return [a.model_dump_json() for a in self.device.alarms]
 
     def _prompt_list(self) -> list[str]:
+        run = self.device.operation
+        status = None if run is None else run.status
         return [
             json.dumps(
                 {
@@ -345,6 +400,8 @@ class DeviceSilaServer:
                     "message": p.text,
                     "choices": list(p.choices),
                     "raised_at": p.raised_at.isoformat(),
+                    "step_number": None if status is None else status.step_number,
+                    "step_name": None if status is None else status.step_name,
                 }
             )
             for p in self.device.prompts
