@@ -6,7 +6,7 @@ client. A server with cellauto's features (a simulator, a gateway) maps complete
 state, programs, alarms, prompts and commands. Any other server maps what it can: each
 observable property whose type is numeric, boolean or string becomes a channel (units from its
 SiLA unit constraint, converted to UCUM) and each command an operation
-(``device.command("Feature.Command", ...)``).
+(``device.command("<feature>__<command>", ...)``, both in snake case).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
+from xml.etree import ElementTree
 
 from sila2.client import SilaClient
 
@@ -66,18 +67,28 @@ def _wire(parameters: dict[str, PropertyValue]) -> str:
     )
 
 
-def _unit_of(data_type: Any) -> SilaUnit | None:
-    """The SiLA unit constraint of a (constrained) data type node, if any."""
-    for constraint in getattr(data_type, "constraints", ()) or ():
-        if type(constraint).__name__ == "Unit":
-            components = tuple(
-                (str(getattr(c.unit, "value", c.unit)), int(c.exponent))
-                for c in constraint.unit_components
-            )
-            return SilaUnit(
-                constraint.label, float(constraint.factor), float(constraint.offset), components
-            )
-    return None
+_NS = "{http://www.sila-standard.org}"
+
+
+def property_units(fdl: str) -> dict[str, SilaUnit]:
+    """Property identifier -> its SiLA unit constraint, read from the feature's FDL (the
+    library's parsed constraint loses the exponents, so the XML is the source)."""
+    units = {}
+    for prop in ElementTree.fromstring(fdl).iter(f"{_NS}Property"):
+        unit = prop.find(f".//{_NS}Unit")
+        if unit is None:
+            continue
+        components = tuple(
+            (c.findtext(f"{_NS}SIUnit", "Dimensionless"), int(c.findtext(f"{_NS}Exponent", "1")))
+            for c in unit.iter(f"{_NS}UnitComponent")
+        )
+        units[prop.findtext(f"{_NS}Identifier", "")] = SilaUnit(
+            unit.findtext(f"{_NS}Label", ""),
+            float(unit.findtext(f"{_NS}Factor", "1")),
+            float(unit.findtext(f"{_NS}Offset", "0")),
+            components,
+        )
+    return units
 
 
 def _kind(data_type: Any) -> str | None:
@@ -102,6 +113,7 @@ def generic_profile(
         if feature_id in ("SiLAService", "LockController"):
             continue
         unit_name = _snake(feature_id)
+        unit_of = property_units(feature._feature_definition)
         channels = []
         for prop_id, prop in feature._observable_properties.items():
             dtype = _kind(prop.data_type)
@@ -115,7 +127,7 @@ def generic_profile(
             }
             mapping = UcumMapping("1")
             if dtype in ("float", "int"):
-                sila_unit = _unit_of(prop.data_type)
+                sila_unit = unit_of.get(prop_id)
                 mapping = from_sila(sila_unit) if sila_unit is not None else UcumMapping("1")
                 channel["unit"] = mapping.unit
                 if mapping.factor != 1.0 or mapping.offset != 0.0:
@@ -123,7 +135,13 @@ def generic_profile(
             channels.append(channel)
             table[f"{unit_name}.{channel['name']}"] = (feature_id, prop_id, mapping)
         for command_id in (*feature._unobservable_commands, *feature._observable_commands):
-            commands.append({"name": f"{feature_id}.{command_id}", "description": command_id})
+            commands.append(
+                {
+                    "name": f"{unit_name}__{_snake(command_id)}",
+                    "description": f"SiLA command {feature_id}.{command_id} (read from the server)",
+                    "source": "assumed",
+                }
+            )
         units.append(
             {
                 "name": unit_name,
@@ -182,6 +200,7 @@ class SilaAdapter(Device):
         self._result: asyncio.Future[Result] | None = None
         self._closed = threading.Event()
         self._answering: dict[str, tuple[str, str]] = {}
+        self._foreign_commands: dict[str, Any] = {}
 
     # -- connection --------------------------------------------------------------------------
 
@@ -226,6 +245,12 @@ class SilaAdapter(Device):
                 software_revision=await asyncio.to_thread(service.ServerVersion.get),
             )
             self.profile, self._table = generic_profile(client, info)
+            self._foreign_commands = {
+                f"{_snake(fid)}__{_snake(cid)}": getattr(getattr(client, fid), cid)
+                for fid, feature in client._features.items()
+                if fid not in ("SiLAService", "LockController")
+                for cid in (*feature._unobservable_commands, *feature._observable_commands)
+            }
         self._worker = asyncio.create_task(self._work(), name=f"{self.device_id} sila inbox")
         await asyncio.to_thread(self._subscribe_all)
         if self.cellauto:
@@ -383,7 +408,7 @@ class SilaAdapter(Device):
                 self.device_id,
                 operation,
                 "the SiLA server has no cellauto features",
-                hint="use device.command('Feature.Command', ...)",
+                hint="use device.command('<feature>__<command>', ...)",
             )
 
     async def _start_program(
@@ -488,8 +513,7 @@ class SilaAdapter(Device):
             raw = await self._sila(name, lambda: send(Name=name, Parameters=_wire(parameters)))
             result = CommandResult.model_validate_json(raw.Result)
             return result.model_copy(update={"device_id": self.device_id})
-        feature, _, command_id = name.partition(".")
-        call = getattr(getattr(self.client, feature), command_id)
+        call = self._foreign_commands[name]
         plain = {k: v.value if isinstance(v, Quantity) else v for k, v in parameters.items()}
 
         def invoke() -> Any:

@@ -136,6 +136,13 @@ def _own_broadcaster() -> Iterator[None]:
         sila_server.SilaServiceBroadcaster = library  # type: ignore[attr-defined]
 
 
+def new_sila_server(**settings: Any) -> SilaServer:
+    """A library `SilaServer` (its keyword settings) that opens mDNS sockets only when started
+    with discovery, and then on its own address only."""
+    with _own_broadcaster():
+        return SilaServer(**settings)
+
+
 class _Impl(FeatureImplementationBase):
     """A feature implementation assembled from callables (no generated base classes)."""
 
@@ -177,15 +184,14 @@ class DeviceSilaServer:
         self._cert_dir = cert_dir
         self.host = "127.0.0.1"
         self.port = 0
-        with _own_broadcaster():
-            self.server = SilaServer(
-                server_name=(name or device.device_id)[:255],
-                server_type="CellautoDevice",
-                server_version="1.0",
-                server_description=f"cellauto device {device.device_id} ({device.profile.device})",
-                server_vendor_url="https://cellauto.org",
-                server_uuid=self.server_uuid,
-            )
+        self.server = new_sila_server(
+            server_name=(name or device.device_id)[:255],
+            server_type="CellautoDevice",
+            server_version="1.0",
+            server_description=f"cellauto device {device.device_id} ({device.profile.device})",
+            server_vendor_url="https://cellauto.org",
+            server_uuid=self.server_uuid,
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._queues: dict[str, Queue[Any]] = {}
