@@ -416,9 +416,15 @@ class SilaAdapter(Device):
     ) -> None:
         self._cellauto_only(f"start_program {template.name}")
         command = self.client.ProgramController.RunProgram
+        known = {p.name: p.content_hash for p in self.profile.programs}
+        program = (
+            template.name
+            if known.get(template.name) == template.content_hash
+            else template.model_dump_json()
+        )
         instance = await self._sila(
             f"start_program {template.name}",
-            lambda: command(Program=template.name, Parameters=_wire(parameters)),
+            lambda: command(Program=program, Parameters=_wire(parameters)),
         )
         self._result = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(self._follow(instance, run, self._result))
@@ -434,7 +440,9 @@ class SilaAdapter(Device):
         except Exception as exc:
             if not done.done():
                 done.set_exception(DeviceError(self.device_id, "start_program", str(exc)))
-            raise
+                done.exception()  # retrieved: `_on_state` or nobody may wait for it
+            self.report_event_note(f"the run's observation ended: {exc}")
+            return
         finally:
             steps.cancel()
         result = Result.model_validate_json(responses.Result).model_copy(

@@ -39,7 +39,12 @@ PROGRAM_CONTROLLER = Feature(
             "stopped or aborted still ends with responses: Outcome says how it ended.",
             observable=True,
             parameters=(
-                Element("Program", "Name of a program of the device profile.", basic("String")),
+                Element(
+                    "Program",
+                    "Name of a program of the device profile, or a whole cellauto "
+                    "ProgramTemplate as JSON (a profile program adapted for this run).",
+                    basic("String"),
+                ),
                 Element(
                     "Parameters",
                     'JSON object: parameter name -> {"value": number, "unit": UCUM code}, or a '

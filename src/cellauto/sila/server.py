@@ -23,6 +23,7 @@ from pathlib import Path
 from queue import Queue
 from typing import Any, TypeVar
 
+from pydantic import ValidationError
 from sila2.features.lockcontroller import LockControllerFeature
 from sila2.framework import Feature as SilaFeature
 from sila2.framework.errors.defined_execution_error import DefinedExecutionError
@@ -34,7 +35,7 @@ from sila2.server.default_feature_implementations.lockcontroller_impl import (
 from cellauto.driver import Device
 from cellauto.errors import DeviceError
 from cellauto.operation import Operation
-from cellauto.schema import Event, EventKind, Result
+from cellauto.schema import Event, EventKind, ProgramTemplate, Result
 from cellauto.schema.quantity import Q
 from cellauto.sila.fdl import channel_feature, channels_identifier, load_feature
 from cellauto.sila.features import FEATURES
@@ -283,7 +284,7 @@ class DeviceSilaServer:
     def _guard(self, feature: str, error: str, coro: Awaitable[T]) -> T:
         try:
             return self._call(coro)
-        except (DeviceError, ValueError, KeyError) as exc:
+        except (DeviceError, ValueError, KeyError, ValidationError) as exc:
             raise self._error(feature, error, str(exc)) from exc
 
     def _publish(self, key: str, value: Any) -> None:
@@ -336,7 +337,12 @@ class DeviceSilaServer:
 
         def run_program(program: str, parameters: str, *, metadata: Any, instance: Any) -> Any:
             async def start() -> Operation[Result]:
-                return await device.start_program(program, parse_parameters(parameters))
+                template = (
+                    ProgramTemplate.model_validate_json(program)
+                    if program.lstrip().startswith("{")
+                    else program
+                )
+                return await device.start_program(template, parse_parameters(parameters))
 
             operation = self._guard("ProgramController", "ProgramRejected", start())
             run = _Run(instance.execution_uuid, operation)
