@@ -201,6 +201,7 @@ class SilaAdapter(Device):
         self._closed = threading.Event()
         self._answering: dict[str, tuple[str, str]] = {}
         self._foreign_commands: dict[str, Any] = {}
+        self._latest: dict[str, float | int | bool | str] = {}
 
     # -- connection --------------------------------------------------------------------------
 
@@ -307,6 +308,7 @@ class SilaAdapter(Device):
                 if self.profile.channel(channel).dtype == "float"
                 else value
             )
+        self._latest[channel] = value
         self.report_sample(self.sample(channel, value, self.time.now()))
 
     async def _on_state(self, value: str) -> None:
@@ -390,6 +392,8 @@ class SilaAdapter(Device):
             raise CommandRejected(self.device_id, operation, str(exc)) from exc
 
     async def _read(self, channel: str) -> Sample:
+        if channel in self._latest:  # the subscription's newest value is the server's current
+            return self.sample(channel, self._latest[channel], self.time.now(), publish=False)
         feature, prop, mapping = self._table[channel]
         value = await self._sila(
             f"read {channel}", getattr(getattr(self.client, feature), prop).get
