@@ -11,7 +11,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cellauto needs Python 3.11 or newer; set PYTHON=python3.11 (or newer)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,analysis,images,catalog,report,gateway,http,optimise]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,analysis,images,catalog,report,gateway,http,optimise,sila]'
 	@touch $(STAMP)
 
 demo: $(STAMP)

@@ -17,7 +17,8 @@ DEVICES = ["acc200", "cellqualia", "cocoon", "licellgrow", "maholo", "prodigy"]
 
 
 def test_the_six_devices_ship_a_profile() -> None:
-    assert available_profiles() == DEVICES
+    # `sila` is the generic SiLA 2 adapter's placeholder (its real profile comes from the server)
+    assert [p for p in available_profiles() if p != "sila"] == DEVICES
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -86,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     devices.add_argument(
         "device", nargs="?", help="one device: its programs, channels, commands and alarms"
     )
+    devices.add_argument(
+        "--discover", action="store_true", help="list SiLA 2 servers announced by mDNS (3 s)"
+    )
     devices.set_defaults(handler=_devices)
 
     run = commands.add_parser("run", help="run an orchestration script, with a live view")
@@ -190,6 +193,12 @@ def _devices(args: argparse.Namespace) -> int:
     from cellauto.profiles import available_profiles, load_profile
     from cellauto.registry import adapter_names, simulator_names
 
+    if args.discover:
+        from cellauto.sila.discovery import discover
+
+        for server in discover():
+            print(f"{server.name:<40} {server.url}")
+        return 0
     if args.device:
         from cellauto.profile_text import describe
 

@@ -23,6 +23,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     gateway.add_argument("urls", nargs="*", help="device URLs, e.g. prodigy+sim://?speed=1")
     gateway.add_argument("--lads", action="store_true", help="serve OPC UA LADS (the default)")
+    gateway.add_argument(
+        "--sila", action="store_true", help="serve each device as a SiLA 2 server instead"
+    )
+    gateway.add_argument(
+        "--insecure", action="store_true", help="SiLA: plain gRPC without TLS (warns)"
+    )
+    gateway.add_argument("--discovery", action="store_true", help="SiLA: announce by mDNS")
     gateway.add_argument("--port", type=int, default=4840, help="TCP port (default 4840)")
     gateway.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     gateway.add_argument(
@@ -70,8 +77,33 @@ def _gateway(args: argparse.Namespace) -> int:
         print("cellauto gateway: give at least one device URL", file=sys.stderr)
         return 2
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args))
+        asyncio.run(_serve_sila(args) if args.sila else _serve(args))
     return 0
+
+
+async def _serve_sila(args: argparse.Namespace) -> None:
+    import cellauto
+    from cellauto.gateway.sila import serve_sila
+
+    devices = [await cellauto.connect(url) for url in args.urls]
+    try:
+        port = 50052 if args.port == 4840 else args.port  # 4840 is OPC UA's
+        gateway = serve_sila(
+            devices,
+            state=args.state,
+            host=args.host,
+            port=port,
+            insecure=args.insecure,
+            discovery=args.discovery,
+        )
+        async with gateway:
+            for server in gateway.servers:
+                tls = "plain gRPC" if server.insecure else "TLS"
+                print(f"sila+grpc://{server.address} ({tls}) serves {server.device.device_id}")
+            await asyncio.Event().wait()
+    finally:
+        for device in devices:
+            await device.close()
 
 
 async def _serve(args: argparse.Namespace) -> None:

@@ -121,7 +121,7 @@ class DeviceProfile(Document):
     model: str
     description: str
     protocol: str = Field(description="Path of the protocol profile the adapter speaks.")
-    transports: list[Literal["opcua", "serial", "tcp", "modbus", "http", "https"]] = Field(
+    transports: list[Literal["opcua", "serial", "tcp", "modbus", "http", "https", "sila"]] = Field(
         min_length=1
     )
     sources: dict[str, Citation] = Field(default_factory=dict)

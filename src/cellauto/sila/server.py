@@ -1,0 +1,533 @@
+"""Serve a cellauto `Device` as a SiLA 2 server.
+
+One server per device: SiLAService and LockController (the `sila2` library's), cellauto's
+features (`cellauto.sila.features`) and the device's DeviceChannels feature. The device may be a
+simulated one (the LiCellGrow simulator) or one driven by an adapter (the SiLA gateway): the
+server only calls the public `Device` surface. gRPC calls arrive on the library's worker threads;
+each is carried into the device's event loop and waits there for its answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from queue import Queue
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+from sila2.features.lockcontroller import LockControllerFeature
+from sila2.framework import Feature as SilaFeature
+from sila2.framework.errors.defined_execution_error import DefinedExecutionError
+from sila2.server import FeatureImplementationBase, SilaServer
+from sila2.server.default_feature_implementations.lockcontroller_impl import (
+    LockControllerImpl,
+)
+
+from cellauto.driver import Device
+from cellauto.errors import DeviceError
+from cellauto.operation import Operation
+from cellauto.schema import Event, EventKind, ProgramTemplate, Result
+from cellauto.schema.quantity import Q
+from cellauto.sila.fdl import channel_feature, channels_identifier, load_feature
+from cellauto.sila.features import FEATURES
+from cellauto.sila.tls import Credentials, server_credentials
+from cellauto.state import StateCommand
+
+T = TypeVar("T")
+_log = logging.getLogger("cellauto.sila")
+EVENT_LOG_SIZE = 10_000
+"""Events the server keeps for `EventLog.EventsSince` read-back."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on `host` right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def parse_parameters(text: str) -> dict[str, object]:
+    """RunProgram / SendCommand parameters: JSON object; ``{"value", "unit"}`` -> Quantity."""
+    raw = json.loads(text or "{}")
+    if not isinstance(raw, dict):
+        raise ValueError("Parameters must be a JSON object")
+    return {
+        name: Q(value["value"], value["unit"])
+        if isinstance(value, dict) and set(value) == {"value", "unit"}
+        else value
+        for name, value in raw.items()
+    }
+
+
+@dataclass
+class _Run:
+    execution: uuid.UUID
+    operation: Operation[Result]
+
+
+class _Lock(LockControllerImpl):
+    """LockController whose lock guards the commands of cellauto's features, and only while a
+    client holds it: properties stay readable by everyone, and an unlocked server needs no
+    LockIdentifier."""
+
+    def _server_features(self) -> list[Any]:
+        server: Any = self.parent_server
+        return list(server.features.values())
+
+    def get_calls_affected_by_LockIdentifier(self) -> list[Any]:
+        if not self.is_locked:
+            return []
+        return [
+            command
+            for feature in self._server_features()
+            if feature.fully_qualified_identifier.startswith("org.cellauto/")
+            or feature._identifier in ("CancelController", "PauseController")
+            for command in (
+                *feature._unobservable_commands.values(),
+                *feature._observable_commands.values(),
+            )
+        ]
+
+
+class _Broadcaster:
+    """mDNS announcement on the server's own interface only, made when the server asks for it
+    (the library's default binds every interface at construction, discovery or not)."""
+
+    def __init__(self) -> None:
+        self.zc: Any = None
+        self.registered_server_infos: dict[Any, Any] = {}
+
+    def register_server(
+        self, server: Any, address: str, port: int, ca: bytes | None = None
+    ) -> None:
+        from sila2.discovery.service_info import SilaServiceInfo
+        from zeroconf import Zeroconf
+
+        self.zc = Zeroconf(interfaces=[address])
+        info = SilaServiceInfo(server, address, port, ca)
+        self.zc.register_service(info)
+        self.registered_server_infos[server] = info
+
+    def unregister_server(self, server: Any) -> None:
+        info = self.registered_server_infos.pop(server)
+        if self.zc is not None:
+            self.zc.unregister_service(info)
+            self.zc.close()
+            self.zc = None
+
+
+@contextlib.contextmanager
+def _own_broadcaster() -> Iterator[None]:
+    from sila2.server import sila_server
+
+    library = sila_server.SilaServiceBroadcaster  # type: ignore[attr-defined]
+    sila_server.SilaServiceBroadcaster = _Broadcaster  # type: ignore[attr-defined,assignment]
+    try:
+        yield
+    finally:
+        sila_server.SilaServiceBroadcaster = library  # type: ignore[attr-defined]
+
+
+def new_sila_server(**settings: Any) -> SilaServer:
+    """A library `SilaServer` (its keyword settings) that opens mDNS sockets only when started
+    with discovery, and then on its own address only."""
+    with _own_broadcaster():
+        return SilaServer(**settings)
+
+
+class _Impl(FeatureImplementationBase):
+    """A feature implementation assembled from callables (no generated base classes)."""
+
+    def __init__(self, parent: SilaServer, calls: Mapping[str, Callable[..., Any]]) -> None:
+        super().__init__(parent)
+        for name, call in calls.items():
+            setattr(self, name, call)
+
+
+class DeviceSilaServer:
+    """A SiLA 2 server in front of one connected cellauto `Device`.
+
+    `insecure=False` (the default) serves TLS with the certificate in `credentials` or, if
+    None, one made and kept in `cert_dir` on first start; `discovery` announces the server by
+    mDNS (``_sila._tcp``).
+    """
+
+    def __init__(
+        self,
+        device: Device,
+        *,
+        name: str | None = None,
+        server_uuid: uuid.UUID | None = None,
+        insecure: bool = False,
+        credentials: Credentials | None = None,
+        cert_dir: Path | None = None,
+        discovery: bool = False,
+        on_client: Callable[[], None] | None = None,
+    ) -> None:
+        self.device = device
+        self.on_client = on_client
+        """Called (in the device's loop) when a client first reads DeviceIdentity."""
+        self.insecure = insecure
+        self.discovery = discovery
+        self.server_uuid = server_uuid or uuid.uuid5(
+            uuid.NAMESPACE_URL, f"cellauto:{device.device_id}"
+        )
+        self._credentials = credentials
+        self._cert_dir = cert_dir
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.server = new_sila_server(
+            server_name=(name or device.device_id)[:255],
+            server_type="CellautoDevice",
+            server_version="1.0",
+            server_description=f"cellauto device {device.device_id} ({device.profile.device})",
+            server_vendor_url="https://cellauto.org",
+            server_uuid=self.server_uuid,
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._queues: dict[str, Queue[Any]] = {}
+        self._events: list[str] = []
+        self._first_seq = 0
+        self._runs: dict[uuid.UUID, _Run] = {}
+        self._paused: set[uuid.UUID] = set()
+        self._pending: set[Future[Any]] = set()
+        self.features: dict[str, SilaFeature] = {}
+        self.channel_names: dict[str, str] = {}
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Serve on `host`:`port` (0: a free port) until `stop()`."""
+        self._loop = asyncio.get_running_loop()
+        self.host, self.port = host, port or free_port(host)
+        self._add_features()
+        self._tasks += [
+            asyncio.create_task(self._pump_samples(), name="sila samples"),
+            asyncio.create_task(self._pump_events(), name="sila events"),
+        ]
+        if self.insecure:
+            await asyncio.to_thread(
+                self.server.start_insecure, host, self.port, enable_discovery=self.discovery
+            )
+        else:
+            creds = self._credentials or server_credentials(self.server_uuid, host, self._cert_dir)
+            self._credentials = creds
+            await asyncio.to_thread(
+                self.server.start,
+                host,
+                self.port,
+                private_key=creds.private_key,
+                cert_chain=creds.certificate,
+                ca_for_discovery=creds.certificate,
+                enable_discovery=self.discovery,
+            )
+
+    @property
+    def certificate(self) -> bytes | None:
+        """The PEM certificate clients trust (None when insecure)."""
+        return None if self.insecure or self._credentials is None else self._credentials.certificate
+
+    @property
+    def address(self) -> str:
+        """``host:port`` the server listens on."""
+        return f"{self.host}:{self.port}"
+
+    async def stop(self) -> None:
+        """Stop serving (the device stays connected); calls still waiting on the device end."""
+        for future in list(self._pending):
+            future.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self.server.running:
+            await asyncio.to_thread(self.server.stop, 0.5)
+        server: Any = self.server
+        for servicer in server.feature_servicers.values():  # end the library's feed threads
+            for managers in servicer.observable_property_subscription_managers.values():
+                for manager in managers.values():
+                    with contextlib.suppress(RuntimeError):  # already ended by the library
+                        manager.cancel_producer()
+
+    # -- bridging ----------------------------------------------------------------------------
+
+    def _call(self, coro: Awaitable[T]) -> T:
+        """Run `coro` in the device's loop from a gRPC thread and wait for it."""
+        assert self._loop is not None
+
+        async def wrapped() -> T:
+            return await coro
+
+        future: Future[T] = asyncio.run_coroutine_threadsafe(wrapped(), self._loop)
+        self._pending.add(future)
+        try:
+            return future.result()
+        finally:
+            self._pending.discard(future)
+
+    def _error(self, feature: str, name: str, message: str) -> DefinedExecutionError:
+        node = self.features[feature].defined_execution_errors[name]
+        return DefinedExecutionError(node, message)
+
+    def _guard(self, feature: str, error: str, coro: Awaitable[T]) -> T:
+        try:
+            return self._call(coro)
+        except (DeviceError, ValueError, KeyError, ValidationError) as exc:
+            raise self._error(feature, error, str(exc)) from exc
+
+    def _publish(self, key: str, value: Any) -> None:
+        queue = self._queues.get(key)
+        if queue is not None:
+            queue.put(value)
+
+    # -- features ----------------------------------------------------------------------------
+
+    def _add_features(self) -> None:
+        lock = _Lock(self.server)
+        self.server.set_feature_implementation(LockControllerFeature, lock)
+        for spec in FEATURES:
+            self.features[spec.identifier] = SilaFeature(load_feature(spec.identifier))
+        channels, self.channel_names = channel_feature(self.device.profile)
+        self.features[channels.identifier] = SilaFeature(channels.xml())
+        builders: dict[str, Callable[[], dict[str, Callable[..., Any]]]] = {
+            "ProgramController": self._program_controller,
+            "DeviceStateController": self._state_controller,
+            "AlarmController": self._alarm_controller,
+            "OperatorPrompts": self._operator_prompts,
+            "EventLog": self._event_log,
+            "DeviceCommands": self._device_commands,
+            "DeviceIdentity": self._device_identity,
+            "CancelController": self._cancel_controller,
+            "PauseController": self._pause_controller,
+        }
+        for name, feature in self.features.items():
+            calls = builders[name]() if name in builders else {}
+            impl = _Impl(self.server, calls)
+            for prop in feature._observable_properties:
+                queue: Queue[Any] = Queue()
+                self._queues[f"{name}.{prop}"] = queue
+                setattr(impl, f"_{prop}_producer_queue", queue)
+                setattr(impl, f"{prop}_on_subscription", lambda *, metadata: None)
+            self.server.set_feature_implementation(feature, impl)
+        device = self.device
+        self._publish("DeviceStateController.State", str(device.state))
+        self._publish("AlarmController.Alarms", self._alarm_list())
+        self._publish("OperatorPrompts.OpenPrompts", self._prompt_list())
+        self._publish("EventLog.LatestSequence", -1)
+        self._publish("ProgramController.RunProgress", 0.0)
+        self._publish("PauseController.PausedCommands", [])
+
+    def _program_controller(self) -> dict[str, Callable[..., Any]]:
+        device = self.device
+
+        def programs(*, metadata: Any) -> list[str]:
+            return [p.name for p in device.profile.programs]
+
+        def run_program(program: str, parameters: str, *, metadata: Any, instance: Any) -> Any:
+            async def start() -> Operation[Result]:
+                template = (
+                    ProgramTemplate.model_validate_json(program)
+                    if program.lstrip().startswith("{")
+                    else program
+                )
+                return await device.start_program(template, parse_parameters(parameters))
+
+            operation = self._guard("ProgramController", "ProgramRejected", start())
+            run = _Run(instance.execution_uuid, operation)
+            self._runs[run.execution] = run
+            instance.begin_execution()
+            try:
+                return self._call(self._follow(run, instance))
+            finally:
+                self._runs.pop(run.execution, None)
+                self._paused.discard(run.execution)
+
+        return {"get_Programs": programs, "RunProgram": run_program}
+
+    async def _follow(self, run: _Run, instance: Any) -> dict[str, str]:
+        step = None
+        async for status in run.operation.watch():
+            instance.progress = max(0.0, min(1.0, status.progress))
+            if status.remaining is not None:
+                instance.estimated_remaining_time = max(status.remaining, timedelta(0))
+            self._publish("ProgramController.RunProgress", status.progress)
+            if status.step_number is not None and status.step_number != step:
+                step = status.step_number
+                instance.send_intermediate_response(
+                    {"StepNumber": step, "StepName": status.step_name or ""}
+                )
+        try:
+            result = await run.operation
+        except DeviceError as exc:
+            ended: Result | None = getattr(exc, "result", None)
+            if ended is None:
+                raise
+            result = ended
+        return {"Outcome": result.outcome, "Result": result.model_dump_json()}
+
+    def _state_controller(self) -> dict[str, Callable[..., Any]]:
+        calls: dict[str, Callable[..., Any]] = {}
+        for command in (
+            "Hold",
+            "Unhold",
+            "Suspend",
+            "Unsuspend",
+            "Stop",
+            "Abort",
+            "Clear",
+            "Reset",
+        ):
+            calls[command] = self._state_call(StateCommand(command.lower()))
+        return calls
+
+    def _state_call(self, command: StateCommand) -> Callable[..., None]:
+        def call(*, metadata: Any) -> None:
+            method = getattr(self.device, str(command))
+            self._guard("DeviceStateController", "CommandNotAllowed", method())
+
+        return call
+
+    def _alarm_list(self) -> list[str]:
+        return [a.model_dump_json() for a in self.device.alarms]
+
+    def _prompt_list(self) -> list[str]:
+        run = self.device.operation
+        status = None if run is None else run.status
+        return [
+            json.dumps(
+                {
+                    "prompt_id": p.prompt_id,
+                    "message": p.text,
+                    "choices": list(p.choices),
+                    "raised_at": p.raised_at.isoformat(),
+                    "step_number": None if status is None else status.step_number,
+                    "step_name": None if status is None else status.step_name,
+                }
+            )
+            for p in self.device.prompts
+        ]
+
+    def _alarm_controller(self) -> dict[str, Callable[..., Any]]:
+        def acknowledge(alarm_id: str, user: str, *, metadata: Any) -> None:
+            self._guard("AlarmController", "UnknownAlarm", self.device.acknowledge(alarm_id, user))
+
+        return {"AcknowledgeAlarm": acknowledge}
+
+    def _operator_prompts(self) -> dict[str, Callable[..., Any]]:
+        def answer(prompt_id: str, answer: str, user: str, *, metadata: Any) -> None:
+            coro = self.device.answer_prompt(prompt_id, answer, user)
+            self._guard("OperatorPrompts", "PromptRejected", coro)
+
+        return {"AnswerPrompt": answer}
+
+    def _event_log(self) -> dict[str, Callable[..., Any]]:
+        def since(sequence: int, *, metadata: Any) -> dict[str, Any]:
+            start = max(sequence + 1 - self._first_seq, 0)
+            return {"Events": self._events[start:], "Oldest": self._first_seq}
+
+        return {"EventsSince": since}
+
+    def _device_commands(self) -> dict[str, Callable[..., Any]]:
+        def send(name: str, parameters: str, *, metadata: Any) -> str:
+            async def run() -> str:
+                result = await self.device.command(name, **parse_parameters(parameters))
+                return result.model_dump_json()
+
+            return self._guard("DeviceCommands", "CommandRejected", run())
+
+        return {"SendCommand": send}
+
+    def _device_identity(self) -> dict[str, Callable[..., Any]]:
+        def identity(*, metadata: Any) -> str:
+            if self.on_client is not None and self._loop is not None:
+                self._loop.call_soon_threadsafe(self.on_client)
+            return self.device.info.model_dump_json()
+
+        return {
+            "get_Identity": identity,
+            "get_Profile": lambda *, metadata: self.device.profile.model_dump_json(),
+        }
+
+    def _cancel_controller(self) -> dict[str, Callable[..., Any]]:
+        def cancel(execution: str, *, metadata: Any) -> None:
+            run = self._find_run("CancelController", execution)
+            self._guard("CancelController", "OperationNotSupported", run.operation.cancel())
+
+        def cancel_all(*, metadata: Any) -> None:
+            for run in list(self._runs.values()):
+                self._call(run.operation.cancel())
+
+        return {"CancelCommand": cancel, "CancelAll": cancel_all}
+
+    def _find_run(self, feature: str, execution: str) -> _Run:
+        with contextlib.suppress(ValueError):
+            run = self._runs.get(uuid.UUID(execution))
+            if run is not None:
+                return run
+        raise self._error(feature, "InvalidCommandExecutionUUID", f"no running command {execution}")
+
+    def _pause_controller(self) -> dict[str, Callable[..., Any]]:
+        def pause(execution: str, *, metadata: Any) -> None:
+            run = self._find_run("PauseController", execution)
+            self._guard("PauseController", "OperationNotSupported", self.device.hold())
+            self._paused.add(run.execution)
+            self._publish("PauseController.PausedCommands", [str(u) for u in self._paused])
+
+        def resume(execution: str, *, metadata: Any) -> None:
+            run = self._find_run("PauseController", execution)
+            self._guard("PauseController", "OperationNotSupported", self.device.unhold())
+            self._paused.discard(run.execution)
+            self._publish("PauseController.PausedCommands", [str(u) for u in self._paused])
+
+        return {"Pause": pause, "Resume": resume}
+
+    # -- what the device reports -------------------------------------------------------------
+
+    async def _pump_samples(self) -> None:
+        feature = channels_identifier(self.device.profile.device)
+        keys = {name: f"{feature}.{ident}" for ident, name in self.channel_names.items()}
+        feed = self.device.subscribe()
+        try:
+            async for sample in feed:
+                key = keys.get(sample.channel)
+                if key is not None:
+                    self._publish(key, sample.value)
+        finally:
+            feed.close()
+
+    async def _pump_events(self) -> None:
+        feed = self.device.events()
+        try:
+            async for event in feed:
+                self._record(event)
+        finally:
+            feed.close()
+
+    def _record(self, event: Event) -> None:
+        self._events.append(event.model_dump_json())
+        if len(self._events) > EVENT_LOG_SIZE:
+            del self._events[0]
+            self._first_seq += 1
+        if event.kind is EventKind.STATE_CHANGED:
+            self._publish("DeviceStateController.State", str(self.device.state))
+        elif event.kind in (
+            EventKind.ALARM_RAISED,
+            EventKind.ALARM_CLEARED,
+            EventKind.ALARM_ACKNOWLEDGED,
+        ):
+            self._publish("AlarmController.Alarms", self._alarm_list())
+        elif event.kind in (EventKind.PROMPT, EventKind.PROMPT_ANSWERED):
+            self._publish("OperatorPrompts.OpenPrompts", self._prompt_list())
+        self._publish("EventLog.LatestSequence", self._first_seq + len(self._events) - 1)
