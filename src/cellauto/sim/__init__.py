@@ -6,6 +6,7 @@ Device simulators (``simulators/<device>/``) build on these; the wire servers th
 simulator's protocol live in ``cellauto.sim.servers``.
 """
 
+from cellauto.sim.alarms import AlarmBook, BookAlarm
 from cellauto.sim.clock import (
     DEFAULT_EPOCH,
     Clock,
@@ -49,7 +50,9 @@ from cellauto.sim.models import (
     SensorNoise,
 )
 from cellauto.sim.options import COMMON_OPTIONS, SimOptions, parse_sim_options
+from cellauto.sim.params import Given, ParameterRefused, check_parameters
 from cellauto.sim.runner import ProgramRunner, RunEvent, RunStatus, StepContext, StepHook
+from cellauto.sim.sampling import Deadband, Periodic
 from cellauto.sim.truth import GroundTruth, TruthEvent, TruthSample
 
 __all__ = [
@@ -59,23 +62,29 @@ __all__ = [
     "O2_LOOP",
     "TEMPERATURE_LOOP",
     "VARIABLES",
+    "AlarmBook",
     "AlarmInjection",
     "Bioreactor",
     "BioreactorParams",
+    "BookAlarm",
     "Clock",
     "ControlLoop",
     "Culture",
     "CultureParams",
     "CultureState",
+    "Deadband",
     "DiscreteEventClock",
     "Fault",
     "FaultKind",
     "FaultPlan",
     "FaultScheduler",
     "FaultSink",
+    "Given",
     "GroundTruth",
     "LoopParams",
     "Medium",
+    "ParameterRefused",
+    "Periodic",
     "ProgramRunner",
     "Reading",
     "RunEvent",
@@ -90,6 +99,7 @@ __all__ = [
     "StepHook",
     "TruthEvent",
     "TruthSample",
+    "check_parameters",
     "format_duration",
     "format_faults",
     "make_clock",
