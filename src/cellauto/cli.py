@@ -210,7 +210,15 @@ def _devices(args: argparse.Namespace) -> int:
         f"{'device':<11} {'profile':<8} {'public':>6} {'assumed':>7}  {'transports':<12} "
         f"{'adapter':<7} {'sim':<3}  model"
     )
-    for name in sorted(set(available_profiles()) | set(installed)):
+    profiles = set(available_profiles())
+    for name in sorted(profiles | installed):
+        if name not in profiles:  # an adapter that builds its profile by browsing (lads)
+            print(
+                f"{name:<11} {'browsed':<8} {'-':>6} {'-':>7}  {'-':<12} {'yes':<7} "
+                f"{'yes' if name in simulated else 'no':<3}  any device it connects to "
+                "(profile built at connect)"
+            )
+            continue
         profile = load_profile(name)
         counts = profile.provenance_counts()
         print(
