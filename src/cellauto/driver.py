@@ -733,7 +733,7 @@ class Device(abc.ABC):
             newest = self._periodic_last.values() or (
                 [] if self._last_data is None else [self._last_data]
             )
-            start = min(since, *newest)
+            start = min([since, *newest])
             gap: dict[str, JsonValue] = {"from": start.isoformat(), "to": now.isoformat()}
             self._emit(
                 EventKind.CONNECTION_CHANGED,

@@ -95,7 +95,7 @@ def build(path: Path, *, points: int = 240, seal: bool = True, seed: int = 7) ->
             actual_start=T0,
         ),
         clock=StepClock(),
-        devices=[{"device_id": device, "kind": "cocoon", "profile_version": "0.3.0"}],
+        devices=[{"device_id": device, "kind": "cocoon", "profile_version": "0.4.0"}],
         actor="alice",
     )
     writer.audit(

@@ -97,7 +97,7 @@ class CocoonAdapter(Device):
     transports: ClassVar[tuple[str, ...]] = ("opcua", "replay")
     conformance: ClassVar[Conformance] = Conformance(
         program="CAR-T",
-        test_options={"timeout": "3", "heartbeat": "0.3"},
+        test_options={"timeout": "3", "heartbeat": "1"},
         not_applicable={
             "alarm:cassette_not_detected": "the simulator raises it only in a run past the "
             "cassette installation step, so it cannot be raised on an idle device",
