@@ -28,10 +28,4 @@ class CellQualiaAdapter(LadsAdapter):
         not_applicable={
             "replay": "the LADS adapters have no capture replay transport yet",
         },
-        known_defects={
-            "zero_loss": "each channel is its own monitored item and a publish carries the "
-            "items' queued values one item after another, so when the link drops a channel may "
-            "lose values older than the newest value another channel delivered; the declared "
-            "gap starts at that newest value, not per channel",
-        },
     )
