@@ -12,6 +12,7 @@ import pytest
 
 import cellauto
 from cellauto.batch import AutoAnswer, Batch, PromptAnswer, PromptRequest
+from cellauto.driver import DeviceAction
 from cellauto.records import open_batch
 
 
@@ -101,15 +102,29 @@ async def test_script_commands_are_audited_and_an_alarm_hold_asks_the_policy(
         result = await run  # would wait forever on the device's own hold
         assert result.outcome == "complete"
         assert str(prodigy.state) == "Running/Complete"  # await run: final state reported
+        await prodigy.command("export_run_report")
         await prodigy.reset()
     rows = audit(batch)
     by_script = [(r["action"], r["object"]) for r in rows if r["reason"] == "by the script"]
     assert ("device.hold", prodigy.device_id) in by_script
     assert ("device.unhold", prodigy.device_id) in by_script
     assert ("device.reset", prodigy.device_id) in by_script
+    (exported,) = [r for r in rows if r["action"] == "device.export_run_report"]
+    assert (exported["object"], exported["reason"]) == (prodigy.device_id, "by the script")
     decisions = [r for r in rows if r["action"] == "alarm.decision"]
     assert decisions
     assert json.loads(str(decisions[0]["value"])) == "continue"
+
+
+async def test_a_profile_command_is_reported_as_an_action_with_its_parameters() -> None:
+    device = await cellauto.connect("prodigy+serial:///dev/null", mock=True)
+    actions: list[DeviceAction] = []
+    device.on_action.append(actions.append)
+    await device.command("take_sample", volume=cellauto.Q(3, "mL"))
+    await device.close()
+    (action,) = actions
+    assert (action.device_id, action.action) == (device.device_id, "take_sample")
+    assert json.loads(str(action.value)) == {"volume": {"value": 3.0, "unit": "mL"}}
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])

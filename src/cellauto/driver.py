@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import itertools
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -448,7 +449,9 @@ class Device(abc.ABC):
             spec.parameters, parameters, device=self.device_id, operation=name
         )
         self._emit(EventKind.COMMAND, message=name, cause=name, data=_jsonable(params))
-        return await self._bounded(name, self._command(name, params))
+        result = await self._bounded(name, self._command(name, params))
+        self._acted(name, value=json.dumps(_jsonable(params), sort_keys=True))
+        return result
 
     # -- helpers that build what adapters report -----------------------------------------------
 
