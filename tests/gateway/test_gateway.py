@@ -28,11 +28,10 @@ from cellauto.mock import MockDevice
 from cellauto.profiles import load_profile
 from cellauto.records import open_batch
 from cellauto.state import StateCommand
+from node_opcua import NODE_DIR, lads_browser
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-HERE = Path(__file__).parent
-NODE_DIR = HERE / ".node"
 LADS = "http://opcfoundation.org/UA/LADS/"
 DI = "http://opcfoundation.org/UA/DI/"
 
@@ -291,29 +290,7 @@ async def test_many_clients_at_once(served: Served) -> None:
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def node_client() -> Path:
-    npm = shutil.which("npm")
-    node = shutil.which("node")
-    if npm is None or node is None:
-        pytest.skip("npm and node are needed for the independent node-opcua client")
-    if not (NODE_DIR / "node_modules" / "node-opcua-client").is_dir():
-        NODE_DIR.mkdir(exist_ok=True)
-        (NODE_DIR / "package.json").write_text('{"private": true}\n', encoding="utf-8")
-        process = await asyncio.create_subprocess_exec(
-            npm,
-            "install",
-            "--no-audit",
-            "--no-fund",
-            "--silent",
-            "node-opcua-client@2",
-            cwd=NODE_DIR,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        _, err = await process.communicate()
-        assert process.returncode == 0, err.decode()
-    script = NODE_DIR / "lads_browse.mjs"
-    shutil.copy(HERE / "lads_browse.mjs", script)
-    return script
+    return await lads_browser()
 
 
 async def test_an_independent_client_finds_units_and_values(

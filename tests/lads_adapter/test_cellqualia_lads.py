@@ -21,11 +21,9 @@ from cellauto.lads.units import unece_unit_id
 from cellauto.profiles import load_profile
 from cellauto.schema import EventKind, Quantity
 from cellauto.sim import SimHandle, start_simulator
+from node_opcua import NODE_DIR, lads_browser
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-GATEWAY_TESTS = Path(__file__).parents[1] / "gateway"
-NODE_DIR = GATEWAY_TESTS / ".node"
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -111,28 +109,7 @@ async def test_a_glove_breach_is_an_alarm_condition_acknowledged_through_lads(
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def node_client() -> Path:
-    npm, node = shutil.which("npm"), shutil.which("node")
-    if npm is None or node is None:
-        pytest.skip("npm and node are needed for the independent node-opcua client")
-    if not (NODE_DIR / "node_modules" / "node-opcua-client").is_dir():
-        NODE_DIR.mkdir(exist_ok=True)
-        (NODE_DIR / "package.json").write_text('{"private": true}\n', encoding="utf-8")
-        process = await asyncio.create_subprocess_exec(
-            npm,
-            "install",
-            "--no-audit",
-            "--no-fund",
-            "--silent",
-            "node-opcua-client@2",
-            cwd=NODE_DIR,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        _, err = await process.communicate()
-        assert process.returncode == 0, err.decode()
-    script = NODE_DIR / "lads_browse.mjs"
-    shutil.copy(GATEWAY_TESTS / "lads_browse.mjs", script)
-    return script
+    return await lads_browser()
 
 
 async def test_an_independent_lads_client_reads_units_states_and_values(
