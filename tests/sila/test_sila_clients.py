@@ -33,7 +33,7 @@ async def test_an_independent_client_cancels_an_observable_run_midway() -> None:
             try:
                 client.DeviceIdentity.Identity.get()  # virtual time starts with a client
                 run = client.ProgramController.RunProgram(
-                    Program="metabolite-controlled expansion", Parameters="{}"
+                    Program="T-cell expansion", Parameters="{}"
                 )
                 while not client.OperatorPrompts.OpenPrompts.get():
                     time.sleep(0.01)  # polling a condition, not standing in for one

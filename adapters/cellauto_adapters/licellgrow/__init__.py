@@ -17,7 +17,7 @@ class LiCellGrowAdapter(SilaAdapter):
     transports: ClassVar[tuple[str, ...]] = ("sila",)
     uses_server_profile: ClassVar[bool] = False
     conformance: ClassVar[Conformance] = Conformance(
-        program="metabolite-controlled expansion",
+        program="T-cell expansion",
         not_applicable=MappingProxyType(
             {
                 "zero_loss": "the simulator cannot drop its SiLA connections yet (no link faults)",
