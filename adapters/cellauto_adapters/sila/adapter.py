@@ -7,12 +7,19 @@ state, programs, alarms, prompts and commands. Any other server maps what it can
 observable property whose type is numeric, boolean or string becomes a channel (units from its
 SiLA unit constraint, converted to UCUM) and each command an operation
 (``device.command("<feature>__<command>", ...)``, both in snake case).
+
+When the link drops (every subscription ends with an error) the adapter reports the outage,
+reconnects with the URL's reconnect limits, subscribes again and re-attaches to a running
+program by its execution UUID; values published meanwhile are the declared gap. From a cellauto
+server the values come on its SampleStream with the device's timestamps and publication
+counters, so the gap shows in `Sample.seq` too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import re
 import threading
@@ -23,8 +30,19 @@ from typing import Any, ClassVar
 from xml.etree import ElementTree
 
 from sila2.client import SilaClient
+from sila2.client.client_observable_command_instance import (
+    ClientObservableCommandInstanceWithIntermediateResponses as ObservedCommand,
+)
 
-from cellauto.adapter import CONNECTION, TIMEOUT, Conformance, Options, host_port, text
+from cellauto.adapter import (
+    CONNECTION,
+    TIMEOUT,
+    Conformance,
+    Options,
+    host_port,
+    reconnect_policy,
+    text,
+)
 from cellauto.driver import Device, OperatorPrompt, TimeSource
 from cellauto.errors import CommandRejected, DeviceError, DeviceOptionError
 from cellauto.registry import DeviceUrl
@@ -33,6 +51,7 @@ from cellauto.schema import (
     CommandResult,
     DeviceInfo,
     DeviceProfile,
+    EventKind,
     ProgramRun,
     ProgramTemplate,
     PropertyValue,
@@ -202,6 +221,12 @@ class SilaAdapter(Device):
         self._answering: dict[str, tuple[str, str]] = {}
         self._foreign_commands: dict[str, Any] = {}
         self._latest: dict[str, float | int | bool | str] = {}
+        self._backoff = reconnect_policy(values)
+        self._generation = 0
+        """Counts connections: a subscription of an older one that ends is no news."""
+        self._connected = threading.Event()
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._seen: dict[str, int] = {}
 
     # -- connection --------------------------------------------------------------------------
 
@@ -254,6 +279,7 @@ class SilaAdapter(Device):
             }
         self._worker = asyncio.create_task(self._work(), name=f"{self.device_id} sila inbox")
         await asyncio.to_thread(self._subscribe_all)
+        self._connected.set()
         if self.cellauto:
             await self.report_state(
                 State.parse(await asyncio.to_thread(client.DeviceStateController.State.get))
@@ -264,7 +290,8 @@ class SilaAdapter(Device):
         """From a library thread: run `action` (sync or a coroutine function) in the loop, in
         order with every other notification."""
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._inbox.put_nowait, action)
+        with contextlib.suppress(RuntimeError):  # the loop closed: the adapter is gone
+            self._loop.call_soon_threadsafe(self._inbox.put_nowait, action)
 
     async def _work(self) -> None:
         while True:
@@ -277,31 +304,113 @@ class SilaAdapter(Device):
                 self.report_event_note(f"SiLA notification failed: {exc}")
 
     def report_event_note(self, message: str) -> None:
-        from cellauto.schema import EventKind
-
         self.report_event(EventKind.NOTE, message=message)
 
     def _subscribe_all(self) -> None:
         client = self.client
-        for channel, (feature, prop, mapping) in self._table.items():
-            subscription = getattr(getattr(client, feature), prop).subscribe()
-            subscription.add_callback(
-                lambda value, c=channel, m=mapping: self._post(lambda: self._value(c, m, value))
-            )
-            self._subscriptions.append(subscription)
-        if not self.cellauto:
+        watch: list[tuple[Any, Callable[[Any], Any]]] = []
+        if hasattr(client, "SampleStream"):
+            watch.append((client.SampleStream.Samples, self._on_sample))
+        else:
+            for channel, (feature, prop, mapping) in self._table.items():
+                watch.append(
+                    (
+                        getattr(getattr(client, feature), prop),
+                        functools.partial(self._value, channel, mapping),
+                    )
+                )
+        if self.cellauto:
+            watch += [
+                (client.DeviceStateController.State, self._on_state),
+                (client.AlarmController.Alarms, self._on_alarms),
+                (client.OperatorPrompts.OpenPrompts, self._on_prompts),
+            ]
+        for prop, handler in watch:
+            self._watch(prop.subscribe(), handler)
+
+    def _watch(self, subscription: Any, handler: Callable[[Any], Any]) -> None:
+        """Hand each value of `subscription` to `handler` in the loop, in order; its end,
+        unless cancelled here, is a dropped link."""
+        self._subscriptions.append(subscription)
+        generation = self._generation
+
+        def pump() -> None:
+            error = "the server ended a subscription"
+            try:
+                for value in subscription:
+                    self._post(functools.partial(handler, value))
+            except Exception as exc:  # the library raises the stream's RpcError
+                error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if not subscription.is_cancelled and not self._closed.is_set():
+                self._post(lambda: self._link_lost(generation, error))
+
+        threading.Thread(target=pump, name=f"{self.device_id} sila feed", daemon=True).start()
+
+    # -- link faults -------------------------------------------------------------------------
+
+    def _link_lost(self, generation: int, detail: str) -> None:
+        if generation != self._generation or self._reconnecting is not None:
             return
-        watch: dict[Any, Callable[[Any], Any]] = {
-            client.DeviceStateController.State: self._on_state,
-            client.AlarmController.Alarms: self._on_alarms,
-            client.OperatorPrompts.OpenPrompts: self._on_prompts,
-        }
-        for prop, handler in watch.items():
-            subscription = prop.subscribe()
-            subscription.add_callback(lambda value, h=handler: self._post(lambda: h(value)))
-            self._subscriptions.append(subscription)
+        if self._closed.is_set():
+            return
+        self._connected.clear()
+        self.report_connection("disconnected", detail)
+        self._reconnecting = asyncio.create_task(self._reconnect(), name=f"{self.device_id} redial")
+
+    async def _reconnect(self) -> None:
+        """Dial again within the reconnect limits; subscribe again once through."""
+        self._generation += 1
+        old, self.client = self.client, None
+        self._drop_subscriptions()
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(old.close)
+        attempts = 0
+        for delay in self._backoff.delays():
+            await asyncio.sleep(delay)  # real seconds: the link is real, whatever the clock
+            attempts += 1
+            self.report_connection("reconnecting", attempts=attempts)
+            try:
+                self.client = await asyncio.to_thread(self._open)
+                # reported before the first value of the new subscriptions (same inbox)
+                self._post(functools.partial(self._link_back, attempts))
+                await asyncio.to_thread(self._subscribe_all)
+            except Exception:  # not back yet
+                self._drop_subscriptions()
+                client, self.client = self.client, None
+                if client is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.to_thread(client.close)
+                continue
+            self._reconnecting = None
+            self._connected.set()
+            return
+        self._reconnecting = None
+        self.report_connection("lost", self._backoff.limits(), attempts)
+
+    def _link_back(self, attempts: int) -> None:
+        self.report_connection("connected", attempts=attempts)
+
+    def _drop_subscriptions(self) -> None:
+        for subscription in self._subscriptions:
+            with contextlib.suppress(Exception):
+                subscription.cancel()
+        self._subscriptions.clear()
+
+    def _on_sample(self, raw: str) -> None:
+        """A publication from the server's SampleStream (its device's timestamp and seq)."""
+        sample = Sample.model_validate_json(raw)
+        channel = sample.channel
+        if channel not in self.profile.channels() or sample.seq <= self._seen.get(channel, -1):
+            return  # not ours, or the newest publication again (sent on every subscribe)
+        self._seen[channel] = sample.seq
+        self._latest[channel] = sample.value
+        self.report_sample(
+            self.sample(channel, sample.value, sample.timestamp, unit=sample.unit, seq=sample.seq)
+        )
 
     def _value(self, channel: str, mapping: UcumMapping, value: Any) -> None:
+        """A value from a foreign server's property subscription (stamped on arrival)."""
         if isinstance(value, int | float) and not isinstance(value, bool):
             value = (
                 mapping.convert(float(value))
@@ -371,9 +480,11 @@ class SilaAdapter(Device):
 
     async def _close(self) -> None:
         self._closed.set()
-        for subscription in self._subscriptions:
-            subscription.cancel()
-        self._subscriptions.clear()
+        self._drop_subscriptions()
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+            with contextlib.suppress(BaseException):
+                await self._reconnecting
         for task in [*self._runs, *([self._worker] if self._worker else [])]:
             task.cancel()
         for task in [*self._runs, *([self._worker] if self._worker else [])]:
@@ -437,18 +548,14 @@ class SilaAdapter(Device):
 
     async def _follow(self, instance: Any, run: ProgramRun, done: asyncio.Future[Result]) -> None:
         """Report the run's steps and progress; hand its result to `_on_state`."""
-        steps = instance.subscribe_to_intermediate_responses()
-        steps.add_callback(lambda r: self._post(lambda: self._step(r, instance)))
         try:
-            responses = await asyncio.to_thread(self._wait, instance)
+            responses = await asyncio.to_thread(self._wait, instance, self._reattach_run)
         except Exception as exc:
             if not done.done():
                 done.set_exception(DeviceError(self.device_id, "start_program", str(exc)))
                 done.exception()  # retrieved: `_on_state` or nobody may wait for it
             self.report_event_note(f"the run's observation ended: {exc}")
             return
-        finally:
-            steps.cancel()
         result = Result.model_validate_json(responses.Result).model_copy(
             update={"device_id": self.device_id, "device_program_run_id": run.device_program_run_id}
         )
@@ -458,13 +565,47 @@ class SilaAdapter(Device):
             self._result = None
             self._post(lambda: self.report_result(result))
 
-    def _wait(self, instance: Any) -> Any:
+    def _reattach_run(self, execution: Any) -> Any:
+        command = self.client.ProgramController.RunProgram
+        return ObservedCommand(self.client, command, execution)
+
+    def _watch_steps(self, instance: Any) -> Any:
+        steps = instance.subscribe_to_intermediate_responses()
+        steps.add_callback(lambda r: self._post(lambda: self._step(r, instance)))
+        return steps
+
+    def _wait(self, instance: Any, reattach: Callable[[Any], Any] | None = None) -> Any:
         """Block (in a worker thread) until the observable command ends or the adapter
-        closes; its responses."""
-        while not instance.done:
-            if self._closed.wait(0.01):
-                raise DeviceError(self.device_id, "observe command", "the adapter closed")
-        return instance.get_responses()
+        closes; its responses. After a dropped link `reattach(execution_uuid)` observes the
+        same execution on the new connection (None: the command's end is unknown)."""
+        generation = self._generation
+        steps = self._watch_steps(instance) if reattach is not None else None
+        try:
+            while True:
+                if self._closed.wait(0.01):
+                    raise DeviceError(self.device_id, "observe command", "the adapter closed")
+                if generation != self._generation:
+                    if reattach is None:
+                        raise DeviceError(self.device_id, "observe command", "the link dropped")
+                    if not self._connected.is_set():
+                        continue
+                    generation = self._generation
+                    if steps is not None:
+                        steps.cancel()
+                    instance = reattach(instance.execution_uuid)
+                    steps = self._watch_steps(instance)
+                elif instance.done:
+                    try:
+                        responses = instance.get_responses()
+                    except Exception:
+                        if generation == self._generation and self._connected.is_set():
+                            raise
+                    else:
+                        steps = None  # the server ends it (cancelling it races the library)
+                        return responses
+        finally:
+            if steps is not None:
+                steps.cancel()
 
     async def _step(self, response: Any, instance: Any) -> None:
         run = self.operation

@@ -203,6 +203,8 @@ class SimulatedLiCellGrow(Device):
         self.prompt_pin = ClockPin(clock)
         self.calibration_pin = ClockPin(clock)
         self._calibration_prompt: str | None = None
+        self.prompts_changed = asyncio.Event()
+        """Set whenever a prompt opens or is answered (the link faults wait on it)."""
         self._calibrations = 0
         self.start_pin = ClockPin(clock)
         self.start_pin.hold()  # virtual time starts with the first client (see `first_client`)
@@ -355,6 +357,7 @@ class SimulatedLiCellGrow(Device):
             self.log.append("prompt_answered", {"prompt_id": prompt.prompt_id, "answer": answer})
             self.clear_alarm("sensor_drift")
             self.calibration_pin.release()
+            self.prompts_changed.set()
             return
         if self.runner is None or self.runner.prompt is None:
             raise CommandRejected(self.device_id, "answer_prompt", "no prompt is open")
@@ -362,6 +365,7 @@ class SimulatedLiCellGrow(Device):
         self.report_prompt_answered(prompt.prompt_id, answer, user)
         self.log.append("prompt_answered", {"prompt_id": prompt.prompt_id, "answer": answer})
         self.prompt_pin.release()
+        self.prompts_changed.set()
 
     async def _command(self, name: str, parameters: dict[str, PropertyValue]) -> CommandResult:
         self._advance()
@@ -420,6 +424,7 @@ class SimulatedLiCellGrow(Device):
         self.calibration_pin.hold()
         self.log.append("prompt", {"prompt_id": prompt_id, "text": text})
         self.report_prompt(OperatorPrompt(prompt_id, self.device_id, text, self.clock.now()))
+        self.prompts_changed.set()
 
     def _advance(self) -> None:
         now = self.clock.monotonic()
@@ -462,8 +467,8 @@ class SimulatedLiCellGrow(Device):
     def _publish(self, channel: str) -> None:
         """Publish `channel` now (a change that should not wait for the next sample)."""
         value, stamp = self._measure(channel), self.clock.now()
-        self.truth.sample(channel, stamp, value)
-        self.report_sample(self.sample(channel, value, stamp))
+        published = self.truth.sample(channel, stamp, value)
+        self.report_sample(self.sample(channel, value, stamp, seq=published.seq))
 
     async def _sampler(self) -> None:
         """Publish every channel at its sample period (on-change channels each minute)."""
@@ -532,3 +537,4 @@ class SimulatedLiCellGrow(Device):
                     prompt_id, self.device_id, event.detail or str(status.prompt), event.time
                 )
             )
+            self.prompts_changed.set()

@@ -160,6 +160,22 @@ AUDIT_TRAIL = Feature(
     properties=(Property("LatestSequence", "The newest event's number.", basic("Integer")),),
 )
 
+SAMPLE_STREAM = Feature(
+    "SampleStream",
+    "Every value the device publishes, in publication order, with the device's timestamp and "
+    "its per-channel publication counter (the per-channel properties carry only the newest "
+    "value), so a client sees exactly which values it missed while its link was down.",
+    properties=(
+        Property(
+            "Samples",
+            "One value per publication: a cellauto Sample as JSON (channel, value, unit, "
+            "timestamp, seq; seq counts the channel's publications, so a gap names missed "
+            "values). A new subscription starts with the newest publication.",
+            _JSON,
+        ),
+    ),
+)
+
 DEVICE_COMMANDS = Feature(
     "DeviceCommands",
     "The commands of the device profile beyond the state commands.",
@@ -242,6 +258,7 @@ FEATURES = (
     DEVICE_IDENTITY,
     CANCEL_CONTROLLER,
     PAUSE_CONTROLLER,
+    SAMPLE_STREAM,
 )
 """Every feature a cellauto SiLA server implements besides SiLAService, LockController and the
 per-device DeviceChannels."""

@@ -504,6 +504,7 @@ class DeviceSilaServer:
                 key = keys.get(sample.channel)
                 if key is not None:
                     self._publish(key, sample.value)
+                self._publish("SampleStream.Samples", sample.model_dump_json())
         finally:
             feed.close()
 
@@ -521,7 +522,9 @@ class DeviceSilaServer:
             del self._events[0]
             self._first_seq += 1
         if event.kind is EventKind.STATE_CHANGED:
-            self._publish("DeviceStateController.State", str(self.device.state))
+            # the state this event entered: by the time it is published the device may have
+            # moved on, and each transition must reach the subscribers
+            self._publish("DeviceStateController.State", event.to_state or str(self.device.state))
         elif event.kind in (
             EventKind.ALARM_RAISED,
             EventKind.ALARM_CLEARED,
