@@ -24,6 +24,7 @@ import json
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -89,25 +90,89 @@ def _wire(parameters: dict[str, PropertyValue]) -> str:
 _NS = "{http://www.sila-standard.org}"
 
 
+def _unit(node: ElementTree.Element) -> SilaUnit | None:
+    """The SiLA unit constraint of an element's data type (read from the FDL: the library's
+    parsed constraint loses the exponents)."""
+    unit = node.find(f"{_NS}DataType//{_NS}Unit")
+    if unit is None:
+        return None
+    components = tuple(
+        (c.findtext(f"{_NS}SIUnit", "Dimensionless"), int(c.findtext(f"{_NS}Exponent", "1")))
+        for c in unit.iter(f"{_NS}UnitComponent")
+    )
+    return SilaUnit(
+        unit.findtext(f"{_NS}Label", ""),
+        float(unit.findtext(f"{_NS}Factor", "1")),
+        float(unit.findtext(f"{_NS}Offset", "0")),
+        components,
+    )
+
+
 def property_units(fdl: str) -> dict[str, SilaUnit]:
-    """Property identifier -> its SiLA unit constraint, read from the feature's FDL (the
-    library's parsed constraint loses the exponents, so the XML is the source)."""
+    """Property identifier -> its SiLA unit constraint, read from the feature's FDL."""
     units = {}
     for prop in ElementTree.fromstring(fdl).iter(f"{_NS}Property"):
-        unit = prop.find(f".//{_NS}Unit")
-        if unit is None:
-            continue
-        components = tuple(
-            (c.findtext(f"{_NS}SIUnit", "Dimensionless"), int(c.findtext(f"{_NS}Exponent", "1")))
-            for c in unit.iter(f"{_NS}UnitComponent")
-        )
-        units[prop.findtext(f"{_NS}Identifier", "")] = SilaUnit(
-            unit.findtext(f"{_NS}Label", ""),
-            float(unit.findtext(f"{_NS}Factor", "1")),
-            float(unit.findtext(f"{_NS}Offset", "0")),
-            components,
-        )
+        unit = _unit(prop)
+        if unit is not None:
+            units[prop.findtext(f"{_NS}Identifier", "")] = unit
     return units
+
+
+@dataclass(frozen=True)
+class ForeignParameter:
+    """A foreign command's parameter as the synthesised profile declares it."""
+
+    identifier: str  # the SiLA identifier the call takes
+    spec: dict[str, Any]  # the profile's ParameterSpec
+    basic: str  # SiLA basic type: Real, Integer, Boolean, String
+    mapping: UcumMapping
+
+
+_BASIC_DTYPE = {"Real": "float", "Integer": "int", "Boolean": "bool", "String": "str"}
+
+
+def command_parameters(fdl: str) -> dict[str, list[ForeignParameter]]:
+    """Command identifier -> its parameters, where every one has a basic type cellauto can
+    send (a command with any other parameter type is left out)."""
+    commands = {}
+    for command in ElementTree.fromstring(fdl).iter(f"{_NS}Command"):
+        parameters = []
+        for node in command.findall(f"{_NS}Parameter"):
+            basic = node.findtext(f"{_NS}DataType//{_NS}Basic", "")
+            dtype = _BASIC_DTYPE.get(basic)
+            if dtype is None or node.find(f"{_NS}DataType//{_NS}List") is not None:
+                break
+            ident = node.findtext(f"{_NS}Identifier", "")
+            spec: dict[str, Any] = {
+                "name": _snake(ident),
+                "description": " ".join((node.findtext(f"{_NS}Description") or ident).split()),
+                "dtype": dtype,
+                "required": True,  # SiLA parameters have no defaults
+            }
+            mapping = UcumMapping("1")
+            if dtype in ("float", "int"):
+                sila_unit = _unit(node)
+                mapping = from_sila(sila_unit) if sila_unit is not None else mapping
+                spec["unit"] = mapping.unit
+                if (mapping.factor, mapping.offset) != (1.0, 0.0):
+                    spec["dtype"] = "float"
+            choices = [v.text or "" for v in node.iter(f"{_NS}Value")]
+            if dtype == "str" and choices:
+                spec["choices"] = choices
+            parameters.append(ForeignParameter(ident, spec, basic, mapping))
+        else:
+            commands[command.findtext(f"{_NS}Identifier", "")] = parameters
+    return commands
+
+
+def sila_argument(parameter: ForeignParameter, value: PropertyValue) -> Any:
+    """A validated cellauto parameter value as the SiLA call takes it (units converted back)."""
+    if isinstance(value, Quantity):
+        number = float(value.to(parameter.mapping.unit).value)
+        mapping = parameter.mapping
+        number = (number - mapping.offset) / mapping.factor
+        return round(number) if parameter.basic == "Integer" else number
+    return value
 
 
 def _kind(data_type: Any) -> str | None:
@@ -123,11 +188,14 @@ def _kind(data_type: Any) -> str | None:
 
 def generic_profile(
     client: Any, server: DeviceInfo
-) -> tuple[DeviceProfile, dict[str, tuple[str, str, UcumMapping]]]:
+) -> tuple[DeviceProfile, dict[str, tuple[str, str, UcumMapping]], dict[str, ForeignCommand]]:
     """A profile for a server without cellauto's features: one functional unit per feature,
-    one channel per mappable observable property, one command per command. Also the channel
-    -> (feature, property, unit mapping) table."""
+    one channel per mappable observable property, one command per command whose parameters
+    map (declared from the FDL: types, units from unit constraints, choices from set
+    constraints). Also the channel -> (feature, property, unit mapping) table and the
+    commands."""
     units, commands, table = [], [], {}
+    foreign: dict[str, ForeignCommand] = {}
     for feature_id, feature in client._features.items():
         if feature_id in ("SiLAService", "LockController"):
             continue
@@ -153,14 +221,21 @@ def generic_profile(
                     channel["dtype"] = "float"
             channels.append(channel)
             table[f"{unit_name}.{channel['name']}"] = (feature_id, prop_id, mapping)
+        parameters_of = command_parameters(feature._feature_definition)
         for command_id in (*feature._unobservable_commands, *feature._observable_commands):
+            if command_id not in parameters_of:
+                continue  # a parameter type cellauto cannot send
+            name = f"{unit_name}__{_snake(command_id)}"
+            parameters = parameters_of[command_id]
             commands.append(
                 {
-                    "name": f"{unit_name}__{_snake(command_id)}",
+                    "name": name,
                     "description": f"SiLA command {feature_id}.{command_id} (read from the server)",
+                    "parameters": [p.spec for p in parameters],
                     "source": "assumed",
                 }
             )
+            foreign[name] = ForeignCommand(feature_id, command_id, tuple(parameters))
         units.append(
             {
                 "name": unit_name,
@@ -182,7 +257,24 @@ def generic_profile(
             "commands": commands,
         }
     )
-    return profile, table
+    return profile, table, foreign
+
+
+@dataclass(frozen=True)
+class ForeignCommand:
+    """A command of a server without cellauto's features, as the adapter calls it."""
+
+    feature: str
+    command: str
+    parameters: tuple[ForeignParameter, ...]
+
+    def arguments(self, values: dict[str, PropertyValue]) -> dict[str, Any]:
+        """SiLA keyword arguments from validated cellauto parameters."""
+        return {
+            p.identifier: sila_argument(p, values[p.spec["name"]])
+            for p in self.parameters
+            if p.spec["name"] in values
+        }
 
 
 class SilaAdapter(Device):
@@ -219,7 +311,7 @@ class SilaAdapter(Device):
         self._result: asyncio.Future[Result] | None = None
         self._closed = threading.Event()
         self._answering: dict[str, tuple[str, str]] = {}
-        self._foreign_commands: dict[str, Any] = {}
+        self._foreign_commands: dict[str, ForeignCommand] = {}
         self._latest: dict[str, float | int | bool | str] = {}
         self._backoff = reconnect_policy(values)
         self._generation = 0
@@ -270,13 +362,7 @@ class SilaAdapter(Device):
                 serial_number=await asyncio.to_thread(service.ServerUUID.get),
                 software_revision=await asyncio.to_thread(service.ServerVersion.get),
             )
-            self.profile, self._table = generic_profile(client, info)
-            self._foreign_commands = {
-                f"{_snake(fid)}__{_snake(cid)}": getattr(getattr(client, fid), cid)
-                for fid, feature in client._features.items()
-                if fid not in ("SiLAService", "LockController")
-                for cid in (*feature._unobservable_commands, *feature._observable_commands)
-            }
+            self.profile, self._table, self._foreign_commands = generic_profile(client, info)
         self._worker = asyncio.create_task(self._work(), name=f"{self.device_id} sila inbox")
         await asyncio.to_thread(self._subscribe_all)
         self._connected.set()
@@ -666,11 +752,11 @@ class SilaAdapter(Device):
             raw = await self._sila(name, lambda: send(Name=name, Parameters=_wire(parameters)))
             result = CommandResult.model_validate_json(raw.Result)
             return result.model_copy(update={"device_id": self.device_id})
-        call = self._foreign_commands[name]
-        plain = {k: v.value if isinstance(v, Quantity) else v for k, v in parameters.items()}
+        foreign = self._foreign_commands[name]
+        arguments = foreign.arguments(parameters)
 
         def invoke() -> Any:
-            outcome = call(**plain)
+            outcome = getattr(getattr(self.client, foreign.feature), foreign.command)(**arguments)
             if hasattr(outcome, "get_responses"):
                 return self._wait(outcome)
             return outcome
