@@ -74,7 +74,10 @@ THERMOMETER = Feature(
             responses=(Element("Echo", "What arrived.", basic("String")),),
         ),
     ),
-    properties=(Property("Temperature", "The temperature.", with_unit("Cel")),),
+    properties=(
+        Property("Temperature", "The temperature.", with_unit("Cel")),
+        Property("Setpoint", "The setpoint (not observable).", with_unit("Cel"), False),
+    ),
 )
 
 
@@ -92,6 +95,8 @@ async def test_the_generic_adapter_maps_a_foreign_servers_properties_and_command
     impl._Temperature_producer_queue = queue  # type: ignore[attr-defined]
     impl.Temperature_on_subscription = lambda *, metadata: None  # type: ignore[attr-defined]
     impl.Ping = lambda *, metadata: "pong"  # type: ignore[attr-defined]
+    setpoints = iter([36.0, 36.5])
+    impl.get_Setpoint = lambda *, metadata: next(setpoints)  # type: ignore[attr-defined]
     impl.SetTarget = lambda target, mode, steps, *, metadata: f"{target:g} {mode} {steps}"  # type: ignore[attr-defined]
     server.set_feature_implementation(feature, impl)
     port = free_port()
@@ -108,6 +113,10 @@ async def test_the_generic_adapter_maps_a_foreign_servers_properties_and_command
                 if sample.value == 37.2:
                     break
             assert (await device.read("thermometer.temperature")).value == 37.2
+            setpoint = device.profile.channel("thermometer.setpoint")
+            assert setpoint.unit == "Cel"
+            assert "read on demand" in setpoint.description
+            assert [(await device.read("thermometer.setpoint")).value for _ in "ab"] == [36.0, 36.5]
             result = await device.command("thermometer__ping")
             assert result.data == {"Answer": "pong"}
             (command,) = [c for c in device.profile.commands if c.name == "thermometer__set_target"]

@@ -190,7 +190,8 @@ def generic_profile(
     client: Any, server: DeviceInfo
 ) -> tuple[DeviceProfile, dict[str, tuple[str, str, UcumMapping]], dict[str, ForeignCommand]]:
     """A profile for a server without cellauto's features: one functional unit per feature,
-    one channel per mappable observable property, one command per command whose parameters
+    one channel per property of a mappable type (observable ones subscribed, others read on
+    demand), one command per command whose parameters
     map (declared from the FDL: types, units from unit constraints, choices from set
     constraints). Also the channel -> (feature, property, unit mapping) table and the
     commands."""
@@ -202,15 +203,17 @@ def generic_profile(
         unit_name = _snake(feature_id)
         unit_of = property_units(feature._feature_definition)
         channels = []
-        for prop_id, prop in feature._observable_properties.items():
+        observable = feature._observable_properties
+        for prop_id, prop in {**observable, **feature._unobservable_properties}.items():
             dtype = _kind(prop.data_type)
             if dtype is None:
                 continue
+            how = "" if prop_id in observable else " (not observable: read on demand)"
             channel: dict[str, Any] = {
                 "name": _snake(prop_id),
                 "kind": "sensor",
                 "dtype": dtype,
-                "description": prop._description or prop_id,
+                "description": (prop._description or prop_id) + how,
             }
             mapping = UcumMapping("1")
             if dtype in ("float", "int"):
@@ -399,12 +402,9 @@ class SilaAdapter(Device):
             watch.append((client.SampleStream.Samples, self._on_sample))
         else:
             for channel, (feature, prop, mapping) in self._table.items():
-                watch.append(
-                    (
-                        getattr(getattr(client, feature), prop),
-                        functools.partial(self._value, channel, mapping),
-                    )
-                )
+                node = getattr(getattr(client, feature), prop)
+                if hasattr(node, "subscribe"):  # an unobservable property is read on demand
+                    watch.append((node, functools.partial(self._value, channel, mapping)))
         if self.cellauto:
             watch += [
                 (client.DeviceStateController.State, self._on_state),
@@ -487,7 +487,7 @@ class SilaAdapter(Device):
         """A publication from the server's SampleStream (its device's timestamp and seq)."""
         sample = Sample.model_validate_json(raw)
         channel = sample.channel
-        if channel not in self.profile.channels() or sample.seq <= self._seen.get(channel, -1):
+        if channel not in self._table or sample.seq <= self._seen.get(channel, -1):
             return  # not ours, or the newest publication again (sent on every subscribe)
         self._seen[channel] = sample.seq
         self._latest[channel] = sample.value

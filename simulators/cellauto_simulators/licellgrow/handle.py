@@ -53,6 +53,7 @@ class LiCellGrowSimulator(SimHandle):
             cert_dir=CERT_DIR,
             discovery=discovery,
             on_client=self.device.first_client,
+            simulated=True,
         )
         if discovery:  # mDNS announces the server's own port: clients connect there
             await self.server.start(port=self.options.port or 0)

@@ -38,7 +38,7 @@ from cellauto.operation import Operation
 from cellauto.schema import Event, EventKind, ProgramTemplate, Result
 from cellauto.schema.quantity import Q
 from cellauto.sila.fdl import channel_feature, channels_identifier, load_feature
-from cellauto.sila.features import FEATURES
+from cellauto.sila.features import FEATURES, SIMULATION_CONTROLLER
 from cellauto.sila.tls import Credentials, server_credentials
 from cellauto.state import StateCommand
 
@@ -172,8 +172,11 @@ class DeviceSilaServer:
         cert_dir: Path | None = None,
         discovery: bool = False,
         on_client: Callable[[], None] | None = None,
+        simulated: bool = False,
     ) -> None:
         self.device = device
+        self.simulated = simulated
+        """Serve SimulationController, always in simulation mode (a simulator's server)."""
         self.on_client = on_client
         """Called (in the device's loop) when a client first reads DeviceIdentity."""
         self.insecure = insecure
@@ -297,7 +300,7 @@ class DeviceSilaServer:
     def _add_features(self) -> None:
         lock = _Lock(self.server)
         self.server.set_feature_implementation(LockControllerFeature, lock)
-        for spec in FEATURES:
+        for spec in (*FEATURES, *([SIMULATION_CONTROLLER] if self.simulated else [])):
             self.features[spec.identifier] = SilaFeature(load_feature(spec.identifier))
         channels, self.channel_names = channel_feature(self.device.profile)
         self.features[channels.identifier] = SilaFeature(channels.xml())
@@ -311,6 +314,7 @@ class DeviceSilaServer:
             "DeviceIdentity": self._device_identity,
             "CancelController": self._cancel_controller,
             "PauseController": self._pause_controller,
+            "SimulationController": self._simulation_controller,
         }
         for name, feature in self.features.items():
             calls = builders[name]() if name in builders else {}
@@ -492,6 +496,17 @@ class DeviceSilaServer:
             self._publish("PauseController.PausedCommands", [str(u) for u in self._paused])
 
         return {"Pause": pause, "Resume": resume}
+
+    def _simulation_controller(self) -> dict[str, Callable[..., Any]]:
+        def real(*, metadata: Any) -> None:
+            message = "this server serves a simulator, which has no real mode"
+            raise self._error("SimulationController", "StartRealModeFailed", message)
+
+        return {
+            "StartSimulationMode": lambda *, metadata: None,
+            "StartRealMode": real,
+            "get_SimulationMode": lambda *, metadata: True,
+        }
 
     # -- what the device reports -------------------------------------------------------------
 
