@@ -45,7 +45,7 @@ from cellauto.adapter import (
     text,
 )
 from cellauto.driver import Device, OperatorPrompt, TimeSource
-from cellauto.errors import CommandRejected, DeviceError, DeviceOptionError
+from cellauto.errors import CommandRejected, ConnectionLost, DeviceError, DeviceOptionError
 from cellauto.registry import DeviceUrl
 from cellauto.schema import (
     Alarm,
@@ -582,10 +582,20 @@ class SilaAdapter(Device):
 
     # -- operations --------------------------------------------------------------------------
 
+    def _live(self, operation: str) -> Any:
+        """The connected client; a typed error while the link is down."""
+        client = self.client
+        if client is None or not self._connected.is_set():
+            raise ConnectionLost(self.device_id, operation, "the SiLA link is down (reconnecting)")
+        return client
+
     async def _sila(self, operation: str, call: Callable[[], Any]) -> Any:
+        generation = self._generation
         try:
             return await asyncio.to_thread(call)
         except Exception as exc:
+            if generation != self._generation or not self._connected.is_set():
+                raise ConnectionLost(self.device_id, operation, "the SiLA link dropped") from exc
             raise CommandRejected(self.device_id, operation, str(exc)) from exc
 
     async def _read(self, channel: str) -> Sample:
@@ -593,7 +603,7 @@ class SilaAdapter(Device):
             return self.sample(channel, self._latest[channel], self.time.now(), publish=False)
         feature, prop, mapping = self._table[channel]
         value = await self._sila(
-            f"read {channel}", getattr(getattr(self.client, feature), prop).get
+            f"read {channel}", getattr(getattr(self._live(f"read {channel}"), feature), prop).get
         )
         if isinstance(value, int | float) and not isinstance(value, bool):
             value = (
@@ -616,7 +626,7 @@ class SilaAdapter(Device):
         self, template: ProgramTemplate, parameters: dict[str, PropertyValue], run: ProgramRun
     ) -> None:
         self._cellauto_only(f"start_program {template.name}")
-        command = self.client.ProgramController.RunProgram
+        command = self._live(f"start_program {template.name}").ProgramController.RunProgram
         known = {p.name: p.content_hash for p in self.profile.programs}
         program = (
             template.name
@@ -707,7 +717,7 @@ class SilaAdapter(Device):
 
     async def _send_state_command(self, command: StateCommand) -> None:
         self._cellauto_only(str(command))
-        call = getattr(self.client.DeviceStateController, str(command).capitalize())
+        call = getattr(self._live(str(command)).DeviceStateController, str(command).capitalize())
         settled = {s for s in ALREADY_THERE[command] if not s.is_acting}
         feed = self.events()
         try:
@@ -725,14 +735,14 @@ class SilaAdapter(Device):
 
     async def _acknowledge(self, alarm: Alarm, user: str) -> None:
         self._cellauto_only("acknowledge")
-        ack = self.client.AlarmController.AcknowledgeAlarm
+        ack = self._live("acknowledge").AlarmController.AcknowledgeAlarm
         await self._sila(
             f"acknowledge {alarm.alarm_id}", lambda: ack(AlarmId=alarm.alarm_id, User=user)
         )
 
     async def _answer_prompt(self, prompt: OperatorPrompt, answer: str, user: str) -> None:
         self._cellauto_only("answer_prompt")
-        call = self.client.OperatorPrompts.AnswerPrompt
+        call = self._live("answer_prompt").OperatorPrompts.AnswerPrompt
         self._answering[prompt.prompt_id] = (answer, user)
         try:
             await self._sila(
@@ -748,7 +758,7 @@ class SilaAdapter(Device):
 
     async def _command(self, name: str, parameters: dict[str, PropertyValue]) -> CommandResult:
         if self.cellauto:
-            send = self.client.DeviceCommands.SendCommand
+            send = self._live(name).DeviceCommands.SendCommand
             raw = await self._sila(name, lambda: send(Name=name, Parameters=_wire(parameters)))
             result = CommandResult.model_validate_json(raw.Result)
             return result.model_copy(update={"device_id": self.device_id})
