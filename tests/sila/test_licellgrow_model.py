@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from cellauto.errors import ConnectionLost
 from cellauto.profiles import load_profile
 from cellauto.registry import connect
 from cellauto.schema import EventKind
+from cellauto.schema.quantity import Q
 from cellauto_simulators.licellgrow.engine import (
     CALIBRATION_DUE,
     KINETICS,
@@ -99,6 +101,21 @@ async def test_calibrate_sensor_asks_the_operator_for_the_standard_over_sila() -
                 break
         assert not device.prompts
         states.close()
+        events.close()
+    finally:
+        await device.close()
+
+
+async def test_while_the_link_is_down_an_operation_fails_with_connection_lost() -> None:
+    # real-time clock: the outage outlasts the test, so the adapter stays in it
+    device = await connect("licellgrow+sim://?speed=1&seed=2&faults=disconnect@1s:1h")
+    try:
+        events = device.events()
+        async for event in events:
+            if event.kind is EventKind.CONNECTION_CHANGED and event.message == "disconnected":
+                break
+        with pytest.raises(ConnectionLost, match="feed_now"):
+            await device.command("feed_now", volume=Q(10, "mL"))
         events.close()
     finally:
         await device.close()
