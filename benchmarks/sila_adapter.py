@@ -8,8 +8,8 @@ server, in one run (issue 17: each ratio >= 0.8).
   application (the raw client's callback; the adapter's `subscribe()` feed as Samples).
 
 The server is a plain `sila2` server with one test feature (cellauto's FDL helpers write it);
-both clients call from worker threads as the library demands. Prints the median rates of three
-interleaved rounds and their ratios.
+both clients call from worker threads as the library demands. Prints median rates (reads: of 20
+alternating bursts; updates: of three alternating rounds) and their ratios.
 
     .venv/bin/python benchmarks/sila_adapter.py [reads] [updates]
 """
@@ -32,6 +32,7 @@ from cellauto.sila.fdl import Feature, Property, with_unit
 from cellauto.sila.server import free_port, new_sila_server
 
 ROUNDS = 3
+BURSTS = 20
 
 PROBE = Feature(
     "Probe",
@@ -132,9 +133,11 @@ async def main(reads: int, updates: int) -> None:
             await raw_reads(raw, 20)  # warm both up
             await adapter_reads(device, 20)
             rates: dict[str, list[float]] = {k: [] for k in ("rr", "ar", "ru", "au")}
-            for round_ in range(ROUNDS):  # interleaved, so load on the machine hits both
-                rates["rr"].append(await raw_reads(raw, reads))
-                rates["ar"].append(await adapter_reads(device, reads))
+            burst = max(1, reads // BURSTS)
+            for _ in range(BURSTS):  # short alternating bursts: load on the machine hits both
+                rates["rr"].append(await raw_reads(raw, burst))
+                rates["ar"].append(await adapter_reads(device, burst))
+            for round_ in range(ROUNDS):
                 base = 1e6 * (round_ + 1)
                 rates["ru"].append(await raw_updates(raw, queue, base, updates))
                 rates["au"].append(await adapter_updates(device, queue, base + 5e5, updates))
