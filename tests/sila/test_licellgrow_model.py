@@ -9,8 +9,9 @@ import pytest
 from cellauto.errors import ConnectionLost
 from cellauto.profiles import load_profile
 from cellauto.registry import connect
-from cellauto.schema import EventKind
+from cellauto.schema import EventKind, ProgramTemplate
 from cellauto.schema.quantity import Q
+from cellauto_simulators.licellgrow import LiCellGrowSimulator
 from cellauto_simulators.licellgrow.engine import (
     CALIBRATION_DUE,
     KINETICS,
@@ -119,3 +120,46 @@ async def test_while_the_link_is_down_an_operation_fails_with_connection_lost() 
         events.close()
     finally:
         await device.close()
+
+
+async def test_state_transitions_made_while_the_link_was_down_are_read_back() -> None:
+    # 300x real time: the answer's reply gets through before the link drops (0.2 s later)
+    sim = await LiCellGrowSimulator.launch(load_profile("licellgrow"), {"speed": "300"})
+    device = await connect(sim.url, time=sim.time)
+    try:
+        template = ProgramTemplate.model_validate(
+            {
+                "name": "short",
+                "version": "1",
+                "author": "tests",
+                "device": "licellgrow",
+                "steps": [
+                    {"name": "Go", "unit_operation": "install_consumables", "prompt": "Go?"},
+                    {"name": "Wait", "unit_operation": "wait", "duration": Q(10, "min")},
+                ],
+            }
+        )
+        events = device.events()
+        run = await device.start_program(template)
+        seen = []
+        async for event in events:
+            seen.append(event)
+            if event.kind is EventKind.PROMPT:
+                break
+        # the link drops a minute after the answer, and the run ends (Execute -> Completing ->
+        # Complete) inside the outage
+        sim.inject("disconnect@1m:30m")
+        await device.answer_prompt(str(event.data["prompt_id"]), "go", "tests")
+        result = await run
+        assert result.outcome == "complete"
+        events.close()
+        seen += [e async for e in events]
+        assert sim.truth.outages
+        assert any(e.kind is EventKind.CONNECTION_CHANGED for e in seen)
+        states = [e.to_state for e in seen if e.kind is EventKind.STATE_CHANGED]
+        assert states[-3:] == ["Running/Execute", "Running/Completing", "Running/Complete"], [
+            (e.kind, e.from_state, e.to_state, e.message) for e in seen
+        ]
+    finally:
+        await device.close()
+        await sim.stop()

@@ -52,6 +52,7 @@ from cellauto.schema import (
     CommandResult,
     DeviceInfo,
     DeviceProfile,
+    Event,
     EventKind,
     ProgramRun,
     ProgramTemplate,
@@ -70,6 +71,9 @@ INSECURE = text("insecure", "0", "1: plain gRPC without TLS (only when the URL s
 CA = text("ca", "", "PEM file of the certificate (authority) to trust, e.g. a self-signed one")
 
 _CELLAUTO = "org.cellauto/devices/DeviceIdentity/v1"
+REPLAY_MARGIN = 100
+"""Events read back before the newest one seen: the log's number may run ahead of the State
+subscription, and `_replay_states` skips what was seen."""
 
 
 def _snake(name: str) -> str:
@@ -322,6 +326,8 @@ class SilaAdapter(Device):
         self._connected = threading.Event()
         self._reconnecting: asyncio.Task[None] | None = None
         self._seen: dict[str, int] = {}
+        self._log_seq = -1
+        """The newest EventLog number seen: read back from here after a dropped link."""
 
     # -- connection --------------------------------------------------------------------------
 
@@ -410,6 +416,7 @@ class SilaAdapter(Device):
                 (client.DeviceStateController.State, self._on_state),
                 (client.AlarmController.Alarms, self._on_alarms),
                 (client.OperatorPrompts.OpenPrompts, self._on_prompts),
+                (client.EventLog.LatestSequence, self._on_sequence),
             ]
         for prop, handler in watch:
             self._watch(prop.subscribe(), handler)
@@ -458,6 +465,9 @@ class SilaAdapter(Device):
             self.report_connection("reconnecting", attempts=attempts)
             try:
                 self.client = await asyncio.to_thread(self._open)
+                if self.cellauto:
+                    missed = await asyncio.to_thread(self._events_since, self.client)
+                    self._post(functools.partial(self._replay_states, missed))
                 # reported before the first value of the new subscriptions (same inbox)
                 self._post(functools.partial(self._link_back, attempts))
                 await asyncio.to_thread(self._subscribe_all)
@@ -473,6 +483,28 @@ class SilaAdapter(Device):
             return
         self._reconnecting = None
         self.report_connection("lost", self._backoff.limits(), attempts)
+
+    def _events_since(self, client: Any) -> list[Event]:
+        since = max(-1, self._log_seq - REPLAY_MARGIN)
+        answer = client.EventLog.EventsSince(Sequence=since)
+        return [Event.model_validate_json(raw) for raw in answer.Events]
+
+    async def _replay_states(self, events: list[Event]) -> None:
+        """Report the transitions the device made while the link was down, from the server's
+        event log: those after the last one into the state known here (or, if none is in the
+        window, from the first one out of it), so nothing seen already is reported twice."""
+        changes = [e for e in events if e.kind is EventKind.STATE_CHANGED and e.to_state]
+        known = str(self.state)
+        into = [i for i, e in enumerate(changes) if e.to_state == known]
+        if into:
+            start = into[-1] + 1
+        else:
+            start = next((i for i, e in enumerate(changes) if e.from_state == known), len(changes))
+        for event in changes[start:]:
+            await self._on_state(str(event.to_state))
+
+    def _on_sequence(self, value: int) -> None:
+        self._log_seq = max(self._log_seq, int(value))
 
     def _link_back(self, attempts: int) -> None:
         self.report_connection("connected", attempts=attempts)
