@@ -214,3 +214,23 @@ async def test_a_reconnect_read_back_raises_its_error() -> None:
     sequencer.start_at(0)
     with pytest.raises(DeviceError):
         await sequencer.read_back()
+
+
+async def test_caught_up_waits_for_events_held_behind_a_gap() -> None:
+    log = FakeLog(3)
+    gate = asyncio.Event()
+
+    async def slow(first: int) -> ReadBack[int]:
+        await gate.wait()
+        return await log.read_back(first)
+
+    sequencer = EventSequencer("dev", log.apply, slow, log.on_lost)
+    sequencer.start_at(0)
+    await sequencer.offer(3, 3)  # a command's event, sent before its reply, behind a gap
+    waiting = asyncio.create_task(sequencer.caught_up())
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    assert log.applied == []
+    gate.set()
+    await waiting
+    assert log.applied == [1, 2, 3]
