@@ -22,8 +22,8 @@ import json
 import logging
 import math
 from collections.abc import Awaitable
-from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, TypeVar, cast
+from datetime import UTC, datetime
+from typing import Any, ClassVar, TypeVar
 
 from cellauto.adapter import (
     CAPTURE,
@@ -50,11 +50,9 @@ from cellauto.schema import (
     PropertyValue,
     Quality,
     Quantity,
-    Result,
     Sample,
 )
 from cellauto.schema.profile import FunctionalUnit
-from cellauto.schema.programs import Outcome
 from cellauto.secrets import credentials
 from cellauto.state import (
     ABORTED,
@@ -456,33 +454,20 @@ class LadsAdapter(Device):
         outcome = str(fields.get("Outcome") or "")
         if outcome not in ("complete", "stopped", "aborted"):
             outcome = {ABORTED: "aborted", STOPPED: "stopped"}.get(self.state, "complete")
-        started = _aware(fields.get("Started")) or run.started
-        stopped = _aware(fields.get("Stopped")) or self.time.now()
         properties: dict[str, PropertyValue] = {}
         for item in fields.get("ResultProperties") or ():
             key, _, raw = str(item).partition("=")
             if key and key == snake(key):
                 properties[key] = _property(raw)
         self._server_run = None
-        await self.report_result(
-            Result(
-                device_id=self.device_id,
-                device_program_run_id=run.device_program_run_id,
-                program=run.program,
-                program_version=run.program_version,
-                template_hash=run.template_hash,
-                supervisory_job_id=run.supervisory_job_id,
-                supervisory_task_id=run.supervisory_task_id,
-                user=run.user,
-                started=started,
-                stopped=max(stopped, started),
-                outcome=cast(Outcome, outcome),
-                total_runtime=max(stopped - started, timedelta(0)),
-                properties=properties,
-                samples=run.samples,
-                vendor_data={"lads_result": server_run},
-            )
+        result = self.run_result(
+            outcome,
+            started=_aware(fields.get("Started")),
+            stopped=_aware(fields.get("Stopped")),
+            properties=properties,
+            vendor_data={"lads_result": server_run},
         )
+        await self.report_result(result)
 
     # -- prompts -------------------------------------------------------------------------------
 
