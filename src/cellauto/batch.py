@@ -60,6 +60,7 @@ class BatchObserver(Protocol):
 
 
 _observers: list[BatchObserver] = []
+_open_batches: list[Batch] = []
 _interrupt_reason = "interrupted"
 
 
@@ -71,7 +72,10 @@ def set_interrupt_reason(reason: str) -> None:
 
 
 def observe_batches(observer: BatchObserver) -> Callable[[], None]:
-    """Tell `observer` about every batch opened from now on; returns a function that stops it."""
+    """Tell `observer` about every open batch, now and from now on (a gateway started inside a
+    batch audits into it); returns a function that stops it."""
+    for batch in list(_open_batches):
+        observer.opened(batch)
     _observers.append(observer)
     return lambda: _observers.remove(observer)
 
@@ -326,6 +330,7 @@ class Batch:
             )
             if "start" in self.signatures_for:
                 self.sign(SignatureMeaning.RESPONSIBILITY, "start of batch")
+        _open_batches.append(self)
         for observer in list(_observers):
             observer.opened(self)
         return self
@@ -395,6 +400,8 @@ class Batch:
             update={"status": status, "actual_end": self.now()}
         )
         self.writer.close(reason=f"{status}: {reason}", actor=self.operator, batch=ended)
+        if self in _open_batches:
+            _open_batches.remove(self)
         for observer in list(_observers):
             observer.closed(self)
 
