@@ -25,11 +25,14 @@ class SilaGateway:
         servers: list[DeviceSilaServer],
         host: str,
         port: int,
+        state: Path,
         batch_audit: BatchAudit | None = None,
     ) -> None:
         self.servers = servers
         self.host = host
         self.port = port
+        self.state = state
+        """The gateway's folder: ``<state>/sila/<server uuid>.pem`` is what clients trust."""
         self._batch_audit = batch_audit
 
     async def start(self) -> None:
@@ -84,7 +87,7 @@ def serve_sila(
         )
         for device in devices
     ]
-    return SilaGateway(servers, host, port, batch_audit)
+    return SilaGateway(servers, host, port, state, batch_audit)
 
 
 def _auditor(sink: AuditSink, device: Device) -> Callable[[CommandCall], None]:
