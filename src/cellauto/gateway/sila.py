@@ -64,13 +64,13 @@ def serve_sila(
     insecure: bool = False,
     discovery: bool = False,
     audit: AuditSink | None = None,
-    vendor_url: str = PLACEHOLDER_VENDOR_URL,
+    vendor_url: str | None = None,
 ) -> SilaGateway:
     """A SiLA 2 server for each connected device (TLS with a self-signed certificate made on
     first start and kept in `state`/sila, unless `insecure`; mDNS announcement if `discovery`);
     start it with ``async with``. Port 0 picks free ports. Every client command goes to `audit`
     (default: the record of each open batch holding the device); `vendor_url` is SiLAService's
-    ServerVendorURL."""
+    ServerVendorURL (default: a placeholder, the project names no home page)."""
     if insecure:
         _log.warning("SiLA gateway without TLS: anyone on the network can read and command")
     batch_audit = BatchAudit() if audit is None else None
@@ -83,7 +83,7 @@ def serve_sila(
             cert_dir=state / "sila",
             discovery=discovery,
             on_command=_auditor(sink, device),
-            vendor_url=vendor_url,
+            vendor_url=vendor_url or PLACEHOLDER_VENDOR_URL,
         )
         for device in devices
     ]
