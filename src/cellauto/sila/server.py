@@ -325,7 +325,8 @@ class DeviceSilaServer:
 
     def _report(self, call: CommandCall) -> None:
         if self.on_command is not None and self._loop is not None:
-            self._loop.call_soon_threadsafe(self.on_command, call)
+            with contextlib.suppress(RuntimeError):  # the loop already closed: nobody to tell
+                self._loop.call_soon_threadsafe(self.on_command, call)
 
     def _publish(self, key: str, value: Any) -> None:
         queue = self._queues.get(key)
