@@ -37,7 +37,7 @@ from cellauto.sila.fdl import channel_feature, load_feature
 from cellauto.sila.server import free_port, new_sila_server
 
 CHANNEL, PROPERTY = "chamber.temperature", "ChamberTemperature"
-ROUNDS = 3
+ROUNDS = 5
 
 
 def minimal_server(mock: MockDevice, acks: Queue[int], updates: int) -> SilaServer:

@@ -1,5 +1,5 @@
 """`serve_sila`: a simulated Prodigy behind the SiLA gateway, seen by the library's own client
-and by cellauto's generic SiLA adapter."""
+and by cellauto's generic SiLA adapter; its clients' commands in the batch record."""
 
 from __future__ import annotations
 
