@@ -67,6 +67,7 @@ def scheduler(name: str, ca: bytes, seen: Seen) -> None:
         seen.states.append(b.DeviceStateController.State.get())  # reads stay open
 
         run = a.ProgramController.RunProgram(Program="CD34", Parameters="{}", metadata=lock)
+        # a new subscriber gets the latest response first: step 1, which waits on a prompt
         steps = run.subscribe_to_intermediate_responses()
         steps.add_callback(lambda r: seen.steps.append((r.StepNumber, r.StepName)))
         answered: set[str] = set()
