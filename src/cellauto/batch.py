@@ -396,12 +396,12 @@ class Batch:
         self.status = status
         self._audit("batch.end", f"batch:{self.batch_id}", value=str(status), reason=reason)
         self._sealed = True
+        if self in _open_batches:
+            _open_batches.remove(self)
         ended = self.writer.manifest.batch.model_copy(
             update={"status": status, "actual_end": self.now()}
         )
         self.writer.close(reason=f"{status}: {reason}", actor=self.operator, batch=ended)
-        if self in _open_batches:
-            _open_batches.remove(self)
         for observer in list(_observers):
             observer.closed(self)
 
