@@ -60,6 +60,7 @@ class BatchObserver(Protocol):
 
 
 _observers: list[BatchObserver] = []
+_open_batches: list[Batch] = []
 _interrupt_reason = "interrupted"
 
 
@@ -71,7 +72,10 @@ def set_interrupt_reason(reason: str) -> None:
 
 
 def observe_batches(observer: BatchObserver) -> Callable[[], None]:
-    """Tell `observer` about every batch opened from now on; returns a function that stops it."""
+    """Tell `observer` about every open batch, now and from now on (a gateway started inside a
+    batch audits into it); returns a function that stops it."""
+    for batch in list(_open_batches):
+        observer.opened(batch)
     _observers.append(observer)
     return lambda: _observers.remove(observer)
 
@@ -326,6 +330,7 @@ class Batch:
             )
             if "start" in self.signatures_for:
                 self.sign(SignatureMeaning.RESPONSIBILITY, "start of batch")
+        _open_batches.append(self)
         for observer in list(_observers):
             observer.opened(self)
         return self
@@ -391,6 +396,8 @@ class Batch:
         self.status = status
         self._audit("batch.end", f"batch:{self.batch_id}", value=str(status), reason=reason)
         self._sealed = True
+        if self in _open_batches:
+            _open_batches.remove(self)
         ended = self.writer.manifest.batch.model_copy(
             update={"status": status, "actual_end": self.now()}
         )
