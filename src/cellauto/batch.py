@@ -529,8 +529,9 @@ class Batch:
         return result.model_copy(update={"files": stored})
 
     def _script_action(self, action: DeviceAction) -> None:
-        """A command the script (not the batch itself) sent a device: an audit entry."""
-        if _BY_BATCH.get() or self._writer is None or self._sealed:
+        """A command the script (not the batch itself, nor a gateway: it audits its own) sent a
+        device: an audit entry."""
+        if _BY_BATCH.get() or action.via is not None or self._writer is None or self._sealed:
             return
         target = f"{action.device_id}/{action.target}" if action.target else action.device_id
         name = {"answer_prompt": "prompt.answer", "acknowledge": "alarm.acknowledge"}.get(

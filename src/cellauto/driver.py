@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
+import contextvars
 import itertools
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -110,6 +112,23 @@ class DeviceAction:
     """The alarm or prompt it concerns, if any."""
     value: str | None = None
     user: str | None = None
+    via: str | None = None
+    """The gateway it came through (``opcua``, ``sila``), which audits it itself; None when a
+    script sent it."""
+
+
+_VIA: contextvars.ContextVar[str | None] = contextvars.ContextVar("cellauto_via", default=None)
+
+
+@contextlib.contextmanager
+def acting_via(gateway: str) -> Iterator[None]:
+    """Commands sent to devices inside this block come through `gateway` (``opcua``, ``sila``):
+    their `DeviceAction` says so, and a batch leaves their audit entry to the gateway."""
+    token = _VIA.set(gateway)
+    try:
+        yield
+    finally:
+        _VIA.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,7 +389,7 @@ class Device(abc.ABC):
     def _acted(
         self, action: str, target: str = "", value: str | None = None, user: str | None = None
     ) -> None:
-        done = DeviceAction(self.device_id, action, target, value, user)
+        done = DeviceAction(self.device_id, action, target, value, user, _VIA.get())
         for callback in list(self.on_action):
             callback(done)
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from asyncua import ua
 
+from cellauto.driver import acting_via
 from cellauto.errors import (
     CommandRejected,
     ConnectionLost,
@@ -524,7 +525,8 @@ class DeviceBinding:
 
 async def _run(call: Callable[[], Awaitable[Any]]) -> Any:
     try:
-        return await call()
+        with acting_via("opcua"):
+            return await call()
     except DeviceError as exc:
         return exc
 

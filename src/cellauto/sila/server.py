@@ -32,7 +32,7 @@ from sila2.server.default_feature_implementations.lockcontroller_impl import (
     LockControllerImpl,
 )
 
-from cellauto.driver import Device
+from cellauto.driver import Device, acting_via
 from cellauto.errors import DeviceError
 from cellauto.operation import Operation
 from cellauto.schema import Event, EventKind, ProgramTemplate, Result
@@ -288,7 +288,8 @@ class DeviceSilaServer:
         assert self._loop is not None
 
         async def wrapped() -> T:
-            return await coro
+            with acting_via("sila"):
+                return await coro
 
         future: Future[T] = asyncio.run_coroutine_threadsafe(wrapped(), self._loop)
         self._pending.add(future)
