@@ -28,7 +28,7 @@ from cellauto.gateway.security import (
 )
 from cellauto.lads._ua import Server
 from cellauto.lads.builder import LadsBuilder
-from cellauto.lads.nodesets import load_lads
+from cellauto.lads.cache import init_with_lads
 
 GATEWAY_NAMESPACE = "urn:cellauto:gateway"
 """Namespace of the gateway's instance nodes (device, unit and function NodeIds)."""
@@ -84,7 +84,7 @@ class Gateway:
         config, server = self.config, self.server
         uri = application_uri()
         cert, key = ensure_certificate(config.state / "pki", uri)
-        await server.init()
+        namespaces = await init_with_lads(server)
         await server.set_application_uri(uri)
         server.set_server_name(config.name)
         server.set_endpoint(self.url)
@@ -101,7 +101,6 @@ class Gateway:
             tokens.insert(0, ua.AnonymousIdentityToken)
         server.set_identity_tokens(tokens)
         server.set_certificate_validator(self.trust)
-        namespaces = await load_lads(server)
         idx = await server.register_namespace(GATEWAY_NAMESPACE)
         self._builder = LadsBuilder(server, namespaces, idx)
         self._alarms = AlarmConditions(server, self.users)
