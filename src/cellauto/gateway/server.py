@@ -59,6 +59,8 @@ class GatewayConfig:
     audit: AuditSink | None = None
     name: str = "cellauto LADS gateway"
     users: UserStore | None = field(default=None, repr=False)
+    startup_cache: Path | None = None
+    """Folder of the LADS start-up cache (`cellauto.lads.cache`), or None to build."""
 
 
 class Gateway:
@@ -84,7 +86,7 @@ class Gateway:
         config, server = self.config, self.server
         uri = application_uri()
         cert, key = ensure_certificate(config.state / "pki", uri)
-        namespaces = await init_with_lads(server)
+        namespaces = await init_with_lads(server, config.startup_cache)
         await server.set_application_uri(uri)
         server.set_server_name(config.name)
         server.set_endpoint(self.url)
@@ -174,10 +176,12 @@ def serve_lads(
     allow_unsecured_read: bool = False,
     anonymous: bool = True,
     audit: AuditSink | None = None,
+    startup_cache: Path | None = None,
 ) -> Gateway:
     """A LADS gateway for connected `devices`; use as ``async with serve_lads(devices) as gw:``.
 
-    `state` is the folder of the gateway's certificate, trust list and users."""
+    `state` is the folder of the gateway's certificate, trust list and users; `startup_cache`
+    the folder of the LADS start-up cache (None: build the address space at each start)."""
     return Gateway(
         devices,
         GatewayConfig(
@@ -187,5 +191,6 @@ def serve_lads(
             allow_unsecured_read=allow_unsecured_read,
             anonymous=anonymous,
             audit=audit,
+            startup_cache=startup_cache,
         ),
     )

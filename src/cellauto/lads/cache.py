@@ -64,10 +64,18 @@ def cache_key() -> str:
     return digest.hexdigest()[:24]
 
 
-async def init_with_lads(server: Server, cache: Path | None = None) -> Namespaces:
-    """``server.init()`` with DI, IA, AMB, Machinery and LADS in its address space, loaded from
-    the start-up cache in `cache` (default `cache_dir()`) or built and cached there."""
-    entry = (cache or cache_dir()) / f"lads-{cache_key()}"
+async def init_with_lads(server: Server, cache: Path | None) -> Namespaces:
+    """``server.init()`` with DI, IA, AMB, Machinery and LADS in its address space: loaded from
+    the start-up cache in the folder `cache` (see `cache_dir()`), or built and cached there;
+    built only, when `cache` is None.
+
+    A server started from the cache reads nodes from it for as long as it runs, so the cache
+    is for servers whose cache folder outlives them (simulators, tests); a plant gateway that
+    runs for months builds its own."""
+    if cache is None:
+        await server.init()
+        return await load_lads(server)
+    entry = cache / f"lads-{cache_key()}"
     uris = _read_manifest(entry)
     if uris is None:
         await server.init()

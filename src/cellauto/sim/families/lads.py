@@ -35,6 +35,7 @@ from typing import Any, ClassVar, Self
 from cellauto.driver import Device, OperatorPrompt
 from cellauto.errors import FaultSpecError, SimOptionError, SimulationError
 from cellauto.lads._ua import ObjectIds, nid
+from cellauto.lads.cache import cache_dir
 from cellauto.schema import (
     Alarm,
     DeviceInfo,
@@ -377,6 +378,7 @@ class LadsSimHandle(SimHandle):
             port=self.options.port or 0,
             allow_unsecured_read=True,
             audit=lambda call: None,
+            startup_cache=cache_dir(),
         )
         self.gateway.users.anonymous = Role.SUPERVISOR
         self._start_pin = ClockPin(self.clock)
