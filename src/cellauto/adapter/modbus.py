@@ -201,6 +201,7 @@ class ModbusDevice(Device):
         self._bit_names = [n for n in self._published if self.map.entry(n).table == "discrete"]
         self._setpoints = [n for n in profile.channels() if self.map.entry(n).table == "holding"]
         self._setpoint_values: dict[str, Value] = {}
+        self._first_reads: dict[str, Sample] = {}  # a channel's first read, validated
         self._loaded: ProgramTemplate | None = None
         self._sync_lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -494,21 +495,22 @@ class ModbusDevice(Device):
         labels = self._labels.get(name)
         if labels:
             return labels.get(str(value), str(value))
-        spec = self.profile.channel(name)
-        if spec.dtype == "int":
-            return int(value)
-        if spec.dtype == "bool":
-            return bool(value)
-        if spec.dtype == "str":
-            return str(value)
-        return float(value)
+        return _DTYPES[self.profile.channel(name).dtype](value)
 
     # --- Device hooks -------------------------------------------------------------------------
 
     async def _read(self, channel: str) -> Sample:
         values = await self.plc.read(channel, "process.time", operation=f"read {channel}")
         stamp = datetime.fromtimestamp(int(values["process.time"]), UTC)
-        return self.sample(channel, self._typed(channel, values[channel]), stamp, publish=False)
+        value = self._typed(channel, values[channel])
+        first = self._first_reads.get(channel)
+        if first is None or type(value) is not type(first.value):
+            first = self._first_reads[channel] = self.sample(channel, value, stamp, publish=False)
+            return first
+        # what validation checked of the first read holds for this one (same channel, value
+        # type and unit; a UTC time): copying it costs half of validating a new one
+        seq = max(self._channel_seq.get(channel, 0), 0)
+        return first.model_copy(update={"value": value, "timestamp": stamp, "seq": seq})
 
     async def _start_program(
         self, template: ProgramTemplate, parameters: dict[str, PropertyValue], run: ProgramRun
@@ -576,6 +578,14 @@ class ModbusDevice(Device):
         await self.plc.pulse("prompt.submit", operation=operation)
         self.report_prompt_answered(prompt.prompt_id, answer, user)
         self._wake.set()
+
+
+_DTYPES: dict[str, Callable[[Value], float | int | bool | str]] = {
+    "float": float,
+    "int": int,
+    "bool": bool,
+    "str": str,
+}
 
 
 def _is_clock(time: object) -> bool:
