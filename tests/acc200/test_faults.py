@@ -124,3 +124,25 @@ async def test_a_vessel_leak_holds_the_run(sim: SimHandle, device: Device) -> No
     await device.abort()
     with pytest.raises(Exception, match="aborted"):
         await run
+
+
+async def test_acknowledging_an_alarm_acknowledges_that_alarm_alone(
+    sim: SimHandle, device: Device
+) -> None:
+    feed = device.events()
+    ids: dict[str, str] = {}
+    for code in ("pump_failure", "humidity_low"):
+        sim.raise_alarm(code)
+        async for event in feed:
+            if event.kind is EventKind.ALARM_RAISED and event.data.get("code") == code:
+                ids[code] = str(event.data["alarm_id"])
+                break
+    await device.acknowledge(ids["pump_failure"], "ann")
+    assert device.alarm(ids["pump_failure"]).acknowledged_by == "ann"
+    assert not device.alarm(ids["humidity_low"]).acknowledged  # map 1.0 acknowledged both
+    plc = sim.device  # type: ignore[attr-defined]
+    assert plc.alarms["pump_failure"][1]
+    assert not plc.alarms["humidity_low"][1]
+    await device.acknowledge(ids["humidity_low"], "bo")
+    assert device.alarm(ids["humidity_low"]).acknowledged_by == "bo"
+    assert device.alarm(ids["pump_failure"]).acknowledged_by == "ann"

@@ -180,6 +180,7 @@ class ModbusDevice(Device):
         self.last_scan = 0
         """The newest scan (`process.seq`) whose values were published."""
         self._alarm_codes = {r.address: r.alarm for r in self.map.discrete if r.alarm}
+        self._alarm_bits = {code: address for address, code in self._alarm_codes.items()}
         self._alarm_ids: dict[str, str] = {}  # code -> id of the active alarm
         self._labels = {
             name: e.register.states for name, e in self.map.entries.items() if e.register.states
@@ -554,17 +555,13 @@ class ModbusDevice(Device):
 
     async def _acknowledge(self, alarm: Alarm, user: str) -> None:
         operation = f"acknowledge {alarm.alarm_id}"
-        await self.plc.pulse("cmd.acknowledge_alarms", operation=operation)
-        now = self.time.now()
-        for other in list(self.alarms):
-            if other.active and not other.acknowledged:
-                await self.report_alarm_status(
-                    other.alarm_id, other.code, "acknowledged", now, user=user
-                )
-        if not alarm.acknowledged:  # a cleared alarm the device no longer lists
-            await self.report_alarm_status(
-                alarm.alarm_id, alarm.code, "acknowledged", now, user=user
-            )
+        bit = self._alarm_bits.get(alarm.code)
+        if alarm.active and bit is not None:  # a cleared alarm is acknowledged here only
+            await self.plc.write({"alarm.acknowledge": bit}, operation=operation)
+            await self.plc.pulse("cmd.acknowledge_alarm", operation=operation)
+        await self.report_alarm_status(
+            alarm.alarm_id, alarm.code, "acknowledged", self.time.now(), user=user
+        )
 
     async def _answer_prompt(self, prompt: OperatorPrompt, answer: str, user: str) -> None:
         operation = f"answer_prompt {prompt.prompt_id}"
