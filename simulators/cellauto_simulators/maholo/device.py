@@ -191,6 +191,8 @@ class SimulatedMaholo:
         self.cause: str | None = None
         self.result_sent = False
         self.results: dict[str, Any] = {}
+        self.plates = process.Plates(random.Random(seed), 0)
+        """The wells of the running job's plates and their growth."""
         self.prompt_pin = ClockPin(clock)
         self.prompts_changed = asyncio.Event()
         """Set whenever a prompt opens or closes."""
@@ -370,6 +372,8 @@ class SimulatedMaholo:
         job.started = self.clock.now()
         self.results = {}
         self.result_sent = False
+        plates = int(_number(job.parameters.get("plates"), 8))
+        self.plates = process.Plates(random.Random(f"{self.seed}:{job.run_id}:wells"), plates)
         self.emit("job", {"job_id": job.job_id, "status": job.status})
         runner = ProgramRunner(
             template,
@@ -399,6 +403,11 @@ class SimulatedMaholo:
         step = ctx.step
         if step.unit_operation == "load_labware":
             self.set(booth__handover="place_labware")
+        elif step.unit_operation == "seed":
+            self.plates.seed(self.clock.monotonic())
+        elif step.unit_operation == "passage":
+            self.plates.passage(self.clock.monotonic())
+        self.observe()
         job_type = step.parameters.get("job")
         if isinstance(job_type, str) and job_type in COMMANDS_PER_JOB:
             seconds = step.duration_seconds or 0.0
@@ -435,6 +444,7 @@ class SimulatedMaholo:
         )
         self.robot_log.append(entry)
         self.emit("robot_job", entry.json())
+        self.observe()
         self.set(
             robot__job_name=entry.name,
             robot__job_type=job_type,
@@ -535,16 +545,49 @@ class SimulatedMaholo:
             self._capture(job, f"P{plate + 1}", sum(wells) / len(wells), wells)
         self.set(microscope__pigmented_area=round(mean, 3), microscope__status="idle")
 
-    def _capture(self, job: Job, plate: str, score: float, wells: list[float]) -> str:
+    def observe(self) -> None:
+        """Publish the mean confluency of the wells now."""
+        wells = self.plates.confluency(self.clock.monotonic())
+        mean = sum(wells) / len(wells) if wells else 0.0
+        self.set(microscope__confluency=round(mean, 2))
+
+    def _capture_growth(self, job: Job, plate: str) -> str:
+        """An image of `plate` showing its wells' confluency now (a plate it does not hold:
+        an empty plate)."""
+        wells = self.plates.confluency(self.clock.monotonic())
+        try:
+            index = int(plate.lstrip("P")) - 1
+        except ValueError:
+            index = -1
+        mine = wells[index * 6 : index * 6 + 6] if index >= 0 else []
+        confluency = sum(mine) / len(mine) if mine else 0.0
+        return self._capture(job, plate, confluency, [], confluency=mine)
+
+    def _capture(
+        self,
+        job: Job,
+        plate: str,
+        score: float,
+        wells: list[float],
+        *,
+        confluency: list[float] | None = None,
+    ) -> str:
+        """Store a plate image whose covered fraction is `score` %, with its metadata (the
+        wells' pigmentation scores and, for a growth image, their confluency)."""
         image_id = self._next("image", "IMG")
         meta: dict[str, Any] = {
             "image_id": image_id,
             "job_id": job.job_id,
             "plate": plate,
             "time": self.now(),
-            "pigmented_area": round(score, 3),
+            "pigmented_area": round(
+                score if confluency is None else self.values["microscope.pigmented_area"], 3
+            ),
             "wells": wells,
         }
+        if confluency is not None:
+            meta["confluency"] = round(score, 3)
+            meta["well_confluency"] = confluency
         png = _render(score / 100.0, self.seed * 1000 + self._counts["image"], meta)
         meta["sha256"] = hashlib.sha256(png).hexdigest()
         meta["size"] = len(png)
@@ -935,9 +978,8 @@ class SimulatedMaholo:
         if name == "capture_image":
             plate = str(_plain(params.get("plate_id")) or "P1")
             job = self.current or Job("J0000", "-", "-", {}, self.clock.now())
-            area = float(self.values["microscope.pigmented_area"])
-            image_id = self._capture(job, plate, area, [])
-            self.publish()
+            image_id = self._capture_growth(job, plate)
+            self.observe()
             return {"command": name, "data": {"image_id": image_id}}
         if name == "export_robot_log":
             return {"command": name, "data": {"entries": len(self.robot_log)}}
