@@ -18,7 +18,7 @@ from cellauto.errors import (
     ModbusIllegalValue,
 )
 from cellauto.registry import connect
-from cellauto.schema import EventKind
+from cellauto.schema import EventKind, Sample
 from cellauto.sim import SimHandle, start_simulator
 from cellauto.state import EXECUTE, HELD
 
@@ -146,3 +146,23 @@ async def test_acknowledging_an_alarm_acknowledges_that_alarm_alone(
     await device.acknowledge(ids["humidity_low"], "bo")
     assert device.alarm(ids["humidity_low"]).acknowledged_by == "bo"
     assert device.alarm(ids["pump_failure"]).acknowledged_by == "ann"
+
+
+async def test_reads_between_and_across_scans_are_valid_samples_of_their_scan() -> None:
+    sim = await start_simulator("acc200", seed=2, speed="max", scan="60")
+    device = await connect(f"{sim.url}?heartbeat=0", device_id="iace-r", time=sim.time)
+    try:
+        samples = []
+        for _ in range(20):
+            samples += [await device.read("incubator.temperature") for _ in range(5)]
+            await sim.time.sleep(61.0)  # type: ignore[attr-defined]  # the next scan
+    finally:
+        await device.close()
+        await sim.stop()
+    for sample in samples:  # built from an earlier read's sample, yet what validation gives
+        assert Sample.model_validate(sample.model_dump()) == sample
+    stamps = [s.timestamp for s in samples]
+    assert stamps == sorted(stamps)
+    assert len(set(stamps)) > 1  # scans came and went
+    by_scan = {s.timestamp: s.value for s in samples}
+    assert all(s.value == by_scan[s.timestamp] for s in samples)  # one value per scan

@@ -202,7 +202,7 @@ class ModbusDevice(Device):
         self._bit_names = [n for n in self._published if self.map.entry(n).table == "discrete"]
         self._setpoints = [n for n in profile.channels() if self.map.entry(n).table == "holding"]
         self._setpoint_values: dict[str, Value] = {}
-        self._first_reads: dict[str, Sample] = {}  # a channel's first read, validated
+        self._last_reads: dict[str, Sample] = {}  # each channel's last read
         self._loaded: ProgramTemplate | None = None
         self._sync_lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -504,14 +504,18 @@ class ModbusDevice(Device):
         values = await self.plc.read(channel, "process.time", operation=f"read {channel}")
         stamp = datetime.fromtimestamp(int(values["process.time"]), UTC)
         value = self._typed(channel, values[channel])
-        first = self._first_reads.get(channel)
-        if first is None or type(value) is not type(first.value):
-            first = self._first_reads[channel] = self.sample(channel, value, stamp, publish=False)
-            return first
-        # what validation checked of the first read holds for this one (same channel, value
-        # type and unit; a UTC time): copying it costs half of validating a new one
+        last = self._last_reads.get(channel)
         seq = max(self._channel_seq.get(channel, 0), 0)
-        return first.model_copy(update={"value": value, "timestamp": stamp, "seq": seq})
+        if last is None or type(value) is not type(last.value):
+            sample = self.sample(channel, value, stamp, publish=False)
+        elif last.value == value and last.timestamp == stamp and last.seq == seq:
+            return last  # the same scan's value again (samples are immutable)
+        else:
+            # what validation checked of the last read holds for this one (same channel,
+            # value type and unit; a UTC time): copying it costs half of validating anew
+            sample = last.model_copy(update={"value": value, "timestamp": stamp, "seq": seq})
+        self._last_reads[channel] = sample
+        return sample
 
     async def _start_program(
         self, template: ProgramTemplate, parameters: dict[str, PropertyValue], run: ProgramRun
