@@ -30,7 +30,7 @@ from cellauto.transport.base import ConnectionEvent, ConnectionState
 from .client import HttpClient, request_record
 from .events import EventStream, StreamEvent
 
-__all__ = ["HttpReplay", "ReplayClient", "ReplayStream"]
+__all__ = ["HttpReplay", "ReplayClient", "ReplayStream", "replayed_error"]
 
 
 class HttpReplay:
@@ -106,7 +106,7 @@ class ReplayClient(HttpClient):
         self.requests += 1
         replay.advance()
         if "error" in entry:
-            raise _error(self.device, operation, entry["error"])
+            raise replayed_error(self.device, operation, entry["error"])
         return entry.get("answer")
 
 
@@ -170,7 +170,8 @@ class ReplayStream(EventStream):
             replay.advance()
 
 
-def _error(device: str, operation: str, error: dict[str, Any]) -> DeviceError:
+def replayed_error(device: str, operation: str, error: dict[str, Any]) -> DeviceError:
+    """The error a capture recorded (`error_record`), raised again on replay."""
     kind = error.get("type")
     if kind in ("HttpProblem", "AuthenticationRefused"):
         problem = AuthenticationRefused if kind == "AuthenticationRefused" else HttpProblem
