@@ -330,8 +330,7 @@ class SilaAdapter(Device):
         for raw in items:
             alarm = Alarm.model_validate_json(raw).model_copy(update={"device_id": self.device_id})
             listed.add(alarm.alarm_id)
-            if self._alarms.get(alarm.alarm_id) != alarm:
-                await self.report_alarm(alarm)
+            await self.report_alarm(alarm)  # no event where nothing changed
         now = self.time.now()
         for alarm in self.alarms:  # the server lists alarms until cleared and acknowledged
             if alarm.alarm_id not in listed:
