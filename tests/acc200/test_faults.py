@@ -155,7 +155,7 @@ async def test_reads_between_and_across_scans_are_valid_samples_of_their_scan() 
         samples = []
         for _ in range(20):
             samples += [await device.read("incubator.temperature") for _ in range(5)]
-            await sim.time.sleep(61.0)  # type: ignore[attr-defined]  # the next scan
+            await sim.time.sleep(61.0)  # the next scan
     finally:
         await device.close()
         await sim.stop()

@@ -68,12 +68,14 @@ async def test_resume_job_ends_the_intervention_the_job_waits_for() -> None:
             await device.command("resume_job")
         await device.command("submit_job", job_type="passage", plate_ids="P1")
         resumed: list[Any] = []
+        job: dict[str, Any] = {}
         event: Event
         async for event in feed:
             if event.kind is EventKind.PROMPT:
                 resumed.append((await device.command("resume_job")).data["prompts"])
-            job = (event.data or {}).get("robot_job")
-            if isinstance(job, dict) and job.get("end"):
+            logged = (event.data or {}).get("robot_job")
+            if isinstance(logged, dict) and logged.get("end"):
+                job = dict(logged)
                 break
     finally:
         await device.close()

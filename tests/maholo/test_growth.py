@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import random
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -50,6 +51,19 @@ def test_wells_differ_and_the_same_seed_grows_them_the_same() -> None:
     assert max(wells.confluency(14 * DAY)) < 60.0  # a passage replates them sparser
 
 
+@given(seed=st.integers(0, 2**32), day=st.floats(0.0, 40.0))
+def test_pigmentation_rises_after_the_passage_to_the_day_34_score(seed: int, day: float) -> None:
+    rng = random.Random(seed)
+    scores = process.well_scores(rng, {}, 2)
+    wells = process.Plates(rng, 2)
+    assert wells.pigmentation(0.0) == [0.0] * 12  # no differentiation before the passage
+    wells.differentiate(0.0, scores)
+    now, later = wells.pigmentation(day * DAY), wells.pigmentation((day + 1) * DAY)
+    assert all(0.0 <= a <= b <= 100.0 for a, b in zip(now, later, strict=True))
+    assert wells.pigmentation(process.SCORING_DAY * DAY) == pytest.approx(scores, abs=1e-3)
+    assert max(wells.pigmentation(10 * DAY)) < 0.01 * max(scores) + 1e-3  # none in week two
+
+
 def rpe_in_days() -> ProgramTemplate:
     """The RPE program's first days: labware, seeding (1 d), preconditioning shortened to 4 d."""
     template = load_profile("maholo").program("iPSC-RPE differentiation")
@@ -86,11 +100,11 @@ async def test_confluency_rises_day_by_day_and_plate_images_show_it() -> None:
             values.append(float(sample.value))
             if values[-1] > 0.0 and not images:  # seeded
                 images.append(
-                    (await device.command("capture_image", plate_id="P2")).data["image_id"]
+                    str((await device.command("capture_image", plate_id="P2")).data["image_id"])
                 )
             if values[-1] > 40.0:
                 images.append(
-                    (await device.command("capture_image", plate_id="P2")).data["image_id"]
+                    str((await device.command("capture_image", plate_id="P2")).data["image_id"])
                 )
                 break
         await device.abort()

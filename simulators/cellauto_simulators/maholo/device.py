@@ -407,6 +407,7 @@ class SimulatedMaholo:
             self.plates.seed(self.clock.monotonic())
         elif step.unit_operation == "passage":
             self.plates.passage(self.clock.monotonic())
+            self.plates.differentiate(self.clock.monotonic(), self._well_scores(ctx))
         self.observe()
         job_type = step.parameters.get("job")
         if isinstance(job_type, str) and job_type in COMMANDS_PER_JOB:
@@ -523,7 +524,9 @@ class SimulatedMaholo:
         self.set(robot__job_state="resumed", booth__handover="none")
         self.emit("robot_job", entry.json())
 
-    def _score(self, ctx: StepContext) -> None:
+    def _well_scores(self, ctx: StepContext) -> list[float]:
+        """The day-34 pigmented area of every well of the running job (its parameters and
+        run id decide them)."""
         job = self.current
         assert job is not None
         values = {
@@ -532,8 +535,13 @@ class SimulatedMaholo:
             if k in process.PARAMETERS
         }
         plates = int(_number(ctx.parameters.get("plates"), 8))
-        rng = random.Random(f"{self.seed}:{job.run_id}")
-        scores = process.well_scores(rng, values, plates)
+        return process.well_scores(random.Random(f"{self.seed}:{job.run_id}"), values, plates)
+
+    def _score(self, ctx: StepContext) -> None:
+        job = self.current
+        assert job is not None
+        plates = int(_number(ctx.parameters.get("plates"), 8))
+        scores = self._well_scores(ctx)
         mean = sum(scores) / len(scores)
         self.results = {
             "pigmentation_score": {"value": round(mean, 3), "unit": "%"},
@@ -546,10 +554,15 @@ class SimulatedMaholo:
         self.set(microscope__pigmented_area=round(mean, 3), microscope__status="idle")
 
     def observe(self) -> None:
-        """Publish the mean confluency of the wells now."""
-        wells = self.plates.confluency(self.clock.monotonic())
+        """Publish the mean confluency (and, once differentiation started, the mean pigmented
+        area) of the wells now."""
+        now = self.clock.monotonic()
+        wells = self.plates.confluency(now)
         mean = sum(wells) / len(wells) if wells else 0.0
         self.set(microscope__confluency=round(mean, 2))
+        if self.plates.scores:
+            pigmented = self.plates.pigmentation(now)
+            self.set(microscope__pigmented_area=round(sum(pigmented) / len(pigmented), 3))
 
     def _capture_growth(self, job: Job, plate: str) -> str:
         """An image of `plate` showing its wells' confluency now (a plate it does not hold:

@@ -189,6 +189,13 @@ SEEDED = (10.0, 2.0)
 """Confluency (%) of a well after seeding: mean and well-to-well sd (assumed)."""
 PASSAGED = (25.0, 4.0)
 """Confluency (%) of a well after the passage (assumed)."""
+PIGMENTATION_MIDPOINT = 26.0
+"""Days after the passage (DDay 0) by which a well shows half its day-34 pigmentation (assumed;
+pigmented RPE cells appear in the protocol's last two weeks)."""
+PIGMENTATION_WIDTH = 2.5
+"""Days over which pigmentation rises around its midpoint (assumed)."""
+SCORING_DAY = 34.0
+"""The day of the protocol the pigmentation is scored on (public)."""
 GROWTH_PER_DAY = (0.7, 0.1)
 """Logistic growth rate of a well's confluency, per day: mean and sd (assumed; iPSCs double in
 about a day, and a seeded well reaches confluence in about a week)."""
@@ -218,6 +225,8 @@ class Plates:
         self.rng = rng
         self.count = plates * WELLS_PER_PLATE
         self.wells: list[Well] = []
+        self.induced: float | None = None
+        self.scores: list[float] = []
 
     def seed(self, now: float) -> None:
         """Cells seeded into every well now."""
@@ -237,6 +246,23 @@ class Plates:
             )
             for _ in range(self.count)
         ]
+
+    def differentiate(self, now: float, scores: list[float]) -> None:
+        """Differentiation starts now (the passage, DDay 0): each well's pigmented area rises
+        to its `scores` entry on `SCORING_DAY`."""
+        self.induced = now
+        self.scores = list(scores)
+
+    def pigmentation(self, now: float) -> list[float]:
+        """Every well's pigmented area (%) now (0 before differentiation starts)."""
+        if self.induced is None:
+            return [0.0] * self.count
+
+        def rise(day: float) -> float:
+            return 1.0 / (1.0 + math.exp(-(day - PIGMENTATION_MIDPOINT) / PIGMENTATION_WIDTH))
+
+        share = rise(max(0.0, now - self.induced) / 86400.0) / rise(SCORING_DAY)
+        return [round(min(100.0, score * share), 3) for score in self.scores]
 
     def confluency(self, now: float) -> list[float]:
         """Every well's confluency (%) now, plate by plate (0 before seeding)."""
