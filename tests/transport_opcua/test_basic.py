@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from opcua_space import CHAMBER, SEQ, SETPOINT, TEMP
+from opcua_space import CHAMBER, EVENTS, SEQ, SETPOINT, TEMP, address_space
 
-from cellauto.errors import NodeNotFound, OpcUaStatusError
+from cellauto.errors import ConnectionLost, NodeNotFound, OpcUaStatusError
 from cellauto.sim.servers.opcua import OpcUaServer
-from cellauto.transport.opcua import BrowseEntry, OpcUaTransport
+from cellauto.transport.opcua import BrowseEntry, OpcUaTransport, endpoint
 
 
 async def test_read_write_call(server: OpcUaServer, transport: OpcUaTransport) -> None:
@@ -21,6 +21,51 @@ async def test_read_write_call(server: OpcUaServer, transport: OpcUaTransport) -
     assert await transport.read_many([TEMP, SETPOINT, SEQ]) == [37.5, 36.0, 0]
     assert await transport.call("2:Cocoon", "2:Add", 2, 3) == 5
     assert await transport.call("2:Cocoon", "2:Start", "TCT") == [True, "started TCT"]
+
+
+async def test_anonymous_sessions_only_read_and_a_user_operates(server: OpcUaServer) -> None:
+    async with OpcUaTransport(server.url, device="cocoon-1") as anonymous:
+        assert await anonymous.read(SETPOINT) == 37.0
+        async with anonymous.subscribe([TEMP], 0.01) as sub:
+            assert (await anext(sub)).value == 37.0
+        with pytest.raises(OpcUaStatusError) as refused:
+            await anonymous.write(SETPOINT, 36.0)
+        assert refused.value.status == "BadUserAccessDenied"
+        with pytest.raises(OpcUaStatusError) as refused:
+            await anonymous.call("2:Cocoon", "2:Add", 2, 3)
+        assert refused.value.status == "BadUserAccessDenied"
+    assert await server.get(SETPOINT) == 37.0
+    async with OpcUaTransport(server.url, device="cocoon-1", credentials=("olga", "")) as olga:
+        await olga.write(SETPOINT, 36.0)
+        assert await olga.call("2:Cocoon", "2:Add", 2, 3) == 5
+    assert await server.get(SETPOINT) == 36.0
+
+
+async def test_anonymous_operate_and_declared_users_with_passwords() -> None:
+    space = address_space()
+    open_server = OpcUaServer(space, event_types=EVENTS, anonymous="operate")
+    async with open_server, OpcUaTransport(open_server.url, device="cocoon-1") as anonymous:
+        await anonymous.write(SETPOINT, 36.0)
+    async with OpcUaServer(space, event_types=EVENTS, users={"olga": "s3cret"}) as server:
+        async with OpcUaTransport(server.url, device="cocoon-1", credentials=("olga", "s3cret")):
+            pass
+        for wrong in [("olga", "guess"), ("mallory", "s3cret")]:
+            with pytest.raises(ConnectionLost, match="BadUserAccessDenied"):
+                async with OpcUaTransport(server.url, device="cocoon-1", credentials=wrong):
+                    pass
+
+
+def test_a_user_name_in_the_address_logs_in_with_the_password_from_secrets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CELLAUTO_USERNAME_COCOON_1", "olga")
+    monkeypatch.setenv("CELLAUTO_PASSWORD_COCOON_1", "from-env")
+    assert endpoint("cocoon-1", "olga@10.0.0.5:4840") == (
+        "opc.tcp://10.0.0.5:4840",
+        ("olga", "from-env"),
+    )
+    assert endpoint("cocoon-2", "bob:in-url@10.0.0.5:4840").credentials == ("bob", "in-url")
+    assert endpoint("cocoon-1", "10.0.0.5:4840") == ("opc.tcp://10.0.0.5:4840", None)
 
 
 async def test_browse(transport: OpcUaTransport) -> None:
