@@ -1,13 +1,40 @@
-"""Read, write, call, browse and addressing against a real loopback server."""
+"""Read, write, call, browse and addressing against a real loopback server (one per module:
+starting one costs about a second of CPU; each test starts from the declared values)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
-from opcua_space import CHAMBER, EVENTS, SEQ, SETPOINT, TEMP, address_space
+import pytest_asyncio
+from opcua_space import CHAMBER, EVENTS, LOGIN, SEQ, SETPOINT, TEMP, address_space
 
 from cellauto.errors import ConnectionLost, NodeNotFound, OpcUaStatusError
 from cellauto.sim.servers.opcua import OpcUaServer
-from cellauto.transport.opcua import BrowseEntry, OpcUaTransport, endpoint
+from cellauto.transport.opcua import BrowseEntry, OpcUaTransport
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+INITIAL = {TEMP: 37.0, SETPOINT: 37.0, f"{CHAMBER}/2:Count": 3, SEQ: 0}
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def shared_server() -> AsyncIterator[OpcUaServer]:
+    async with OpcUaServer(address_space(), event_types=EVENTS) as srv:
+        yield srv
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def server(shared_server: OpcUaServer) -> AsyncIterator[OpcUaServer]:
+    """The module's server, with the declared values again after each test."""
+    yield shared_server
+    for path, value in INITIAL.items():
+        await shared_server.set(path, value)
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def transport(server: OpcUaServer) -> AsyncIterator[OpcUaTransport]:
+    async with OpcUaTransport(server.url, device="cocoon-1", credentials=LOGIN) as t:
+        yield t
 
 
 async def test_read_write_call(server: OpcUaServer, transport: OpcUaTransport) -> None:
@@ -53,19 +80,6 @@ async def test_anonymous_operate_and_declared_users_with_passwords() -> None:
             with pytest.raises(ConnectionLost, match="BadUserAccessDenied"):
                 async with OpcUaTransport(server.url, device="cocoon-1", credentials=wrong):
                     pass
-
-
-def test_a_user_name_in_the_address_logs_in_with_the_password_from_secrets(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("CELLAUTO_USERNAME_COCOON_1", "olga")
-    monkeypatch.setenv("CELLAUTO_PASSWORD_COCOON_1", "from-env")
-    assert endpoint("cocoon-1", "olga@10.0.0.5:4840") == (
-        "opc.tcp://10.0.0.5:4840",
-        ("olga", "from-env"),
-    )
-    assert endpoint("cocoon-2", "bob:in-url@10.0.0.5:4840").credentials == ("bob", "in-url")
-    assert endpoint("cocoon-1", "10.0.0.5:4840") == ("opc.tcp://10.0.0.5:4840", None)
 
 
 async def test_browse(transport: OpcUaTransport) -> None:
