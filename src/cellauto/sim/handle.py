@@ -188,7 +188,7 @@ class SimHandle(ABC):
         """Raise a profile alarm now (it clears after `duration` virtual s; None: stays until
         `clear_alarm`); returns the alarm id. `SimulationError` for a code the profile lacks."""
         if code not in {a.code for a in self.profile.alarms}:
-            known = ", ".join(a.code for a in self.profile.alarms)
+            known = ", ".join(a.code for a in self.profile.alarms) or "none"
             raise SimulationError(f"{self.kind} simulator: no alarm {code!r}; alarms: {known}")
         alarm_id = self._raise(code)
         if duration is not None:
