@@ -144,7 +144,7 @@ class Tracked:
         self._drops[phase] = self._dropped()
 
     def _dropped(self) -> int:
-        return self.feed.dropped + int(getattr(self.device, "lost_events", 0))
+        return self.feed.dropped + int(getattr(getattr(self.device, "sequencer", None), "lost", 0))
 
     def begin_step(self) -> None:
         """Counters to zero; what the simulator emits from now on is checked."""

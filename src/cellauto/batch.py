@@ -60,6 +60,7 @@ class BatchObserver(Protocol):
 
 
 _observers: list[BatchObserver] = []
+_open_batches: list[Batch] = []
 _interrupt_reason = "interrupted"
 
 
@@ -71,7 +72,10 @@ def set_interrupt_reason(reason: str) -> None:
 
 
 def observe_batches(observer: BatchObserver) -> Callable[[], None]:
-    """Tell `observer` about every batch opened from now on; returns a function that stops it."""
+    """Tell `observer` about every open batch, now and from now on (a gateway started inside a
+    batch audits into it); returns a function that stops it."""
+    for batch in list(_open_batches):
+        observer.opened(batch)
     _observers.append(observer)
     return lambda: _observers.remove(observer)
 
@@ -326,6 +330,7 @@ class Batch:
             )
             if "start" in self.signatures_for:
                 self.sign(SignatureMeaning.RESPONSIBILITY, "start of batch")
+        _open_batches.append(self)
         for observer in list(_observers):
             observer.opened(self)
         return self
@@ -391,6 +396,8 @@ class Batch:
         self.status = status
         self._audit("batch.end", f"batch:{self.batch_id}", value=str(status), reason=reason)
         self._sealed = True
+        if self in _open_batches:
+            _open_batches.remove(self)
         ended = self.writer.manifest.batch.model_copy(
             update={"status": status, "actual_end": self.now()}
         )
@@ -522,8 +529,9 @@ class Batch:
         return result.model_copy(update={"files": stored})
 
     def _script_action(self, action: DeviceAction) -> None:
-        """A command the script (not the batch itself) sent a device: an audit entry."""
-        if _BY_BATCH.get() or self._writer is None or self._sealed:
+        """A command the script (not the batch itself, nor a gateway: it audits its own) sent a
+        device: an audit entry."""
+        if _BY_BATCH.get() or action.via is not None or self._writer is None or self._sealed:
             return
         target = f"{action.device_id}/{action.target}" if action.target else action.device_id
         name = {"answer_prompt": "prompt.answer", "acknowledge": "alarm.acknowledge"}.get(

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
+import contextvars
 import itertools
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import ClassVar, Literal, Protocol, Self, TypeVar
+from typing import ClassVar, Literal, Protocol, Self, TypeVar, cast, get_args
 
 from pydantic import JsonValue
 
@@ -29,6 +31,7 @@ from cellauto.errors import (
     DeviceLost,
     DeviceTimeout,
     InvalidAnswer,
+    ProtocolError,
 )
 from cellauto.feeds import FanOut, Feed, Overflow
 from cellauto.operation import Operation, OperationStatus
@@ -46,9 +49,11 @@ from cellauto.schema import (
     PropertyValue,
     Quality,
     Result,
+    ResultFile,
     Sample,
     SampleInfo,
 )
+from cellauto.schema.programs import Outcome
 from cellauto.state import (
     ABORTED,
     ABORTING,
@@ -107,6 +112,23 @@ class DeviceAction:
     """The alarm or prompt it concerns, if any."""
     value: str | None = None
     user: str | None = None
+    via: str | None = None
+    """The gateway it came through (``opcua``, ``sila``), which audits it itself; None when a
+    script sent it."""
+
+
+_VIA: contextvars.ContextVar[str | None] = contextvars.ContextVar("cellauto_via", default=None)
+
+
+@contextlib.contextmanager
+def acting_via(gateway: str) -> Iterator[None]:
+    """Commands sent to devices inside this block come through `gateway` (``opcua``, ``sila``):
+    their `DeviceAction` says so, and a batch leaves their audit entry to the gateway."""
+    token = _VIA.set(gateway)
+    try:
+        yield
+    finally:
+        _VIA.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,7 +389,7 @@ class Device(abc.ABC):
     def _acted(
         self, action: str, target: str = "", value: str | None = None, user: str | None = None
     ) -> None:
-        done = DeviceAction(self.device_id, action, target, value, user)
+        done = DeviceAction(self.device_id, action, target, value, user, _VIA.get())
         for callback in list(self.on_action):
             callback(done)
 
@@ -525,6 +547,86 @@ class Device(abc.ABC):
             finished_at=self.time.now(),
             data=dict(data or {}),
         )
+
+    def run_result(
+        self,
+        outcome: str,
+        *,
+        started: datetime | None = None,
+        stopped: datetime | None = None,
+        pause: timedelta = timedelta(0),
+        properties: Mapping[str, PropertyValue] | None = None,
+        files: Iterable[ResultFile] = (),
+        vendor_data: Mapping[str, JsonValue] | None = None,
+    ) -> Result:
+        """The Result of the run this connection started, ending with `outcome` (``complete``,
+        ``stopped``, ``aborted``; else ProtocolError): identity and samples from its ProgramRun,
+        `started` by default when it was started, `stopped` by default now (never before
+        `started`)."""
+        run = self._run_record
+        if run is None:
+            raise DeviceError(self.device_id, "result", "no program run was started")
+        if outcome not in get_args(Outcome):
+            raise ProtocolError(self.device_id, "result", f"unknown run outcome {outcome!r}")
+        start = started or run.started
+        stop = max(stopped or self.time.now(), start)
+        return Result(
+            device_id=self.device_id,
+            device_program_run_id=run.device_program_run_id,
+            program=run.program,
+            program_version=run.program_version,
+            template_hash=run.template_hash,
+            supervisory_job_id=run.supervisory_job_id,
+            supervisory_task_id=run.supervisory_task_id,
+            user=run.user,
+            started=start,
+            stopped=stop,
+            outcome=cast(Outcome, outcome),
+            total_runtime=stop - start,
+            total_pause_time=pause,
+            properties=dict(properties or {}),
+            samples=run.samples,
+            files=list(files),
+            vendor_data=dict(vendor_data or {}),
+        )
+
+    async def report_run_result(
+        self,
+        run_id: str,
+        outcome: str,
+        *,
+        time: datetime | None = None,
+        started: datetime | None = None,
+        stopped: datetime | None = None,
+        pause: timedelta = timedelta(0),
+        properties: Mapping[str, PropertyValue] | None = None,
+        files: Iterable[ResultFile] = (),
+        vendor_data: Mapping[str, JsonValue] | None = None,
+    ) -> Result | None:
+        """Report the result the device gave for its run `run_id` (see `run_result`). The
+        result of a run this connection did not start is one ``note`` event (it completes
+        nothing); returns the Result reported, or None."""
+        run = self._run_record
+        if run is None or run.device_program_run_id != run_id:
+            self._emit(
+                EventKind.NOTE,
+                time=time or self.time.now(),
+                message=f"result of run {run_id}, which this connection did not start",
+                data={"run_id": run_id, "outcome": outcome},
+                vendor_data=dict(vendor_data or {}),
+            )
+            return None
+        result = self.run_result(
+            outcome,
+            started=started,
+            stopped=stopped,
+            pause=pause,
+            properties=properties,
+            files=files,
+            vendor_data=vendor_data,
+        )
+        await self.report_result(result)
+        return result
 
     async def report_alarm_status(
         self,

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from sila2.client import SilaClient
 
 from cellauto.cli import main
 from cellauto.gateway.security import Role, UserStore, make_certificate, thumbprint
+from cellauto.sila.server import free_port
 
 
 def test_add_user_stores_only_an_argon2_hash(
@@ -46,3 +50,22 @@ def test_trust_and_list_rejected(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 def test_no_urls_is_a_usage_error(tmp_path: Path) -> None:
     assert main(["gateway", "--lads", "--state", str(tmp_path)]) == 2
+
+
+def test_sila_gateway_serves_a_device_with_the_sites_vendor_url(tmp_path: Path) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "cellauto.cli", "gateway", "--sila", "--insecure"]
+    command += ["--port", str(port), "--state", str(tmp_path)]
+    command += ["--vendor-url", "https://plant.example/", "prodigy+sim://?speed=max"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as gateway:
+        try:
+            assert gateway.stdout is not None
+            line = gateway.stdout.readline()
+            assert line.startswith(f"sila+grpc://127.0.0.1:{port} (plain gRPC) serves prodigy-1")
+            client = SilaClient("127.0.0.1", port, insecure=True)
+            try:
+                assert client.SiLAService.ServerVendorURL.get() == "https://plant.example/"
+            finally:
+                client.close()
+        finally:
+            gateway.terminate()

@@ -37,7 +37,7 @@ async def test_zero_loss_by_event_seq_across_cable_pulls(
 ) -> None:
     sim = await start_sim(faults=FAULTS, seed="3")
     device = await connect(sim)
-    first = (device.last_event_seq or 0) + 1
+    first = (device.sequencer.last or 0) + 1
     samples = device.subscribe(maxsize=1_000_000)
     events = device.events(maxsize=1_000_000)
     run = await device.start_program("TCT", {})
@@ -53,11 +53,11 @@ async def test_zero_loss_by_event_seq_across_cable_pulls(
     task = asyncio.create_task(operator())
     try:
         result = await run  # simulated time: pytest's timeout guards a hang
-        await wait_for(lambda: device.last_event_seq == sim.device.event_seq)
+        await wait_for(lambda: device.sequencer.last == sim.device.event_seq)
     finally:
         task.cancel()
     assert result.outcome == "complete"
-    assert device.lost_events == 0
+    assert device.sequencer.lost == 0
     logged = {e.seq: e.kind for e in sim.truth.events if e.seq >= first}
     samples.close()
     got = [s async for s in samples]
@@ -67,17 +67,18 @@ async def test_zero_loss_by_event_seq_across_cable_pulls(
         seqs = [s.seq for s in got if s.channel == channel]
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
     assert sim.device.event_seq - first + 1 == len(logged)
-    assert device.readbacks >= 5  # losses happened and were read back from the log
+    assert device.sequencer.read_backs >= 5  # losses happened and were read back from the log
     if "tcp" in sim.url:
         assert connection.count("disconnected") >= 3  # the cable pulls were seen as such
     assert device.framing_errors > 0  # the noise reached the adapter
-    print(f"read-backs {device.readbacks}, bad frames {device.framing_errors}, {connection}")
+    read_backs, bad = device.sequencer.read_backs, device.framing_errors
+    print(f"read-backs {read_backs}, bad frames {bad}, {connection}")
 
 
 async def test_a_cable_pulled_for_a_real_second_is_noticed_and_read_back(
     sim: ProdigySimulator, device: ProdigyAdapter
 ) -> None:
-    first = (device.last_event_seq or 0) + 1
+    first = (device.sequencer.last or 0) + 1
     samples = device.subscribe(maxsize=1_000_000)
     server = sim.server
     assert isinstance(server, TcpServer | PtyServer)
@@ -85,9 +86,9 @@ async def test_a_cable_pulled_for_a_real_second_is_noticed_and_read_back(
     await asyncio.sleep(1.0)  # five heartbeats: the adapter declares the link lost
     await server.plug()
     target = sim.device.event_seq
-    await wait_for(lambda: (device.last_event_seq or 0) >= target, 10)
-    assert device.readbacks >= 1
-    assert device.lost_events == 0
+    await wait_for(lambda: (device.sequencer.last or 0) >= target, 10)
+    assert device.sequencer.read_backs >= 1
+    assert device.sequencer.lost == 0
     samples.close()
     got = [s.channel async for s in samples]
     logged = [

@@ -33,7 +33,7 @@ async def script(device: ProdigyAdapter) -> dict[str, object]:
     await device.reset()
     out["after_reset"] = str(device.state)
     out["tubing_set"] = (await device.read("fluidics.tubing_set")).value
-    out["last_event_seq"] = device.last_event_seq
+    out["last_event_seq"] = device.sequencer.last
     await device.close()
     return out
 

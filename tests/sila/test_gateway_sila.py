@@ -1,14 +1,19 @@
 """`serve_sila`: a simulated Prodigy behind the SiLA gateway, seen by the library's own client
-and by cellauto's generic SiLA adapter."""
+and by cellauto's generic SiLA adapter; its clients' commands in the batch record."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
+from typing import Any
 
 from sila2.client import SilaClient
+from sila2.framework import DefinedExecutionError
 
+import cellauto
 from cellauto.gateway.sila import serve_sila
+from cellauto.records import open_batch
 from cellauto.registry import connect
 
 
@@ -43,3 +48,70 @@ async def test_a_simulated_prodigy_behind_the_sila_gateway(tmp_path: Path) -> No
                 await mirror.close()
     finally:
         await prodigy.close()
+
+
+class NeverAnswer:
+    """A prompt policy that leaves prompts to the plant system."""
+
+    async def answer(self, request: Any) -> Any:
+        await asyncio.Event().wait()
+
+
+async def test_commands_through_the_gateway_are_audit_entries_of_the_batch(tmp_path: Path) -> None:
+    """The gateway starts inside the batch (it audits batches already open), and the SiLA
+    client, which the core features do not identify, is the actor."""
+    async with cellauto.Batch(
+        "SILA-1",
+        product="test",
+        operator="alice",
+        records=tmp_path,
+        alarm_policy=None,
+        prompts=NeverAnswer(),
+        signatures_for=(),
+    ) as batch:
+        device = await batch.connect("prodigy+sim://?speed=max", device_id="prodigy-9")
+        async with serve_sila([device], state=tmp_path, port=0, insecure=True) as gateway:
+            port = gateway.servers[0].port
+
+            def commands() -> str:
+                client = SilaClient("127.0.0.1", port, insecure=True)
+                try:
+                    client.DeviceStateController.Reset()
+                    run = client.ProgramController.RunProgram(Program="no such", Parameters="{}")
+                    while not run.done:
+                        time.sleep(0.01)  # polling a condition, not standing in for one
+                    try:
+                        run.get_responses()
+                    except DefinedExecutionError as exc:
+                        return str(exc)
+                    return "accepted"
+                finally:
+                    client.close()
+
+            refusal = await asyncio.to_thread(commands)
+            assert "no such" in refusal
+    audit = open_batch(tmp_path / "SILA-1").audit_entries()
+    # one entry per gateway command: the batch does not also write it as the script's
+    assert [e.action for e in audit if e.reason == "by the script"] == []
+    entries = [e for e in audit if e.action.startswith("gateway.")]
+    assert [(e.actor, e.action, e.object, e.reason) for e in entries] == [
+        (
+            "sila:client",
+            "gateway.DeviceStateController.Reset",
+            "prodigy-9",
+            "through the SiLA 2 gateway",
+        ),
+        (
+            "sila:client",
+            "gateway.ProgramController.RunProgram",
+            "prodigy-9",
+            "through the SiLA 2 gateway",
+        ),
+    ]
+    assert [e.value for e in entries] == [
+        {"arguments": {}, "outcome": "ok"},
+        {
+            "arguments": {"Program": "no such", "Parameters": "{}"},
+            "outcome": f"refused: {refusal.removeprefix('ProgramRejected: ')}",
+        },
+    ]

@@ -1,11 +1,10 @@
 """`CocoonAdapter`: the Lonza Cocoon through cellauto's Cocoon OPC UA protocol profile.
 
 Every channel is one monitored variable; every device event (state, step, prompt, alarm,
-result) is one OPC UA event carrying a gapless `Seq`. The adapter applies events in Seq order:
-a jump in Seq, or a reconnect, makes it read the missed ones from the device's event log
-(``ReadEventLog``); channel values missed while disconnected are recorded as a gap event.
-Commands return once the adapter has applied the events the device published for them, so
-``await cocoon.hold()`` leaves ``cocoon.state`` at Held.
+result) is one OPC UA event carrying a gapless `Seq`, applied through an `EventSequencer` whose
+read-back is ``ReadEventLog``; channel values missed while disconnected are recorded as a gap
+event. Commands return once the sequencer has applied the events the device published for them,
+so ``await cocoon.hold()`` leaves ``cocoon.state`` at Held.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import json
 import logging
 import math
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from pydantic import JsonValue
@@ -28,7 +27,9 @@ from cellauto.adapter import (
     TIMEOUT,
     Conformance,
     ConnectionEvent,
+    EventSequencer,
     Options,
+    ReadBack,
     host_port,
     number,
     reconnect_policy,
@@ -41,13 +42,10 @@ from cellauto.schema import (
     CommandResult,
     DeviceInfo,
     DeviceProfile,
-    EventKind,
     ProgramRun,
     ProgramTemplate,
     PropertyValue,
-    Quality,
     Quantity,
-    Result,
     Sample,
 )
 from cellauto.state import StateCommand
@@ -64,21 +62,17 @@ from .nodes import (
     IDENTIFICATION,
     NAMESPACE,
     NAMESPACE_ARRAY,
+    PROTOCOL,
     SETPOINTS,
-    STATE_METHODS,
-    STATES,
     Paths,
+    aware,
+    jsonable,
+    quality,
+    result_property,
     severity,
 )
 
 _log = logging.getLogger("cellauto_adapters.cocoon")
-
-_HINTS = {
-    "BadInvalidState": "check the device state and its open prompts",
-    "BadInvalidArgument": "check the parameters against the profile",
-    "BadNotFound": "it may have been answered or cleared already",
-    "BadResourceUnavailable": "seat a cassette and run check_cassette",
-}
 
 
 PERIOD = number("period", 0.02, "s, publishing interval of the value subscription", minimum=0.001)
@@ -139,9 +133,9 @@ class CocoonAdapter(Device):
         self._paths = Paths(2)  # until connect reads the namespace index
         self._channel_of: dict[str, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._applying = asyncio.Lock()
-        self._applied = asyncio.Condition()
-        self._last_seq = 0
+        self.sequencer = EventSequencer(
+            device_id, self._apply, self._read_log, self.report_lost_events
+        )
         self._latest: dict[str, datetime] = {}
         self._last_value: dict[str, Any] = {}
         self._step: tuple[str | None, int | None] = (None, None)
@@ -169,8 +163,8 @@ class CocoonAdapter(Device):
         state, seq, alarms = await t.read_many(
             [paths.status(n) for n in ("State", "EventSeq", "ActiveAlarms")]
         )
-        self._last_seq = int(seq)
-        await self.report_state(STATES[state])
+        self.sequencer.start_at(int(seq))
+        await self.report_state(PROTOCOL.states[state])
         for record in json.loads(alarms):
             await self._adopt_alarm(record)
         progress_paths = [paths.status("Progress"), paths.status("RemainingTime")]
@@ -187,7 +181,7 @@ class CocoonAdapter(Device):
             serial_number=serial,
             software_revision=software,
             device_revision=revision,
-            vendor_data={"namespace": NAMESPACE, "event_seq": self._last_seq},
+            vendor_data={"namespace": NAMESPACE, "event_seq": int(seq)},
         )
 
     async def _close(self) -> None:
@@ -195,6 +189,7 @@ class CocoonAdapter(Device):
         try:
             await self._transport.close()
         finally:
+            await self.sequencer.close()
             for task in self._tasks:
                 task.cancel()
             for task in self._tasks:
@@ -207,8 +202,7 @@ class CocoonAdapter(Device):
         self.report_connection(event.state, event.detail, event.attempts)
 
     async def _on_reconnect(self) -> None:
-        async with self._applying:
-            await self._backfill()
+        await self.sequencer.read_back()
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -240,7 +234,7 @@ class CocoonAdapter(Device):
                 )
 
     def _on_value(self, channel: str, change: DataChange) -> None:
-        stamp = _aware(change.source_timestamp)
+        stamp = aware(change.source_timestamp)
         latest = self._latest.get(channel)
         # a re-subscription repeats the value last delivered (same stamp and value); an
         # on-change channel may publish several values within one instant, all delivered
@@ -258,48 +252,42 @@ class CocoonAdapter(Device):
 
     def _sample(self, channel: str, data: DataChange, *, publish: bool = True) -> Sample:
         descriptor = self.profile.channel(channel)
-        stamp = _aware(data.source_timestamp) or self.time.now()
+        stamp = aware(data.source_timestamp) or self.time.now()
         self._latest[channel] = max(stamp, self._latest.get(channel, stamp))
         value = data.value
         if descriptor.dtype == "float":
             value = math.nan if value is None else float(value)  # a Bad status carries no value
         elif descriptor.dtype == "int":
             value = int(value)
-        return self.sample(channel, value, stamp, quality=_quality(data.status), publish=publish)
+        return self.sample(channel, value, stamp, quality=quality(data.status), publish=publish)
 
     # -- events --------------------------------------------------------------------------------
 
     async def _pump_events(self, subscription: SubscriptionApi[dict[str, Any]]) -> None:
         async for fields in subscription:
             try:
-                async with self._applying:
-                    seq = int(fields["Seq"])
-                    if seq == self._last_seq + 1:
-                        await self._apply(fields)
-                    elif seq > self._last_seq + 1:
-                        await self._backfill()
-            except (DeviceError, KeyError, TypeError, ValueError):
-                _log.exception("%s: event %s could not be applied", self.device_id, fields)
+                await self.sequencer.offer(int(fields["Seq"]), fields)
+            except (KeyError, TypeError, ValueError):
+                _log.exception("%s: event without a Seq: %s", self.device_id, fields)
 
-    async def _backfill(self) -> None:
-        """Apply the device's logged events after the last one applied (hold `_applying`)."""
-        text, _last = await self._call("read event log", "ReadEventLog", self._last_seq + 1)
+    async def _read_log(self, first: int) -> ReadBack[Mapping[str, Any]]:
+        """``ReadEventLog(first)``: the logged events, and the gap line's range if any."""
+        text, _last = await self._call("read event log", "ReadEventLog", first)
+        events, lost = [], None
         for line in str(text).splitlines():
             entry = json.loads(line)
             if "gap" in entry:
-                lost = entry["gap"]
-                self.report_lost_events(int(lost["from"]), int(lost["to"]))
-                await self._mark_applied(int(lost["to"]))
-            elif int(entry["Seq"]) > self._last_seq:
-                entry["Time"] = datetime.fromisoformat(entry["Time"])
-                await self._apply(entry)
+                lost = (int(entry["gap"]["from"]), int(entry["gap"]["to"]))
+            else:
+                events.append((int(entry["Seq"]), entry | {"Time": aware(entry["Time"])}))
+        return ReadBack(events, lost)
 
-    async def _apply(self, fields: Mapping[str, Any]) -> None:
+    async def _apply(self, seq: int, fields: Mapping[str, Any]) -> None:
         kind = fields["Kind"]
-        time = _aware(fields["Time"]) or self.time.now()
-        vendor: dict[str, JsonValue] = {"seq": int(fields["Seq"])}
+        time = aware(fields["Time"]) or self.time.now()
+        vendor: dict[str, JsonValue] = {"seq": seq}
         if kind == "state":
-            await self.report_state(STATES[fields["State"]])
+            await self.report_state(PROTOCOL.states[fields["State"]])
         elif kind == "step":
             self._step = (fields["StepName"], int(fields["StepNumber"]))
             self._progress = (float(fields["Progress"]), float(fields["RemainingTime"]))
@@ -314,17 +302,18 @@ class CocoonAdapter(Device):
         elif kind == "alarm":
             await self._report_alarm(fields, time, vendor)
         elif kind == "result":
-            await self._report_result(fields, time, vendor)
-        await self._mark_applied(int(fields["Seq"]))
-
-    async def _mark_applied(self, seq: int) -> None:
-        async with self._applied:
-            self._last_seq = seq
-            self._applied.notify_all()
-
-    async def _until_applied(self, seq: int) -> None:
-        async with self._applied:
-            await self._applied.wait_for(lambda: self._last_seq >= seq)
+            await self.report_run_result(
+                fields["RunId"],
+                fields["Outcome"],
+                time=time,
+                started=aware(fields["Started"]),
+                stopped=aware(fields["Stopped"]) or time,
+                pause=timedelta(seconds=float(fields["PauseTime"])),
+                properties={
+                    k: result_property(v) for k, v in json.loads(fields["Properties"]).items()
+                },
+                vendor_data=vendor,
+            )
 
     def _report_prompt(self, fields: Mapping[str, Any], time: datetime) -> None:
         if fields["Status"] == "answered":
@@ -358,43 +347,6 @@ class CocoonAdapter(Device):
         if not record["Active"]:
             await self.report_alarm_status(alarm_id, code, "cleared", now)
 
-    async def _report_result(
-        self, fields: Mapping[str, Any], time: datetime, vendor: dict[str, JsonValue]
-    ) -> None:
-        run = self.current_run
-        properties = {k: _property(v) for k, v in json.loads(fields["Properties"]).items()}
-        if run is None or run.device_program_run_id != fields["RunId"]:
-            self.report_event(
-                EventKind.NOTE,
-                time=time,
-                message=f"result of run {fields['RunId']}, which this connection did not start",
-                data={"run_id": fields["RunId"], "outcome": fields["Outcome"]},
-                vendor_data=vendor,
-            )
-            return
-        started = _aware(fields["Started"]) or run.started
-        stopped = _aware(fields["Stopped"]) or time
-        await self.report_result(
-            Result(
-                device_id=self.device_id,
-                device_program_run_id=run.device_program_run_id,
-                program=run.program,
-                program_version=run.program_version,
-                template_hash=run.template_hash,
-                supervisory_job_id=run.supervisory_job_id,
-                supervisory_task_id=run.supervisory_task_id,
-                user=run.user,
-                started=started,
-                stopped=stopped,
-                outcome=fields["Outcome"],
-                total_runtime=stopped - started,
-                total_pause_time=timedelta(seconds=float(fields["PauseTime"])),
-                properties=properties,
-                samples=run.samples,
-                vendor_data=vendor,
-            )
-        )
-
     # -- commands ------------------------------------------------------------------------------
 
     async def _start_program(
@@ -410,19 +362,19 @@ class CocoonAdapter(Device):
             run.device_program_run_id,
             run.supervisory_job_id or "",
             "",
-            json.dumps({k: _jsonable(v) for k, v in parameters.items()}),
+            json.dumps({k: jsonable(v) for k, v in parameters.items()}),
         )
-        await self._until_applied(int(seq))
+        await self.sequencer.applied(int(seq))
 
     async def _send_state_command(self, command: StateCommand) -> None:
-        _state, seq = await self._call(str(command), STATE_METHODS[command])
-        await self._until_applied(int(seq))
+        _state, seq = await self._call(str(command), PROTOCOL.commands[command])
+        await self.sequencer.applied(int(seq))
 
     async def _acknowledge(self, alarm: Alarm, user: str) -> None:
         seq = await self._call(
             f"acknowledge {alarm.alarm_id}", "AcknowledgeAlarm", alarm.alarm_id, user
         )
-        await self._until_applied(int(seq))
+        await self.sequencer.applied(int(seq))
 
     async def _answer_prompt(self, prompt: OperatorPrompt, answer: str, user: str) -> None:
         await self._acknowledge_prompt(
@@ -433,7 +385,7 @@ class CocoonAdapter(Device):
         self, operation: str, prompt_id: str, answer: str, user: str
     ) -> None:
         seq = await self._call(operation, "AcknowledgePrompt", prompt_id, user, answer)
-        await self._until_applied(int(seq))
+        await self.sequencer.applied(int(seq))
 
     async def _command(self, name: str, parameters: dict[str, PropertyValue]) -> CommandResult:
         data: dict[str, JsonValue] = {}
@@ -471,7 +423,7 @@ class CocoonAdapter(Device):
                     await self._transport.write(
                         self._paths.channel(SETPOINTS[parameter]), value.value
                     )
-                data = {SETPOINTS[k]: _jsonable(v) for k, v in parameters.items()}
+                data = {SETPOINTS[k]: jsonable(v) for k, v in parameters.items()}
             case _:
                 return await super()._command(name, parameters)
         return self.command_result(name, data=data, accepted=accepted, message=message)
@@ -485,29 +437,5 @@ class CocoonAdapter(Device):
                 self.device_id,
                 operation,
                 f"the device refused {method} ({exc.status})",
-                hint=_HINTS.get(exc.status, ""),
+                hint=PROTOCOL.errors.get(exc.status, ("", ""))[0],
             ) from exc
-
-
-def _aware(value: Any) -> datetime | None:
-    if not isinstance(value, datetime):
-        return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _quality(status: str) -> Quality:
-    if status == "Good" or status.startswith("Good"):
-        return Quality.GOOD
-    return Quality.UNCERTAIN if status.startswith("Uncertain") else Quality.BAD
-
-
-def _jsonable(value: PropertyValue) -> JsonValue:
-    return value.model_dump(mode="json") if isinstance(value, Quantity) else value
-
-
-def _property(value: Any) -> PropertyValue:
-    if isinstance(value, dict):
-        return Quantity(value=float(value["value"]), unit=str(value["unit"]))
-    if isinstance(value, bool | int | float | str):
-        return value
-    raise TypeError(f"unsupported result property {value!r}")

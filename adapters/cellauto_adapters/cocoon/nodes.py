@@ -1,67 +1,23 @@
-"""The Cocoon protocol's vocabulary (schemas/protocols/cocoon.md): node paths, vendor states,
-methods and event types, as the adapter maps them onto cellauto's channels and states."""
+"""The Cocoon protocol as the adapter reads it (schemas/protocols/cocoon.md): node paths, event
+types, the vocabulary table (cocoon.toml) and how wire values become cellauto values."""
 
 from __future__ import annotations
 
-from cellauto.schema import AlarmSeverity
-from cellauto.state import (
-    ABORTED,
-    ABORTING,
-    CLEARING,
-    COMPLETE,
-    COMPLETING,
-    EXECUTE,
-    HELD,
-    HOLDING,
-    IDLE,
-    RESETTING,
-    STARTING,
-    STOPPED,
-    STOPPING,
-    SUSPENDED,
-    SUSPENDING,
-    UNHOLDING,
-    UNSUSPENDING,
-    State,
-    StateCommand,
-)
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import JsonValue
+
+from cellauto.adapter import load_protocol
+from cellauto.schema import AlarmSeverity, PropertyValue, Quality, Quantity
 
 NAMESPACE = "urn:cellauto:cocoon:v1"
 """The Cocoon namespace URI; its index is read from the server's NamespaceArray."""
 NAMESPACE_ARRAY = "i=2255"
 ROOT = "Cocoon"
 
-STATES: dict[str, State] = {
-    "Standby": STOPPED,
-    "Ready": IDLE,
-    "Starting": STARTING,
-    "Running": EXECUTE,
-    "Finishing": COMPLETING,
-    "Finished": COMPLETE,
-    "Resetting": RESETTING,
-    "Holding": HOLDING,
-    "Held": HELD,
-    "Resuming": UNHOLDING,
-    "Pausing": SUSPENDING,
-    "Paused": SUSPENDED,
-    "Unpausing": UNSUSPENDING,
-    "Stopping": STOPPING,
-    "Aborting": ABORTING,
-    "Aborted": ABORTED,
-    "Clearing": CLEARING,
-}
-"""Vendor state (`Status/State`) -> cellauto state (protocol section 4)."""
-
-STATE_METHODS: dict[StateCommand, str] = {
-    StateCommand.HOLD: "Hold",
-    StateCommand.UNHOLD: "Unhold",
-    StateCommand.SUSPEND: "Suspend",
-    StateCommand.UNSUSPEND: "Unsuspend",
-    StateCommand.STOP: "Stop",
-    StateCommand.ABORT: "Abort",
-    StateCommand.CLEAR: "Clear",
-    StateCommand.RESET: "Reset",
-}
+PROTOCOL = load_protocol("cocoon")
+"""Vendor states, state-command methods and error codes (schemas/protocols/cocoon.toml)."""
 
 EVENT_TYPES = (
     "CocoonStateEvent",
@@ -125,3 +81,33 @@ class Paths:
 def node_name(snake: str) -> str:
     """`cold_zone` -> `ColdZone`, `co2_setpoint` -> `CO2Setpoint`, `ph` -> `pH`."""
     return "".join(_ACRONYMS.get(word, word.capitalize()) for word in snake.split("_"))
+
+
+def aware(value: Any) -> datetime | None:
+    """An OPC UA DateTime (or ISO 8601 text from the event log) in UTC; None if neither."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def quality(status: str) -> Quality:
+    """An OPC UA status name as a sample quality."""
+    if status.startswith("Good"):
+        return Quality.GOOD
+    return Quality.UNCERTAIN if status.startswith("Uncertain") else Quality.BAD
+
+
+def jsonable(value: PropertyValue) -> JsonValue:
+    """A parameter value as the JSON the methods take."""
+    return value.model_dump(mode="json") if isinstance(value, Quantity) else value
+
+
+def result_property(value: Any) -> PropertyValue:
+    """A property of the result event's JSON (a quantity is ``{value, unit}``)."""
+    if isinstance(value, dict):
+        return Quantity(value=float(value["value"]), unit=str(value["unit"]))
+    if isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(f"unsupported result property {value!r}")

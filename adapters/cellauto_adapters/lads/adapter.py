@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import math
+import tempfile
 from collections.abc import Awaitable
-from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, TypeVar, cast
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
 
 from cellauto.adapter import (
     CAPTURE,
@@ -50,11 +53,10 @@ from cellauto.schema import (
     PropertyValue,
     Quality,
     Quantity,
-    Result,
     Sample,
 )
 from cellauto.schema.profile import FunctionalUnit
-from cellauto.schema.programs import Outcome
+from cellauto.schema.programs import ResultFile
 from cellauto.secrets import credentials
 from cellauto.state import (
     ABORTED,
@@ -82,7 +84,6 @@ DEVICE = text("device", "", "browse name of the LADS device when the server has 
 
 
 _ACTIVE = ("DeviceProgramRunId", "CurrentStepNumber")
-_RUN_OVER = frozenset({COMPLETE, STOPPED, ABORTED})
 _UNACCEPTED = {
     "BadInvalidState": "not allowed in the device's state",
     "BadUserAccessDenied": "the server refused the user (give a user with the role it needs)",
@@ -162,6 +163,7 @@ class LadsAdapter(Device):
         self._numbers: list[int] = []
         self._server_run: str | None = None
         self._fetching: asyncio.Task[None] | None = None
+        self._files: Path | None = None
         self._prompt_var: str | None = None
         self._answers: dict[str, tuple[str, str]] = {}
         self._conditions: dict[str, tuple[str, bytes]] = {}  # alarm id -> (ConditionId, EventId)
@@ -358,10 +360,14 @@ class LadsAdapter(Device):
 
     async def _apply_state(self) -> None:
         state = self._combined()
-        if state is not None and state != self.state:
-            await self.report_state(state)
-            if state in _RUN_OVER and self._server_run is not None:
-                self._fetch_result(self._server_run)
+        if state is None or state == self.state:
+            return
+        if state in (ABORTED, STOPPED) and self._server_run is not None:
+            # a run that ends unfinished fails with its result: read it before the end state
+            await self._read_result(self._server_run)
+        await self.report_state(state)
+        if state == COMPLETE and self._server_run is not None:
+            self._fetch_result(self._server_run)
 
     def _combined(self) -> State | None:
         try:
@@ -405,6 +411,7 @@ class LadsAdapter(Device):
                 obj,
                 method,
                 template.name,
+                parameters,
                 run.supervisory_job_id or "",
                 run.supervisory_task_id or "",
             ),
@@ -456,33 +463,53 @@ class LadsAdapter(Device):
         outcome = str(fields.get("Outcome") or "")
         if outcome not in ("complete", "stopped", "aborted"):
             outcome = {ABORTED: "aborted", STOPPED: "stopped"}.get(self.state, "complete")
-        started = _aware(fields.get("Started")) or run.started
-        stopped = _aware(fields.get("Stopped")) or self.time.now()
         properties: dict[str, PropertyValue] = {}
         for item in fields.get("ResultProperties") or ():
             key, _, raw = str(item).partition("=")
             if key and key == snake(key):
                 properties[key] = _property(raw)
+        files = await self._result_files(str(fields.get("FileSet") or ""), server_run)
         self._server_run = None
-        await self.report_result(
-            Result(
-                device_id=self.device_id,
-                device_program_run_id=run.device_program_run_id,
-                program=run.program,
-                program_version=run.program_version,
-                template_hash=run.template_hash,
-                supervisory_job_id=run.supervisory_job_id,
-                supervisory_task_id=run.supervisory_task_id,
-                user=run.user,
-                started=started,
-                stopped=max(stopped, started),
-                outcome=cast(Outcome, outcome),
-                total_runtime=max(stopped - started, timedelta(0)),
-                properties=properties,
-                samples=run.samples,
-                vendor_data={"lads_result": server_run},
-            )
+        result = self.run_result(
+            outcome,
+            started=_aware(fields.get("Started")),
+            stopped=_aware(fields.get("Stopped")),
+            properties=properties,
+            files=files,
+            vendor_data={"lads_result": server_run},
         )
+        await self.report_result(result)
+
+    async def _result_files(self, fileset: str, server_run: str) -> list[ResultFile]:
+        """The Result's files, downloaded into this adapter's folder as ``file://`` result
+        files (a batch copies them into its record, SHA-256 in the audit trail). A file the
+        server lists without content is left out (logged)."""
+        if not fileset:
+            return []
+        found = []
+        for name, mime_type, content in await self._lads.result_files(fileset):
+            if content is None:
+                _log.warning("%s: result file %s has no content to download", self.device_id, name)
+                continue
+            folder = self._files_folder()
+            path = folder / f"{server_run}-{Path(name).name}"
+            await asyncio.to_thread(path.write_bytes, content)
+            found.append(
+                ResultFile(
+                    name=name,
+                    mime_type=mime_type,
+                    path=path.as_uri(),
+                    sha256=hashlib.sha256(content).hexdigest(),
+                )
+            )
+        return found
+
+    def _files_folder(self) -> Path:
+        """Where downloaded result files are kept (made on first use; not removed at close, so
+        a batch can still copy them)."""
+        if self._files is None:
+            self._files = Path(tempfile.mkdtemp(prefix=f"cellauto-{self.device_id}-results-"))
+        return self._files
 
     # -- prompts -------------------------------------------------------------------------------
 

@@ -139,9 +139,9 @@ class MaholoAdapter(HttpDevice):
                 vendor_data={"device_seq": event.seq},
             )
         elif kind == "result":
-            result = self._result(d)
-            self.run_results.append(result)
-            await self.report_result(result)
+            result = await self._report_result(d)
+            if result is not None:
+                self.run_results.append(result)
         elif kind == "robot_job":
             self.robot_jobs[str(d["robot_job_id"])] = dict(d)
             self.report_event(
@@ -174,10 +174,7 @@ class MaholoAdapter(HttpDevice):
             publish=publish,
         )
 
-    def _result(self, d: dict[str, Any]) -> Result:
-        run = self.current_run
-        same = run is not None and run.device_program_run_id == d["run_id"]
-        started, stopped = _time(d["started"]), _time(d["stopped"])
+    async def _report_result(self, d: dict[str, Any]) -> Result | None:
         properties: dict[str, PropertyValue] = {}
         for name, item in (d.get("properties") or {}).items():
             properties[name] = Quantity(value=float(item["value"]), unit=str(item["unit"]))
@@ -190,19 +187,12 @@ class MaholoAdapter(HttpDevice):
             )
             for image in d.get("images") or []
         ]
-        return Result(
-            device_id=self.device_id,
-            device_program_run_id=str(d["run_id"]),
-            program=run.program if run is not None and same else "unknown",
-            program_version=run.program_version if run is not None and same else "",
-            template_hash=run.template_hash if run is not None and same else "",
-            supervisory_job_id=run.supervisory_job_id if run is not None and same else None,
-            user=run.user if run is not None and same else None,
-            started=started,
-            stopped=stopped,
-            outcome=str(d["outcome"]),
-            total_runtime=stopped - started,
-            total_pause_time=timedelta(seconds=float(d.get("pause", 0.0))),
+        return await self.report_run_result(
+            str(d["run_id"]),
+            str(d["outcome"]),
+            started=_time(d["started"]),
+            stopped=_time(d["stopped"]),
+            pause=timedelta(seconds=float(d.get("pause", 0.0))),
             properties=properties,
             files=files,
             vendor_data={"job_id": str(d["job_id"])},

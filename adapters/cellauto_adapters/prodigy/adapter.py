@@ -1,22 +1,18 @@
 """`ProdigyAdapter`: the CliniMACS Prodigy through cellauto's serial protocol profile
 (schemas/protocols/prodigy.md), over `cellauto.transport` only.
 
-One reader task owns the incoming stream: replies resolve the one outstanding request (matched
-by seq), events are applied strictly in event-seq order. A gap in event seqs (a corrupt or lost
-frame, a pulled cable) is filled from the device's log with `LOG from=<last seen + 1>`; frames
-after the gap wait until it is filled. What the log no longer holds is recorded as a NOTE event.
+A `ProdigyLink` carries requests and replies; its event frames go to an `EventSequencer`, which
+applies them in event-seq order. A gap in event seqs (a corrupt or lost frame, a pulled cable), a
+reconnect or a PING reporting a newer event is filled from the device's log with
+`LOG from=<first missing>`; what the log no longer holds is recorded as one lost range. A command
+returns once the events the device sent before its reply are applied.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
-
-from pydantic import JsonValue
 
 from cellauto.adapter import (
     CAPTURE,
@@ -25,7 +21,9 @@ from cellauto.adapter import (
     TIMEOUT,
     Conformance,
     ConnectionEvent,
+    EventSequencer,
     Options,
+    ReadBack,
     Values,
     host_port,
     integer,
@@ -33,14 +31,7 @@ from cellauto.adapter import (
     reconnect_policy,
 )
 from cellauto.driver import Device, OperatorPrompt, TimeSource
-from cellauto.errors import (
-    CommandRejected,
-    ConnectionLost,
-    DeviceError,
-    DeviceTimeout,
-    FramingError,
-    ProtocolError,
-)
+from cellauto.errors import DeviceError, ProtocolError
 from cellauto.registry import DeviceUrl
 from cellauto.schema import (
     Alarm,
@@ -53,8 +44,6 @@ from cellauto.schema import (
     ProgramTemplate,
     PropertyValue,
     Quality,
-    Quantity,
-    Result,
     Sample,
 )
 from cellauto.state import StateCommand
@@ -67,32 +56,10 @@ from cellauto.transport import (
     TcpConnector,
 )
 
-from .codec import (
-    Message,
-    PayloadError,
-    decode,
-    encode,
-    format_number,
-    make_framer,
-    next_seq,
-    parse_number,
-)
-from .states import CMD_NAMES, to_state
+from .codec import SEQ_MAX, Message, PayloadError, make_framer
+from .link import PROTOCOL, ProdigyLink, params, quantities, reply_data
 
 __all__ = ["ProdigyAdapter"]
-
-logger = logging.getLogger("cellauto_adapters.prodigy")
-
-RETRY_CODES = {"E01": 0.0, "E05": 0.1}  # NAK code -> pause before resending the same seq
-NAK_MEANING = {
-    "E01": "frame unreadable",
-    "E02": "unknown verb",
-    "E03": "bad or missing field",
-    "E04": "not allowed in the current state",
-    "E05": "busy",
-    "E06": "unknown channel, alarm, prompt or program",
-}
-
 
 BAUDRATE = integer("baudrate", 115200, "serial line speed", minimum=1)
 REQUEST_TIMEOUT = number("request_timeout", 2.0, "s per request attempt", minimum=0.001)
@@ -132,26 +99,22 @@ class ProdigyAdapter(Device):
         super().__init__(device_id, profile, timeout=values[TIMEOUT], time=time)
         self.request_timeout = values[REQUEST_TIMEOUT]
         self.retries = values[RETRIES]
-        self.transport: FrameTransport = transport or self._make_transport(url, values)
-        self.last_event_seq: int | None = None
-        """The newest device event seq applied (every one before it was applied too)."""
-        self.lost_events = 0
-        """Events the device's log no longer held when asked (recorded as NOTE events)."""
-        self.framing_errors = 0
-        """Incoming frames dropped as unreadable (bad checksum, half frames, bad grammar)."""
-        self.readbacks = 0
-        """Log read-backs done (after a reconnect or a gap in event seqs)."""
-        self.run_results: list[Result] = []
-        """Every RESULT the device reported on this connection."""
-        self._seq = 0
-        self._lock = asyncio.Lock()
-        self._pending: tuple[int, asyncio.Future[Message]] | None = None
-        self._held: dict[int, Message] = {}
-        self._reader: asyncio.Task[None] | None = None
-        self._recovery: asyncio.Task[None] | None = None
-        self._closing = False
+        self.sequencer = EventSequencer(
+            device_id, self._apply, self._read_log, self.report_lost_events, wrap=SEQ_MAX
+        )
+        self.link = ProdigyLink(
+            device_id,
+            transport or self._make_transport(url, values),
+            lambda m: self.sequencer.offer(m.seq, m),
+            request_timeout=self.request_timeout,
+            retries=self.retries,
+        )
+        self._request = self.link.request
 
-    # --- transport ----------------------------------------------------------------------------
+    @property
+    def framing_errors(self) -> int:
+        """Incoming frames dropped as unreadable (bad checksum, half frames, bad grammar)."""
+        return self.link.framing_errors
 
     def _make_transport(self, url: DeviceUrl | None, values: Values) -> FrameTransport:
         if url is None:
@@ -188,14 +151,11 @@ class ProdigyAdapter(Device):
     def _on_connection(self, event: ConnectionEvent) -> None:
         self.report_connection(event.state, event.detail, event.attempts)
 
-    # --- lifecycle ----------------------------------------------------------------------------
-
     async def _connect(self) -> DeviceInfo:
-        await self.transport.open()
-        self._reader = asyncio.create_task(self._read_loop(), name=f"{self.device_id} reader")
+        await self.link.open()
         hello = await self._request("HELLO", {}, operation="connect")
         subscribed = await self._request("SUB", {"ch": "*"}, operation="connect")
-        self.last_event_seq = subscribed.integer("last")  # every later event reaches us
+        self.sequencer.start_at(subscribed.integer("last"))  # every later event reaches us
         await self._sync_state("connect")
         return DeviceInfo(
             manufacturer=hello.text("manufacturer"),
@@ -211,198 +171,44 @@ class ProdigyAdapter(Device):
         )
 
     async def _close(self) -> None:
-        self._closing = True
-        for task in (self._recovery, self._reader):
-            if task is not None:
-                task.cancel()
-        await self.transport.close()
-        for task in (self._recovery, self._reader):
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await self.sequencer.close()
+        await self.link.close()
 
     async def _on_reconnect(self) -> None:
         """A new link: a new session (HELLO), re-subscribe, then read back what was missed."""
         await self._request("HELLO", {}, operation="reconnect")
         await self._request("SUB", {"ch": "*"}, operation="reconnect")
         await self._sync_state("reconnect")
-        await self._recover()
+        await self.sequencer.read_back()
 
     async def _sync_state(self, operation: str) -> None:
         reply = await self._request("STATE", {}, operation=operation)
-        state = to_state(reply.text("state"))
+        state = PROTOCOL.state(reply.text("state"))
         if state is None:
             raise ProtocolError(self.device_id, operation, f"unknown state {reply.text('state')}")
         await self.report_state(state)
 
     async def _ping(self) -> None:
-        if self._lock.locked():
+        if self.link.busy:
             return  # a request in flight proves the line as well
         reply = await self._request("PING", {}, operation="heartbeat", retries=0)
         last = reply.get("last")
-        if last is not None and last.isdigit() and self._behind(int(last)):
-            self._start_recovery()
+        if last is not None and last.isdigit():
+            self.sequencer.behind(int(last))
 
-    # --- requests -----------------------------------------------------------------------------
-
-    async def _request(
-        self,
-        verb: str,
-        fields: dict[str, str],
-        *,
-        operation: str,
-        retries: int | None = None,
-    ) -> Message:
-        """Send one request and return its `R` reply; resends the same seq on timeout, E01 and
-        E05 (up to `retries` times); any other NAK raises CommandRejected naming the reason."""
-        limit = self.retries if retries is None else retries
-        async with self._lock:
-            self._seq = next_seq(self._seq)
-            seq = self._seq
-            payload = encode(Message("H", seq, verb, fields))
-            attempt = 0
-            loop = asyncio.get_running_loop()
-            while True:
-                future: asyncio.Future[Message] = loop.create_future()
-                self._pending = (seq, future)
-                try:
-                    await self.transport.send(payload, operation=operation)
-                    async with asyncio.timeout(self.request_timeout):
-                        reply = await future
-                except (TimeoutError, ConnectionLost) as exc:
-                    attempt += 1
-                    if attempt > limit:
-                        if isinstance(exc, ConnectionLost):
-                            raise
-                        raise DeviceTimeout(
-                            self.device_id, operation, self.request_timeout * attempt
-                        ) from None
-                    if isinstance(exc, ConnectionLost):
-                        await asyncio.sleep(self.request_timeout / 4)
-                    continue
-                finally:
-                    self._pending = None
-                if reply.kind == "R":
-                    return reply
-                code = reply.get("code") or "?"
-                reason = reply.get("reason") or NAK_MEANING.get(code, "refused")
-                if code in RETRY_CODES and attempt < limit:
-                    attempt += 1
-                    await asyncio.sleep(RETRY_CODES[code])
-                    continue
-                raise CommandRejected(
-                    self.device_id,
-                    operation,
-                    f"device answered NAK {code}: {reason}",
-                    hint=_hint(code),
-                )
-
-    # --- the reader ---------------------------------------------------------------------------
-
-    async def _read_loop(self) -> None:
-        while True:
-            try:
-                payload = await self.transport.receive(operation="receive")
-            except FramingError as exc:
-                self.framing_errors += 1
-                logger.info("%s", exc)
-                continue
-            except ConnectionLost:
-                return
-            try:
-                message = decode(payload)
-            except PayloadError as exc:
-                self.framing_errors += 1
-                logger.warning("%s: receive: %s", self.device_id, exc.reason)
-                continue
-            try:
-                await self._dispatch(message)
-            except (DeviceError, PayloadError, ValueError) as exc:
-                logger.warning("%s: cannot apply %s: %s", self.device_id, message, exc)
-
-    async def _dispatch(self, message: Message) -> None:
-        if message.kind in ("R", "N"):
-            pending = self._pending
-            if pending is None:
-                return
-            seq, future = pending
-            if not future.done() and (message.seq == seq or message.seq == 0):
-                future.set_result(message)
-            return
-        if message.kind not in ("E", "L"):
-            return
-        last = self.last_event_seq
-        if last is None:
-            return  # before HELLO: the baseline is not known yet
-        if not self._after(message.seq, last):
-            return  # seen already (a log read-back overlapping live events)
-        if message.seq != next_seq(last):
-            self._held[message.seq] = message
-            self._start_recovery()
-            return
-        await self._apply(message)
-        await self._drain_held()
-
-    async def _drain_held(self) -> None:
-        while self.last_event_seq is not None:
-            message = self._held.pop(next_seq(self.last_event_seq), None)
-            if message is None:
-                return
-            await self._apply(message)
-
-    def _after(self, seq: int, last: int) -> bool:
-        """Whether event `seq` is newer than `last` (seqs wrap at 999999)."""
-        return 0 < (seq - last) % 999_999 < 500_000
-
-    def _behind(self, newest: int) -> bool:
-        return self.last_event_seq is not None and self._after(newest, self.last_event_seq)
-
-    def _start_recovery(self) -> None:
-        if self._recovery is None or self._recovery.done():
-            self._recovery = asyncio.create_task(self._recover_quietly())
-
-    async def _recover_quietly(self) -> None:
-        try:
-            await self._recover()
-        except DeviceError as exc:
-            logger.warning(
-                "%s: log read-back failed (retried on the next gap): %s", self.device_id, exc
-            )
-
-    async def _recover(self) -> None:
-        """Read the log back from the first missing event seq."""
-        if self.last_event_seq is None:
-            return
-        start = next_seq(self.last_event_seq)
-        self.readbacks += 1
-        reply = await self._request("LOG", {"from": str(start)}, operation="log read-back")
+    async def _read_log(self, first: int) -> ReadBack[Message]:
+        """``LOG from=first``: the device sends the logged events as `L` frames (offered to the
+        sequencer by the reader), then a reply whose ``lost`` counts what it no longer held."""
+        reply = await self._request("LOG", {"from": str(first)}, operation="log read-back")
         lost = int(reply.get("lost") or "0")
-        if lost:
-            self.lost_events += lost
-            first_kept = (start + lost - 1) % 999_999 + 1
-            self.last_event_seq = first_kept - 1 if first_kept > 1 else 999_999
-            self.report_lost_events(start, self.last_event_seq)
-            await self._drain_held()
-        newest = reply.integer("last")
-        if self._held and not self._behind(newest):
-            self._held.clear()
+        return ReadBack(lost=(first, (first + lost - 2) % SEQ_MAX + 1) if lost else None)
 
-    async def _until_caught_up(self) -> None:
-        """Wait for a log read-back in progress, so held events are applied."""
-        recovery = self._recovery
-        if recovery is not None and not recovery.done():
-            await asyncio.shield(recovery)
-
-    # --- events -------------------------------------------------------------------------------
-
-    async def _apply(self, m: Message) -> None:
-        self.last_event_seq = m.seq
+    async def _apply(self, seq: int, m: Message) -> None:
         verb = m.verb
-        data = {"device_seq": m.seq}
         if verb == "SAMPLE":
             self.report_sample(self._sample(m))
         elif verb == "STATE":
-            state = to_state(m.text("state"))
+            state = PROTOCOL.state(m.text("state"))
             if state is None:
                 raise PayloadError(f"STATE: unknown vendor state {m.text('state')!r}")
             await self.report_state(state)
@@ -427,11 +233,9 @@ class ProdigyAdapter(Device):
         elif verb == "ALARM":
             await self._alarm(m)
         elif verb == "RESULT":
-            result = self._result(m)
-            self.run_results.append(result)
-            await self.report_result(result)
+            await self._result(m)
         else:
-            self.report_event(EventKind.NOTE, message=f"unknown event {verb}", data=data)
+            self.report_event(EventKind.NOTE, message=f"unknown event {verb}", data={"seq": seq})
 
     def _sample(self, m: Message, *, publish: bool = True) -> Sample:
         channel = m.text("ch")
@@ -470,37 +274,17 @@ class ProdigyAdapter(Device):
             vendor_data={"device_seq": m.seq},
         )
 
-    def _result(self, m: Message) -> Result:
-        run = self.current_run
-        started, stopped = m.time("started"), m.time("stopped")
-        properties: dict[str, PropertyValue] = {}
-        for name, text in m.prefixed("r.").items():
-            if name.endswith(".u"):
-                continue
-            unit = m.get(f"r.{name}.u")
-            number = parse_number(text, f"RESULT r.{name}")
-            properties[name] = Quantity(value=number, unit=unit) if unit else number
-        same_run = run is not None and run.device_program_run_id == m.text("run")
-        return Result(
-            device_id=self.device_id,
-            device_program_run_id=m.text("run"),
-            program=run.program if run is not None and same_run else "unknown",
-            program_version=run.program_version if run is not None and same_run else "",
-            template_hash=run.template_hash if run is not None and same_run else "",
-            supervisory_job_id=run.supervisory_job_id if run is not None and same_run else None,
-            user=run.user if run is not None and same_run else None,
-            started=started,
-            stopped=stopped,
-            outcome=m.text("outcome"),
-            total_runtime=stopped - started,
-            total_pause_time=timedelta(seconds=m.number("pause"))
-            if "pause" in m.fields
-            else timedelta(0),
-            properties=properties,
+    async def _result(self, m: Message) -> None:
+        await self.report_run_result(
+            m.text("run"),
+            m.text("outcome"),
+            time=m.time("stopped"),
+            started=m.time("started"),
+            stopped=m.time("stopped"),
+            pause=timedelta(seconds=m.number("pause") if "pause" in m.fields else 0.0),
+            properties=quantities(m, "r."),
             vendor_data={"device_seq": m.seq},
         )
-
-    # --- Device hooks -------------------------------------------------------------------------
 
     async def _read(self, channel: str) -> Sample:
         reply = await self._request("GET", {"ch": channel}, operation=f"read {channel}")
@@ -512,15 +296,15 @@ class ProdigyAdapter(Device):
         fields = {"prog": template.name, "run": run.device_program_run_id}
         if run.supervisory_job_id:
             fields["job"] = run.supervisory_job_id
-        fields |= _params(parameters)
+        fields |= params(parameters)
         await self._request("START", fields, operation=f"start_program {template.name}")
+        await self.sequencer.caught_up()
 
     async def _send_state_command(self, command: StateCommand) -> None:
-        # The device logs the command's transitions before it replies, on the same ordered
-        # stream, so they are applied by the time the reply is read; the reply's own state
-        # may already be stale (a later event applied meanwhile) and is not adopted.
-        await self._request("CMD", {"c": CMD_NAMES[command]}, operation=str(command))
-        await self._until_caught_up()
+        # The device sends the command's transitions before its reply, on the same ordered
+        # stream; some may wait in the sequencer behind a gap. The reply's state is not adopted.
+        await self._request("CMD", {"c": PROTOCOL.commands[command]}, operation=str(command))
+        await self.sequencer.caught_up()
 
     async def _acknowledge(self, alarm: Alarm, user: str) -> None:
         await self._request(
@@ -528,24 +312,13 @@ class ProdigyAdapter(Device):
             {"alarm": alarm.alarm_id, "user": user},
             operation=f"acknowledge {alarm.alarm_id}",
         )
+        await self.sequencer.caught_up()
 
     async def _command(self, name: str, parameters: dict[str, PropertyValue]) -> CommandResult:
-        reply = await self._request("X", {"c": name} | _params(parameters), operation=name)
-        data: dict[str, JsonValue] = {}
-        for key, text in reply.fields.items():
-            if key == "c" or key.endswith(".u"):
-                continue
-            if text.isascii() and text.isdigit():
-                data[key] = int(text)
-                continue
-            try:
-                number = parse_number(text)
-            except PayloadError:
-                data[key] = text
-                continue
-            unit = reply.get(f"{key}.u")
-            data[key] = {"value": number, "unit": unit} if unit else number
-        return self.command_result(name, data=data, command_id=f"{self.device_id}-x{reply.seq}")
+        reply = await self._request("X", {"c": name} | params(parameters), operation=name)
+        return self.command_result(
+            name, data=reply_data(reply), command_id=f"{self.device_id}-x{reply.seq}"
+        )
 
     async def _answer_prompt(self, prompt: OperatorPrompt, answer: str, user: str) -> None:
         await self._request(
@@ -553,27 +326,4 @@ class ProdigyAdapter(Device):
             {"prompt": prompt.prompt_id, "user": user, "a": answer},
             operation=f"answer_prompt {prompt.prompt_id}",
         )
-
-
-def _params(parameters: dict[str, PropertyValue]) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for name, value in parameters.items():
-        if isinstance(value, Quantity):
-            fields[f"p.{name}"] = format_number(value.value)
-            fields[f"p.{name}.u"] = value.unit
-        elif isinstance(value, bool):
-            fields[f"p.{name}"] = "true" if value else "false"
-        elif isinstance(value, int | float):
-            fields[f"p.{name}"] = format_number(value)
-        else:
-            fields[f"p.{name}"] = value
-    return fields
-
-
-def _hint(code: str) -> str:
-    return {
-        "E02": "the adapter and device disagree on the protocol version",
-        "E03": "check the parameters against the device profile",
-        "E04": "check the device state first",
-        "E06": "check the name against the device profile",
-    }.get(code, "")
+        await self.sequencer.caught_up()

@@ -2,7 +2,8 @@
 ``cellauto sim cellqualia``), on the LADS simulator family (`cellauto.sim.families.lads`).
 
 Options are the common simulator set (``speed``, ``seed``, ``port``, ``faults``; profile alarm
-codes as fault kinds: ``glove_breach@2h``). Link faults (disconnect, stall) are not simulated.
+codes as fault kinds: ``glove_breach@2h``; ``disconnect``). ``stall``, ``corrupt`` and
+``drop_bytes`` are refused at start: asyncua owns the OPC UA framing.
 """
 
 from __future__ import annotations

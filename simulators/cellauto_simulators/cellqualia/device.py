@@ -8,15 +8,21 @@ of runs drift: their morphology score falls passage by passage, and the imaging 
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import random
 from collections.abc import Mapping
 
+from cellauto.errors import SimulationError
 from cellauto.schema import DeviceProfile, PropertyValue, Q
 from cellauto.sim.clock import Clock
 from cellauto.sim.families.lads import SimulatedLadsDevice, Value
+from cellauto.sim.images import render_confluence
 from cellauto.sim.runner import StepContext
 from cellauto.sim.truth import GroundTruth
+
+_log = logging.getLogger("cellauto.sim.cellqualia")
 
 GROWTH_PER_HOUR = 0.03
 """Confluency growth rate (1/h, logistic): about 5 days from 10 % to 80 % (assumed)."""
@@ -59,6 +65,8 @@ class SimulatedCellQualia(SimulatedLadsDevice):
         self.flagged = False
         self.h2o2 = 0.0
         self.gloves_ok = True
+        self.harvests: list[tuple[str, float]] = []
+        """(label, confluency %) of each culture imaged before it was passaged or harvested."""
         self.step_start = {
             "load_materials": self._load,
             "leak_test": self._leak_test,
@@ -110,6 +118,7 @@ class SimulatedCellQualia(SimulatedLadsDevice):
         self.ph = 7.35
 
     def _passage(self, ctx: StepContext) -> None:
+        self.harvests.append((f"passage-{self.passages + 1}", self.confluency()))
         self.passages += 1
         self.seeded_at = self.clock.monotonic()
         if self.drifting:
@@ -178,6 +187,35 @@ class SimulatedCellQualia(SimulatedLadsDevice):
             "handling.operator_interventions": self.interventions,
             "handling.medium_volume": self.medium,
         }
+
+    def result_files(self, outcome: str) -> list[tuple[str, str, bytes]]:
+        """A phase-contrast image of the culture at each passage and at the end (when Pillow
+        and NumPy are installed), and the cell-bank summary (JSON)."""
+        if self.seeded_at is None:
+            return []
+        imaged = [*self.harvests, ("final", self.confluency())]
+        files: list[tuple[str, str, bytes]] = []
+        try:
+            for number, (label, confluency) in enumerate(imaged):
+                image = render_confluence(
+                    min(max(confluency / 100.0, 0.0), 1.0),
+                    seed=self.seed * 1000 + number,
+                    metadata={"culture": label, "confluency": round(confluency, 2)},
+                )
+                files.append((f"phase-contrast-{label}.png", "image/png", image.png))
+        except SimulationError as exc:
+            _log.warning("%s: no culture images: %s", self.device_id, exc)
+        summary = {
+            "outcome": outcome,
+            "passages": self.passages,
+            "cells_harvested": round(CELLS_AT_FULL_CONFLUENCY * self.confluency() / 100.0),
+            "final_confluency_percent": round(self.confluency(), 2),
+            "morphology_score": round(self.morphology, 3),
+            "morphology_flagged": self.flagged,
+            "images": [name for name, _, _ in files],
+        }
+        files.append(("cell-bank-summary.json", "application/json", json.dumps(summary).encode()))
+        return files
 
     def result_properties(self, outcome: str) -> dict[str, PropertyValue]:
         return {

@@ -21,7 +21,9 @@ from cellauto.adapter.options import (
     reconnect_policy,
     text,
 )
+from cellauto.adapter.sequencer import EventSequencer, ReadBack
 from cellauto.errors import DeviceLost, DeviceOptionError
+from cellauto.protocols import ProtocolTables, load_protocol
 from cellauto.transport.base import Backoff, ConnectionEvent, ConnectionState
 
 __all__ = [
@@ -38,12 +40,16 @@ __all__ = [
     "ConnectionState",
     "DeviceLost",
     "DeviceOptionError",
+    "EventSequencer",
     "Option",
     "Options",
+    "ProtocolTables",
+    "ReadBack",
     "Values",
     "conformance_of",
     "host_port",
     "integer",
+    "load_protocol",
     "number",
     "reconnect_policy",
     "text",

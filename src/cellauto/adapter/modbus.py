@@ -46,7 +46,6 @@ from cellauto.schema import (
     ProgramTemplate,
     PropertyValue,
     Quantity,
-    Result,
     Sample,
 )
 from cellauto.schema._base import canonical_json
@@ -466,19 +465,9 @@ class ModbusDevice(Device):
             return
         label = self.map.entry("device.state").register.states.get(str(code), "")
         outcome = RUN_OUTCOMES.get(label, "aborted")
-        started = run.started
-        result = Result(
-            device_id=self.device_id,
-            device_program_run_id=run.device_program_run_id,
-            program=run.program,
-            program_version=run.program_version,
-            template_hash=run.template_hash,
-            supervisory_job_id=run.supervisory_job_id,
-            user=run.user,
-            started=started,
-            stopped=max(when, started),
-            outcome=outcome,
-            total_runtime=max(when, started) - started,
+        result = self.run_result(
+            outcome,
+            stopped=when,
             files=self._result_files(),
             vendor_data={"device_run": int(self._status.get("program.run_id", 0))},
         )

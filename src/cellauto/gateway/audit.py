@@ -1,9 +1,10 @@
-"""Audit of what OPC UA users do through the gateway.
+"""Audit of what clients do through the gateway (OPC UA LADS or SiLA 2).
 
 Every write and method call becomes an `AuditCall`. `BatchAudit` (the default sink) writes each
-one into the record of every open `Batch` that has the device connected, with the OPC UA user
-as the actor; it learns about batches through `cellauto.batch.observe_batches`, so Batch needs
-no gateway-specific code. Other sinks (a plant's own audit log) implement `AuditSink`.
+one into the record of every open `Batch` that has the device connected, with the client as the
+actor (``opcua:<user>``; ``sila:client``, as SiLA's core features name no user); it learns
+about batches through `cellauto.batch.observe_batches`, so Batch needs no gateway-specific code.
+Other sinks (a plant's own audit log) implement `AuditSink`.
 """
 
 from __future__ import annotations
@@ -29,14 +30,20 @@ class AuditCall:
     """One write or call through the gateway, and how it ended."""
 
     user: str
-    """The OPC UA user (user name, certificate user, or 'anonymous')."""
+    """The OPC UA user (user name, certificate user, or 'anonymous'); ``client`` for SiLA."""
     action: str
-    """``gateway.<method>``, e.g. ``gateway.StartProgram`` or ``gateway.Abort``."""
+    """``gateway.<method>``, e.g. ``gateway.StartProgram``, ``gateway.Abort`` or (SiLA)
+    ``gateway.ProgramController.RunProgram``."""
     device: Device
     value: JsonValue = None
     outcome: str = "ok"
     """``ok``, ``refused: <why>`` or ``failed: <error>``."""
     extra: dict[str, JsonValue] = field(default_factory=dict)
+    protocol: str = "opcua"
+    """``opcua`` (the LADS gateway) or ``sila``: the actor's prefix."""
+
+
+_THROUGH = {"opcua": "through the LADS gateway", "sila": "through the SiLA 2 gateway"}
 
 
 class AuditSink(Protocol):
@@ -71,11 +78,11 @@ class BatchAudit:
                 continue
             try:
                 batch.writer.audit(
-                    f"opcua:{call.user}",
+                    f"{call.protocol}:{call.user}",
                     call.action,
                     call.device.device_id,
                     value={"arguments": call.value, "outcome": call.outcome, **call.extra},
-                    reason="through the LADS gateway",
+                    reason=_THROUGH[call.protocol],
                 )
             except Exception:  # a closing batch must not break the gateway
                 _log.exception("could not audit %s in batch %s", call.action, batch.batch_id)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from asyncua import ua
 
+from cellauto.driver import acting_via
 from cellauto.errors import (
     CommandRejected,
     ConnectionLost,
@@ -23,6 +24,7 @@ from cellauto.errors import (
 )
 from cellauto.feeds import Feed
 from cellauto.gateway.audit import AuditCall, AuditSink
+from cellauto.gateway.files import ServedFiles
 from cellauto.gateway.security import Role, UserStore, current_identity
 from cellauto.lads._ua import Node, ObjectIds, StatusCodes, UaError, data_value, ident, nid, status
 from cellauto.lads.builder import DeviceNodes, FunctionNodes, LadsBuilder, UnitNodes
@@ -33,7 +35,7 @@ from cellauto.lads.mapping import (
     StateNames,
     paired_sensor,
 )
-from cellauto.schema import Event, EventKind, Quality, Result, Sample
+from cellauto.schema import Event, EventKind, Quality, Quantity, Result, Sample
 from cellauto.state import State, StateCommand
 
 if TYPE_CHECKING:
@@ -105,6 +107,7 @@ class DeviceBinding:
         self._prompts: ua.NodeId | None = None
         self._program_unit: UnitNodes | None = None
         self._results = 0
+        self._files = ServedFiles(builder)
 
     @property
     def server(self) -> Any:
@@ -427,6 +430,7 @@ class DeviceBinding:
         with contextlib.suppress(UaError, KeyError):
             template = await b.child(node, "ProgramTemplate")
             await b.write_template(template, self.device.profile.program(result.program))
+        await self._files.add(node, result.files)
 
     # -- methods ---------------------------------------------------------------------------
 
@@ -450,7 +454,7 @@ class DeviceBinding:
 
     async def _start_program(self, parent: ua.NodeId, *args: Any) -> Any:
         template_id = str(_value(args, 0) or "")
-        parameters = _key_values(_value(args, 1))
+        parameters = self._in_units(template_id, _key_values(_value(args, 1)))
         job = _value(args, 2) or None
         task = _value(args, 3) or None
         user, _ = current_identity(self.users)
@@ -472,6 +476,22 @@ class DeviceBinding:
             {"program": template_id, "parameters": {k: str(v) for k, v in parameters.items()}},
             start,
         )
+
+    def _in_units(self, program: str, given: dict[str, object]) -> dict[str, object]:
+        """StartProgram properties carry numbers without units: a number given for a parameter
+        the template declares with a unit is in that unit (the device then checks it)."""
+        try:
+            specs = {s.name: s for s in self.device.profile.program(program).parameters}
+        except KeyError:
+            return given
+        found = dict(given)
+        for name, value in given.items():
+            spec = specs.get(name)
+            if spec is None or spec.unit is None or isinstance(value, bool):
+                continue
+            if isinstance(value, int | float):
+                found[name] = Quantity(value=float(value), unit=spec.unit)
+        return found
 
     async def _answer_prompt(self, parent: ua.NodeId, *args: Any) -> Any:
         prompt_id = str(_value(args, 0) or "")
@@ -524,7 +544,8 @@ class DeviceBinding:
 
 async def _run(call: Callable[[], Awaitable[Any]]) -> Any:
     try:
-        return await call()
+        with acting_via("opcua"):
+            return await call()
     except DeviceError as exc:
         return exc
 

@@ -30,6 +30,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--insecure", action="store_true", help="SiLA: plain gRPC without TLS (warns)"
     )
     gateway.add_argument("--discovery", action="store_true", help="SiLA: announce by mDNS")
+    gateway.add_argument(
+        "--vendor-url",
+        default=None,
+        help="SiLA: the ServerVendorURL in SiLAService (default: a placeholder, example.org)",
+    )
     gateway.add_argument("--port", type=int, default=4840, help="TCP port (default 4840)")
     gateway.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     gateway.add_argument(
@@ -95,11 +100,15 @@ async def _serve_sila(args: argparse.Namespace) -> None:
             port=port,
             insecure=args.insecure,
             discovery=args.discovery,
+            vendor_url=args.vendor_url,
         )
         async with gateway:
             for server in gateway.servers:
                 tls = "plain gRPC" if server.insecure else "TLS"
-                print(f"sila+grpc://{server.address} ({tls}) serves {server.device.device_id}")
+                print(
+                    f"sila+grpc://{server.address} ({tls}) serves {server.device.device_id}",
+                    flush=True,
+                )
             await asyncio.Event().wait()
     finally:
         for device in devices:

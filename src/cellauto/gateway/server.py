@@ -28,7 +28,7 @@ from cellauto.gateway.security import (
 )
 from cellauto.lads._ua import Server
 from cellauto.lads.builder import LadsBuilder
-from cellauto.lads.nodesets import load_lads
+from cellauto.lads.cache import init_with_lads
 
 GATEWAY_NAMESPACE = "urn:cellauto:gateway"
 """Namespace of the gateway's instance nodes (device, unit and function NodeIds)."""
@@ -59,6 +59,8 @@ class GatewayConfig:
     audit: AuditSink | None = None
     name: str = "cellauto LADS gateway"
     users: UserStore | None = field(default=None, repr=False)
+    startup_cache: Path | None = None
+    """Folder of the LADS start-up cache (`cellauto.lads.cache`), or None to build."""
 
 
 class Gateway:
@@ -84,7 +86,7 @@ class Gateway:
         config, server = self.config, self.server
         uri = application_uri()
         cert, key = ensure_certificate(config.state / "pki", uri)
-        await server.init()
+        namespaces = await init_with_lads(server, config.startup_cache)
         await server.set_application_uri(uri)
         server.set_server_name(config.name)
         server.set_endpoint(self.url)
@@ -101,7 +103,6 @@ class Gateway:
             tokens.insert(0, ua.AnonymousIdentityToken)
         server.set_identity_tokens(tokens)
         server.set_certificate_validator(self.trust)
-        namespaces = await load_lads(server)
         idx = await server.register_namespace(GATEWAY_NAMESPACE)
         self._builder = LadsBuilder(server, namespaces, idx)
         self._alarms = AlarmConditions(server, self.users)
@@ -175,10 +176,12 @@ def serve_lads(
     allow_unsecured_read: bool = False,
     anonymous: bool = True,
     audit: AuditSink | None = None,
+    startup_cache: Path | None = None,
 ) -> Gateway:
     """A LADS gateway for connected `devices`; use as ``async with serve_lads(devices) as gw:``.
 
-    `state` is the folder of the gateway's certificate, trust list and users."""
+    `state` is the folder of the gateway's certificate, trust list and users; `startup_cache`
+    the folder of the LADS start-up cache (None: build the address space at each start)."""
     return Gateway(
         devices,
         GatewayConfig(
@@ -188,5 +191,6 @@ def serve_lads(
             allow_unsecured_read=allow_unsecured_read,
             anonymous=anonymous,
             audit=audit,
+            startup_cache=startup_cache,
         ),
     )

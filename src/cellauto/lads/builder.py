@@ -51,6 +51,7 @@ LADS_TYPES: dict[str, int] = {
     "ProgramManagerType": 1006,
     "ProgramTemplateType": 1018,
     "ResultType": 1021,
+    "ResultFileType": 1001,
     "AnalogScalarSensorFunctionType": 1016,
     "AnalogControlFunctionType": 1009,
     "TwoStateDiscreteSensorFunctionType": 1031,

@@ -10,7 +10,6 @@ only). Everything else is imported as published.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -72,11 +71,16 @@ def importable_xml(filename: str) -> str:
 async def load_lads(server: Server) -> Namespaces:
     """Import DI, IA, AMB, Machinery and LADS into `server` (after ``init()``, before start)."""
     existing = await server.get_namespace_array()
-    subtypes = _cache_reference_subtypes(server)
+    subtypes = cache_reference_subtypes(server)
     for uri, filename in NODESET_FILES:
         if uri not in existing:
             await server.import_xml(xmlstring=importable_xml(filename))
             subtypes.clear()  # the model may have added reference types
+    return await namespaces(server)
+
+
+async def namespaces(server: Server) -> Namespaces:
+    """The namespace indexes of the LADS models on `server` (imported already)."""
     array = await server.get_namespace_array()
     return Namespaces(
         di=array.index(DI_URI),
@@ -86,7 +90,7 @@ async def load_lads(server: Server) -> Namespaces:
     )
 
 
-def _cache_reference_subtypes(server: Server) -> dict[Any, frozenset[Any]]:
+def cache_reference_subtypes(server: Server) -> dict[Any, frozenset[Any]]:
     """Memoise asyncua's walk of the reference-type hierarchy on this server's view service.
 
     asyncua re-walks the subtypes of a reference type for every reference of every browse;
@@ -106,15 +110,3 @@ def _cache_reference_subtypes(server: Server) -> dict[Any, frozenset[Any]]:
 
     view._get_sub_ref = subtypes  # type: ignore[assignment,method-assign]
     return cache
-
-
-async def measure_import() -> tuple[float, float]:
-    """Seconds for (asyncua's own ``init``, importing the LADS models) on this machine."""
-    from asyncua.server.server import Server
-
-    server = Server()
-    started = time.perf_counter()
-    await server.init()
-    initialised = time.perf_counter()
-    await load_lads(server)
-    return initialised - started, time.perf_counter() - initialised

@@ -23,7 +23,7 @@ from pathlib import Path
 from queue import Queue
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import JsonValue, ValidationError
 from sila2.features.lockcontroller import LockControllerFeature
 from sila2.framework import Feature as SilaFeature
 from sila2.framework.errors.defined_execution_error import DefinedExecutionError
@@ -32,13 +32,13 @@ from sila2.server.default_feature_implementations.lockcontroller_impl import (
     LockControllerImpl,
 )
 
-from cellauto.driver import Device
+from cellauto.driver import Device, acting_via
 from cellauto.errors import DeviceError
 from cellauto.operation import Operation
 from cellauto.schema import Event, EventKind, ProgramTemplate, Result
 from cellauto.schema.quantity import Q
 from cellauto.sila.fdl import channel_feature, channels_identifier, load_feature
-from cellauto.sila.features import FEATURES
+from cellauto.sila.features import FEATURES, SIMULATION_CONTROLLER
 from cellauto.sila.tls import Credentials, server_credentials
 from cellauto.state import StateCommand
 
@@ -66,6 +66,22 @@ def parse_parameters(text: str) -> dict[str, object]:
         else value
         for name, value in raw.items()
     }
+
+
+PLACEHOLDER_VENDOR_URL = "https://example.org/cellauto"
+"""SiLAService's ServerVendorURL unless given: a placeholder (the project names no home page)."""
+CLIENT = "sila:client"
+"""Who commands through SiLA: the standard's core features do not identify the client."""
+
+
+@dataclass(frozen=True)
+class CommandCall:
+    """A command a SiLA client sent, and how it ended (``ok``, ``refused: <why>``)."""
+
+    command: str
+    """``<Feature>.<Command>``, e.g. ``ProgramController.RunProgram``."""
+    arguments: dict[str, JsonValue]
+    outcome: str
 
 
 @dataclass
@@ -172,10 +188,17 @@ class DeviceSilaServer:
         cert_dir: Path | None = None,
         discovery: bool = False,
         on_client: Callable[[], None] | None = None,
+        on_command: Callable[[CommandCall], None] | None = None,
+        vendor_url: str = PLACEHOLDER_VENDOR_URL,
+        simulated: bool = False,
     ) -> None:
         self.device = device
+        self.simulated = simulated
+        """Serve SimulationController, always in simulation mode (a simulator's server)."""
         self.on_client = on_client
         """Called (in the device's loop) when a client first reads DeviceIdentity."""
+        self.on_command = on_command
+        """Called (in the device's loop) with every command a client sent, once it ended."""
         self.insecure = insecure
         self.discovery = discovery
         self.server_uuid = server_uuid or uuid.uuid5(
@@ -190,7 +213,7 @@ class DeviceSilaServer:
             server_type="CellautoDevice",
             server_version="1.0",
             server_description=f"cellauto device {device.device_id} ({device.profile.device})",
-            server_vendor_url="https://cellauto.org",
+            server_vendor_url=vendor_url,
             server_uuid=self.server_uuid,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -268,7 +291,8 @@ class DeviceSilaServer:
         assert self._loop is not None
 
         async def wrapped() -> T:
-            return await coro
+            with acting_via("sila"):
+                return await coro
 
         future: Future[T] = asyncio.run_coroutine_threadsafe(wrapped(), self._loop)
         self._pending.add(future)
@@ -281,11 +305,32 @@ class DeviceSilaServer:
         node = self.features[feature].defined_execution_errors[name]
         return DefinedExecutionError(node, message)
 
-    def _guard(self, feature: str, error: str, coro: Awaitable[T]) -> T:
+    def _guard(
+        self,
+        command: str,
+        arguments: dict[str, JsonValue],
+        error: str,
+        coro: Awaitable[T],
+    ) -> T:
+        """Run a client's `command` (``Feature.Command``) on the device; a device refusal
+        becomes the feature's defined `error`; either way `on_command` hears of it."""
+        feature = command.split(".")[0]
+        outcome = "ok"
         try:
             return self._call(coro)
         except (DeviceError, ValueError, KeyError, ValidationError) as exc:
+            outcome = f"refused: {exc}"
             raise self._error(feature, error, str(exc)) from exc
+        except BaseException as exc:
+            outcome = f"failed: {exc!r}"
+            raise
+        finally:
+            self._report(CommandCall(command, arguments, outcome))
+
+    def _report(self, call: CommandCall) -> None:
+        if self.on_command is not None and self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already closed: nobody to tell
+                self._loop.call_soon_threadsafe(self.on_command, call)
 
     def _publish(self, key: str, value: Any) -> None:
         queue = self._queues.get(key)
@@ -297,7 +342,7 @@ class DeviceSilaServer:
     def _add_features(self) -> None:
         lock = _Lock(self.server)
         self.server.set_feature_implementation(LockControllerFeature, lock)
-        for spec in FEATURES:
+        for spec in (*FEATURES, *([SIMULATION_CONTROLLER] if self.simulated else [])):
             self.features[spec.identifier] = SilaFeature(load_feature(spec.identifier))
         channels, self.channel_names = channel_feature(self.device.profile)
         self.features[channels.identifier] = SilaFeature(channels.xml())
@@ -311,6 +356,7 @@ class DeviceSilaServer:
             "DeviceIdentity": self._device_identity,
             "CancelController": self._cancel_controller,
             "PauseController": self._pause_controller,
+            "SimulationController": self._simulation_controller,
         }
         for name, feature in self.features.items():
             calls = builders[name]() if name in builders else {}
@@ -342,9 +388,14 @@ class DeviceSilaServer:
                     if program.lstrip().startswith("{")
                     else program
                 )
-                return await device.start_program(template, parse_parameters(parameters))
+                return await device.start_program(
+                    template, parse_parameters(parameters), user=CLIENT
+                )
 
-            operation = self._guard("ProgramController", "ProgramRejected", start())
+            arguments: dict[str, JsonValue] = {"Program": program, "Parameters": parameters}
+            operation = self._guard(
+                "ProgramController.RunProgram", arguments, "ProgramRejected", start()
+            )
             run = _Run(instance.execution_uuid, operation)
             self._runs[run.execution] = run
             instance.begin_execution()
@@ -389,13 +440,13 @@ class DeviceSilaServer:
             "Clear",
             "Reset",
         ):
-            calls[command] = self._state_call(StateCommand(command.lower()))
+            calls[command] = self._state_call(command, StateCommand(command.lower()))
         return calls
 
-    def _state_call(self, command: StateCommand) -> Callable[..., None]:
+    def _state_call(self, name: str, command: StateCommand) -> Callable[..., None]:
         def call(*, metadata: Any) -> None:
             method = getattr(self.device, str(command))
-            self._guard("DeviceStateController", "CommandNotAllowed", method())
+            self._guard(f"DeviceStateController.{name}", {}, "CommandNotAllowed", method())
 
         return call
 
@@ -421,14 +472,24 @@ class DeviceSilaServer:
 
     def _alarm_controller(self) -> dict[str, Callable[..., Any]]:
         def acknowledge(alarm_id: str, user: str, *, metadata: Any) -> None:
-            self._guard("AlarmController", "UnknownAlarm", self.device.acknowledge(alarm_id, user))
+            self._guard(
+                "AlarmController.AcknowledgeAlarm",
+                {"AlarmId": alarm_id, "User": user},
+                "UnknownAlarm",
+                self.device.acknowledge(alarm_id, user),
+            )
 
         return {"AcknowledgeAlarm": acknowledge}
 
     def _operator_prompts(self) -> dict[str, Callable[..., Any]]:
         def answer(prompt_id: str, answer: str, user: str, *, metadata: Any) -> None:
             coro = self.device.answer_prompt(prompt_id, answer, user)
-            self._guard("OperatorPrompts", "PromptRejected", coro)
+            arguments: dict[str, JsonValue] = {
+                "PromptId": prompt_id,
+                "Answer": answer,
+                "User": user,
+            }
+            self._guard("OperatorPrompts.AnswerPrompt", arguments, "PromptRejected", coro)
 
         return {"AnswerPrompt": answer}
 
@@ -445,7 +506,8 @@ class DeviceSilaServer:
                 result = await self.device.command(name, **parse_parameters(parameters))
                 return result.model_dump_json()
 
-            return self._guard("DeviceCommands", "CommandRejected", run())
+            arguments: dict[str, JsonValue] = {"Name": name, "Parameters": parameters}
+            return self._guard("DeviceCommands.SendCommand", arguments, "CommandRejected", run())
 
         return {"SendCommand": send}
 
@@ -463,11 +525,21 @@ class DeviceSilaServer:
     def _cancel_controller(self) -> dict[str, Callable[..., Any]]:
         def cancel(execution: str, *, metadata: Any) -> None:
             run = self._find_run("CancelController", execution)
-            self._guard("CancelController", "OperationNotSupported", run.operation.cancel())
+            self._guard(
+                "CancelController.CancelCommand",
+                {"CommandExecutionUUID": execution},
+                "OperationNotSupported",
+                run.operation.cancel(),
+            )
 
         def cancel_all(*, metadata: Any) -> None:
             for run in list(self._runs.values()):
-                self._call(run.operation.cancel())
+                self._guard(
+                    "CancelController.CancelAll",
+                    {"CommandExecutionUUID": str(run.execution)},
+                    "OperationNotSupported",
+                    run.operation.cancel(),
+                )
 
         return {"CancelCommand": cancel, "CancelAll": cancel_all}
 
@@ -481,17 +553,38 @@ class DeviceSilaServer:
     def _pause_controller(self) -> dict[str, Callable[..., Any]]:
         def pause(execution: str, *, metadata: Any) -> None:
             run = self._find_run("PauseController", execution)
-            self._guard("PauseController", "OperationNotSupported", self.device.hold())
+            self._guard(
+                "PauseController.Pause",
+                {"CommandExecutionUUID": execution},
+                "OperationNotSupported",
+                self.device.hold(),
+            )
             self._paused.add(run.execution)
             self._publish("PauseController.PausedCommands", [str(u) for u in self._paused])
 
         def resume(execution: str, *, metadata: Any) -> None:
             run = self._find_run("PauseController", execution)
-            self._guard("PauseController", "OperationNotSupported", self.device.unhold())
+            self._guard(
+                "PauseController.Resume",
+                {"CommandExecutionUUID": execution},
+                "OperationNotSupported",
+                self.device.unhold(),
+            )
             self._paused.discard(run.execution)
             self._publish("PauseController.PausedCommands", [str(u) for u in self._paused])
 
         return {"Pause": pause, "Resume": resume}
+
+    def _simulation_controller(self) -> dict[str, Callable[..., Any]]:
+        def real(*, metadata: Any) -> None:
+            message = "this server serves a simulator, which has no real mode"
+            raise self._error("SimulationController", "StartRealModeFailed", message)
+
+        return {
+            "StartSimulationMode": lambda *, metadata: None,
+            "StartRealMode": real,
+            "get_SimulationMode": lambda *, metadata: True,
+        }
 
     # -- what the device reports -------------------------------------------------------------
 
@@ -504,6 +597,7 @@ class DeviceSilaServer:
                 key = keys.get(sample.channel)
                 if key is not None:
                     self._publish(key, sample.value)
+                self._publish("SampleStream.Samples", sample.model_dump_json())
         finally:
             feed.close()
 
@@ -521,7 +615,9 @@ class DeviceSilaServer:
             del self._events[0]
             self._first_seq += 1
         if event.kind is EventKind.STATE_CHANGED:
-            self._publish("DeviceStateController.State", str(self.device.state))
+            # the state this event entered: by the time it is published the device may have
+            # moved on, and each transition must reach the subscribers
+            self._publish("DeviceStateController.State", event.to_state or str(self.device.state))
         elif event.kind in (
             EventKind.ALARM_RAISED,
             EventKind.ALARM_CLEARED,

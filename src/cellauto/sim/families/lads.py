@@ -21,8 +21,8 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import hashlib
 import itertools
-import logging
 import math
 import shutil
 import tempfile
@@ -30,11 +30,12 @@ from collections.abc import Mapping
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from cellauto.driver import Device, OperatorPrompt
-from cellauto.errors import SimulationError
+from cellauto.errors import FaultSpecError, SimOptionError, SimulationError
 from cellauto.lads._ua import ObjectIds, nid
+from cellauto.lads.cache import cache_dir
 from cellauto.schema import (
     Alarm,
     DeviceInfo,
@@ -43,12 +44,14 @@ from cellauto.schema import (
     ProgramTemplate,
     PropertyValue,
     Result,
+    ResultFile,
     Sample,
 )
 from cellauto.schema.programs import Outcome
 from cellauto.sim.clock import Clock
 from cellauto.sim.device import ClockPin, EventLog
-from cellauto.sim.handle import SimHandle
+from cellauto.sim.faults import FaultKind
+from cellauto.sim.handle import SimHandle, plan_faults
 from cellauto.sim.runner import ProgramRunner, RunEvent, StepHook
 from cellauto.sim.truth import GroundTruth
 from cellauto.state import (
@@ -61,8 +64,6 @@ from cellauto.state import (
     State,
     StateCommand,
 )
-
-_log = logging.getLogger("cellauto.sim.lads")
 
 Value = float | int | bool | str
 
@@ -96,6 +97,7 @@ class SimulatedLadsDevice(Device):
         self._open_prompt: str | None = None
         self.step_start: dict[str, StepHook] = {}
         self.step_end: dict[str, StepHook] = {}
+        self._files: Path | None = None
 
     # -- what a device implements ------------------------------------------------------------
 
@@ -106,6 +108,10 @@ class SimulatedLadsDevice(Device):
     def result_properties(self, outcome: str) -> dict[str, PropertyValue]:
         """What a finished run reports."""
         return {}
+
+    def result_files(self, outcome: str) -> list[tuple[str, str, bytes]]:
+        """The files a finished run produced: (name, MIME type, content)."""
+        return []
 
     # -- Device hooks --------------------------------------------------------------------------
 
@@ -119,6 +125,8 @@ class SimulatedLadsDevice(Device):
         )
 
     async def _close(self) -> None:
+        if self._files is not None:
+            shutil.rmtree(self._files, ignore_errors=True)
         self.prompt_pin.release()
         for task in (self._run_task, self._loop_task):
             if task is not None:
@@ -204,7 +212,25 @@ class SimulatedLadsDevice(Device):
             outcome=outcome,
             total_runtime=max(stopped - run.started, timedelta(0)),
             properties=self.result_properties(outcome),
+            files=self._store(run, self.result_files(outcome)),
         )
+
+    def _store(self, run: ProgramRun, files: list[tuple[str, str, bytes]]) -> list[ResultFile]:
+        """Write a run's files to the simulator's folder (the LADS server serves them from
+        there as FileType objects; removed when the device closes)."""
+        if not files:
+            return []
+        if self._files is None:
+            self._files = Path(tempfile.mkdtemp(prefix=f"cellauto-{self.device_id}-files-"))
+        stored = []
+        for name, mime_type, content in files:
+            path = self._files / f"{run.device_program_run_id}-{name}"
+            path.write_bytes(content)
+            digest = hashlib.sha256(content).hexdigest()
+            stored.append(
+                ResultFile(name=name, mime_type=mime_type, path=path.as_uri(), sha256=digest)
+            )
+        return stored
 
     def _on_run_event(self, event: RunEvent) -> None:
         data = {"state": str(event.status.state)} if event.kind == "state" else {}
@@ -314,6 +340,33 @@ class LadsSimHandle(SimHandle):
     device: SimulatedLadsDevice
     gateway: Any
 
+    unsimulated_faults: ClassVar[frozenset[FaultKind]] = frozenset(
+        {FaultKind.STALL, FaultKind.CORRUPT, FaultKind.DROP_BYTES}
+    )
+    """Link faults a LADS server cannot show: asyncua owns the OPC UA framing and sessions."""
+
+    @classmethod
+    async def launch(
+        cls, profile: DeviceProfile, options: Mapping[str, str], **kwargs: Any
+    ) -> Self:
+        """As the kit's, but refuses the faults this wire cannot simulate before serving."""
+        try:
+            planned = plan_faults(options.get("faults", ""), profile).faults
+        except FaultSpecError:
+            planned = ()  # the kit's launch says what is wrong with the spec
+        refused = sorted({str(f.kind) for f in planned if f.kind in cls.unsimulated_faults})
+        if refused:
+            raise SimOptionError(
+                cls.kind,
+                "faults",
+                f"{', '.join(refused)} cannot be simulated on a LADS server "
+                "(asyncua owns the OPC UA framing); use disconnect or the profile's alarms",
+            )
+        return await super().launch(profile, options, **kwargs)
+
+    def _stall(self, duration: float) -> None:
+        raise SimulationError(f"{self.kind}: stall is refused when the simulator starts")
+
     async def _start(self) -> None:
         from cellauto.gateway import Role, serve_lads
 
@@ -325,6 +378,7 @@ class LadsSimHandle(SimHandle):
             port=self.options.port or 0,
             allow_unsecured_read=True,
             audit=lambda call: None,
+            startup_cache=cache_dir(),
         )
         self.gateway.users.anonymous = Role.SUPERVISOR
         self._start_pin = ClockPin(self.clock)
@@ -375,9 +429,6 @@ class LadsSimHandle(SimHandle):
         finally:
             self._start_pin.hold()
             await listener.start()
-
-    def _stall(self, duration: float) -> None:
-        _log.warning("%s: stalls are not simulated on the LADS server; ignored", self.kind)
 
 
 @cache

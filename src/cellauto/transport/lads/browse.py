@@ -5,8 +5,10 @@ them written in advance.
 functional unit's state machines and their methods, its FunctionSet (each function's type,
 value variable, EngineeringUnits, EURange, EnumStrings) and its ProgramManager (templates,
 ActiveProgram properties, ResultSet). Types are recognised by the TypeDefinition each browse
-reference carries, so one browse per node is enough. What it finds is plain data
-(`LadsDeviceView`); `cellauto.transport.lads.profile` turns it into a cellauto profile.
+reference carries, so one browse per node is enough (a type not in the LADS namespace, such as
+a vendor's subtype of a LADS function type, is walked up to its LADS supertype once). What it
+finds is plain data (`LadsDeviceView`); `cellauto.transport.lads.profile` turns it into a cellauto
+profile.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ IDENTIFICATION = (
 """DI identification properties read from each device (those it has)."""
 
 _FUNCTION_TYPES = {LADS_TYPES[kind.value]: kind for kind in FunctionKind}
+_MAX_TYPE_DEPTH = 16
+"""Supertypes walked up from a vendor's type before giving up (a loop is a broken server)."""
 
 
 @dataclass
@@ -130,6 +134,7 @@ class _Browser:
         self.client = client
         self.lads = lads
         self.di = di
+        self._kinds: dict[ua.NodeId, FunctionKind | None] = {}
 
     async def children(self, node: Node) -> list[ua.ReferenceDescription]:
         refs: list[ua.ReferenceDescription] = await node.get_references(
@@ -220,12 +225,7 @@ class _Browser:
         return unit
 
     async def function(self, ref: ua.ReferenceDescription) -> FunctionView | None:
-        type_id = ref.TypeDefinition
-        kind = (
-            _FUNCTION_TYPES.get(cast(int, type_id.Identifier))
-            if type_id.NamespaceIndex == self.lads
-            else None
-        )
+        kind = await self.function_kind(ref.TypeDefinition)
         if kind is None:
             return None
         node = self.node(ref)
@@ -260,6 +260,27 @@ class _Browser:
             texts = await self.node(enum).read_value()
             function.choices = [_text(t) for t in texts or ()]
         return function
+
+    async def function_kind(self, type_id: ua.NodeId) -> FunctionKind | None:
+        """The LADS function kind of an object type: its own, or that of its nearest LADS
+        supertype (a vendor's subtype of a LADS function type); None for other types."""
+        if type_id not in self._kinds:
+            self._kinds[type_id] = await self._supertype_kind(type_id)
+        return self._kinds[type_id]
+
+    async def _supertype_kind(self, type_id: ua.NodeId) -> FunctionKind | None:
+        for _ in range(_MAX_TYPE_DEPTH):
+            if type_id.NamespaceIndex == 0:  # the base types: no LADS function above
+                return None
+            if type_id.NamespaceIndex == self.lads:
+                return _FUNCTION_TYPES.get(cast(int, type_id.Identifier))
+            parents = await self.client.get_node(type_id).get_references(
+                refs=ObjectIds.HasSubtype, direction=ua.BrowseDirection.Inverse
+            )
+            if not parents:
+                return None
+            type_id = parents[0].NodeId
+        return None
 
     async def program_manager(self, ref: ua.ReferenceDescription) -> ProgramManagerView:
         refs = await self.children(self.node(ref))
