@@ -60,7 +60,7 @@ async def cocoon(**options: str) -> AsyncIterator[tuple[CocoonSimulator, CocoonA
 
 
 async def next_event(feed: Feed[Event], match: Callable[[Event], bool]) -> Event:
-    """The next event of `feed` that matches (no wall-clock bound: pytest's timeout is)."""
+    """The next event of `feed` that matches (no wall-clock bound: the suite's timeout is)."""
     async for event in feed:
         if match(event):
             return event

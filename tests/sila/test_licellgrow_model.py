@@ -107,9 +107,10 @@ async def test_calibrate_sensor_asks_the_operator_for_the_standard_over_sila() -
         await device.close()
 
 
-async def test_while_the_link_is_down_an_operation_fails_with_connection_lost() -> None:
-    # real-time clock: the outage outlasts the test, so the adapter stays in it
-    device = await connect("licellgrow+sim://?speed=1&seed=2&faults=disconnect@1s:1h")
+async def test_an_operation_waits_for_the_link_then_fails_with_connection_lost() -> None:
+    # real-time clock: the outage outlasts the test, so the adapter stays in it; the operation
+    # waits for the link to come back (half of `timeout`), as over OPC UA, then fails typed
+    device = await connect("licellgrow+sim://?speed=1&seed=2&faults=disconnect@1s:1h&timeout=1")
     try:
         events = device.events()
         async for event in events:

@@ -35,7 +35,6 @@ from cellauto.adapter import (
     TIMEOUT,
     ConnectionEvent,
     Options,
-    host_port,
     number,
     reconnect_policy,
     text,
@@ -57,7 +56,6 @@ from cellauto.schema import (
 )
 from cellauto.schema.profile import FunctionalUnit
 from cellauto.schema.programs import ResultFile
-from cellauto.secrets import credentials
 from cellauto.state import (
     ABORTED,
     COMPLETE,
@@ -73,7 +71,13 @@ from cellauto.state import (
 from cellauto.transport.lads import LadsDeviceView, UnitView, profile_from_view
 from cellauto.transport.lads.client import ALARM_CONDITION_TYPE, LadsClient
 from cellauto.transport.lads.profile import snake
-from cellauto.transport.opcua import DataChange, OpcUaTransport, SubscriptionApi, plain
+from cellauto.transport.opcua import (
+    DataChange,
+    OpcUaTransport,
+    SubscriptionApi,
+    endpoint,
+    plain,
+)
 from cellauto.transport.opcua_capture import Capture
 
 _log = logging.getLogger("cellauto_adapters.lads")
@@ -128,16 +132,9 @@ class LadsAdapter(Device):
         super().__init__(device_id, profile, timeout=values[TIMEOUT], time=time)
         self.period = values[PERIOD]
         self.device_name = values[DEVICE]
-        address = url.address.split("/", 1)[0]
-        userinfo, at, hostport = address.rpartition("@")
-        user = userinfo.split(":", 1)[0] if at else None
-        host, port = host_port(device_id, hostport)
-        login: tuple[str, str] | None = None
-        if user:
-            found = credentials(device_id, f"opc.tcp://{address}") or credentials(host)
-            login = (user, found.password if found is not None else "")
+        login = endpoint(device_id, url.address)
         self._transport = OpcUaTransport(
-            f"opc.tcp://{host}:{port}",
+            login.url,
             device=device_id,
             timeout=self.timeout,
             heartbeat=values[HEARTBEAT] or 3600.0,
@@ -145,7 +142,7 @@ class LadsAdapter(Device):
             on_event=self._on_connection,
             on_reconnect=self._on_reconnect,
             capture=Capture(values[CAPTURE]) if values.given(CAPTURE) else None,
-            credentials=login,
+            credentials=login.credentials,
         )
         self._lads = LadsClient(self._transport)
         self.view: LadsDeviceView | None = None

@@ -613,8 +613,12 @@ class SilaAdapter(Device):
 
     # -- operations --------------------------------------------------------------------------
 
-    def _live(self, operation: str) -> Any:
-        """The connected client; a typed error while the link is down."""
+    async def _live(self, operation: str) -> Any:
+        """The connected client, waiting while the link is being re-made (as the OPC UA
+        transport does) up to half of `timeout` (the call gets the rest); ConnectionLost if it
+        is not back by then."""
+        if not self._connected.is_set() and self._reconnecting is not None:
+            await asyncio.to_thread(self._connected.wait, self.timeout / 2)
         client = self.client
         if client is None or not self._connected.is_set():
             raise ConnectionLost(self.device_id, operation, "the SiLA link is down (reconnecting)")
@@ -634,7 +638,8 @@ class SilaAdapter(Device):
             return self.sample(channel, self._latest[channel], self.time.now(), publish=False)
         feature, prop, mapping = self._table[channel]
         value = await self._sila(
-            f"read {channel}", getattr(getattr(self._live(f"read {channel}"), feature), prop).get
+            f"read {channel}",
+            getattr(getattr(await self._live(f"read {channel}"), feature), prop).get,
         )
         if isinstance(value, int | float) and not isinstance(value, bool):
             value = (
@@ -657,7 +662,7 @@ class SilaAdapter(Device):
         self, template: ProgramTemplate, parameters: dict[str, PropertyValue], run: ProgramRun
     ) -> None:
         self._cellauto_only(f"start_program {template.name}")
-        command = self._live(f"start_program {template.name}").ProgramController.RunProgram
+        command = (await self._live(f"start_program {template.name}")).ProgramController.RunProgram
         known = {p.name: p.content_hash for p in self.profile.programs}
         program = (
             template.name
@@ -748,7 +753,9 @@ class SilaAdapter(Device):
 
     async def _send_state_command(self, command: StateCommand) -> None:
         self._cellauto_only(str(command))
-        call = getattr(self._live(str(command)).DeviceStateController, str(command).capitalize())
+        call = getattr(
+            (await self._live(str(command))).DeviceStateController, str(command).capitalize()
+        )
         settled = {s for s in ALREADY_THERE[command] if not s.is_acting}
         feed = self.events()
         try:
@@ -766,14 +773,14 @@ class SilaAdapter(Device):
 
     async def _acknowledge(self, alarm: Alarm, user: str) -> None:
         self._cellauto_only("acknowledge")
-        ack = self._live("acknowledge").AlarmController.AcknowledgeAlarm
+        ack = (await self._live("acknowledge")).AlarmController.AcknowledgeAlarm
         await self._sila(
             f"acknowledge {alarm.alarm_id}", lambda: ack(AlarmId=alarm.alarm_id, User=user)
         )
 
     async def _answer_prompt(self, prompt: OperatorPrompt, answer: str, user: str) -> None:
         self._cellauto_only("answer_prompt")
-        call = self._live("answer_prompt").OperatorPrompts.AnswerPrompt
+        call = (await self._live("answer_prompt")).OperatorPrompts.AnswerPrompt
         self._answering[prompt.prompt_id] = (answer, user)
         try:
             await self._sila(
@@ -789,7 +796,7 @@ class SilaAdapter(Device):
 
     async def _command(self, name: str, parameters: dict[str, PropertyValue]) -> CommandResult:
         if self.cellauto:
-            send = self._live(name).DeviceCommands.SendCommand
+            send = (await self._live(name)).DeviceCommands.SendCommand
             raw = await self._sila(name, lambda: send(Name=name, Parameters=_wire(parameters)))
             result = CommandResult.model_validate_json(raw.Result)
             return result.model_copy(update={"device_id": self.device_id})
