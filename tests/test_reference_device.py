@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 import cellauto
-from cellauto.errors import CommandRejected, InvalidTransition
+from cellauto.errors import CommandRejected, InvalidTransition, SimulationError
 from cellauto.operation import Operation
 from cellauto.registry import register_adapter, register_simulator
 from cellauto.schema import EventKind, Result
@@ -147,3 +147,12 @@ async def test_disconnect_fault_is_survived() -> None:
     ]
     assert "disconnected" in connection
     assert connection.index("connected", connection.index("disconnected")) > 0
+
+
+async def test_the_reference_simulator_refuses_alarms_its_profile_lacks() -> None:
+    sim = await start_simulator(PROFILE, {})
+    try:
+        with pytest.raises(SimulationError, match="no alarm 'door'; alarms: none"):
+            sim.raise_alarm("door")
+    finally:
+        await sim.stop()

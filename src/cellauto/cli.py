@@ -7,11 +7,15 @@ import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from cellauto._version import __version__
 from cellauto.errors import CellautoError
+
+if TYPE_CHECKING:
+    from cellauto.sim import SimHandle
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -128,6 +132,14 @@ def _parser() -> argparse.ArgumentParser:
         default="",
         help="fault schedule (docs/faults.md), e.g. disconnect@2h:30s,stall@3h:10m, or a profile "
         "alarm code: door_open@10m:2m",
+    )
+    sim.add_argument(
+        "-o",
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a device option, as in the simulator URL (e.g. -o anonymous=read)",
     )
     sim.set_defaults(handler=_sim)
     _register_optional_commands(commands)
@@ -254,22 +266,33 @@ def _run(args: argparse.Namespace) -> int:
     )
 
 
+async def start_sim(args: argparse.Namespace) -> SimHandle:
+    """Start the simulator ``cellauto sim`` names, with its options as in a simulator URL."""
+    from cellauto.errors import SimOptionError
+    from cellauto.sim import start_simulator
+
+    options: dict[str, Any] = {}  # text, as in a URL query
+    for item in args.option:
+        name, equals, value = item.partition("=")
+        if not equals:
+            raise SimOptionError(args.device, name, f"{item!r}: expected NAME=VALUE")
+        options[name.strip()] = value
+    return await start_simulator(
+        args.device,
+        speed=args.speed,
+        seed=args.seed,
+        port=args.port,
+        pty=args.pty,
+        faults=args.faults or None,
+        **options,
+    )
+
+
 def _sim(args: argparse.Namespace) -> int:
     import asyncio
 
-    from cellauto.profiles import load_profile
-    from cellauto.registry import load_simulator
-
-    options = {"speed": args.speed, "seed": str(args.seed)}
-    if args.faults:
-        options["faults"] = args.faults
-    if args.port is not None:
-        options["port"] = str(args.port)
-    if args.pty:
-        options["pty"] = "1"
-
     async def serve() -> None:
-        simulator = await load_simulator(args.device)(load_profile(args.device), options)
+        simulator = await start_sim(args)
         try:
             print(simulator.url, flush=True)
             await asyncio.Event().wait()

@@ -134,7 +134,8 @@ class Incubator:
 
 class RunningIncubator(SimHandle):
     """A started reference simulator: the whole simulator side of a device author's work is
-    this subclass (start, stop, alarms, wire faults) plus the device model above."""
+    this subclass (start, stop, wire faults; alarms come from the base, which refuses every
+    code as the profile declares none) plus the device model above."""
 
     kind: ClassVar[str] = "incubator"
 
@@ -164,12 +165,6 @@ class RunningIncubator(SimHandle):
             await asyncio.gather(self.device.task, return_exceptions=True)
         if hasattr(self, "server"):
             await self.server.close()
-
-    def raise_alarm(self, code: str, duration: float | None = None) -> str:
-        raise SimulationError(f"the reference incubator has no alarm {code!r} (it has none)")
-
-    def clear_alarm(self, code: str) -> None:
-        raise SimulationError(f"the reference incubator has no alarm {code!r} (it has none)")
 
     async def _disconnect(self, duration: float) -> None:
         await self.server.disconnect()

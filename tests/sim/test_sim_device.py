@@ -10,7 +10,15 @@ import pytest
 from cellauto.profiles import load_profile
 from cellauto.schema import AlarmSeverity
 from cellauto.sim import DiscreteEventClock, ScaledClock
-from cellauto.sim.device import ClockPin, EventLog, LimitAlarm, alarm_reaction, react
+from cellauto.sim.device import (
+    ClockPin,
+    ConditionAlarm,
+    EventLog,
+    LimitAlarm,
+    alarm_conditions,
+    alarm_reaction,
+    react,
+)
 from cellauto.state import EXECUTE, HELD, State
 
 
@@ -101,3 +109,34 @@ def test_a_limit_alarm_clears_only_inside_its_hysteresis(
     )
     assert (limit.low, limit.high) == (36, 38)
     assert limit.violated(value, active) is violated
+
+
+def test_conditions_combine_per_code_and_limits_keep_their_hysteresis() -> None:
+    profile = load_profile("prodigy")
+    alarms = [
+        LimitAlarm.from_profile(profile, "chamber.temperature", "temperature_deviation"),
+        ConditionAlarm("chamber.door_closed", "door_open", False),
+        ConditionAlarm("pump.air_detected", "air_detected", True),
+        ConditionAlarm("pump.air_in_line", "air_detected", True),
+    ]
+    quiet = {"chamber.temperature": 37.0, "chamber.door_closed": True, "pump.air_detected": False}
+    assert alarm_conditions(alarms, quiet, set()) == {
+        "temperature_deviation": False,
+        "door_open": False,
+        "air_detected": False,
+    }
+    loud = quiet | {"chamber.temperature": 38.2, "pump.air_in_line": True}
+    assert alarm_conditions(alarms, loud, set()) == {
+        "temperature_deviation": True,
+        "door_open": False,
+        "air_detected": True,  # one of its two conditions holds
+    }
+    inside = quiet | {"chamber.temperature": 37.95}
+    assert alarm_conditions(alarms, inside, {"temperature_deviation"})["temperature_deviation"]
+    assert not alarm_conditions(alarms, inside, set())["temperature_deviation"]
+    text = quiet | {"chamber.temperature": "n/a", "chamber.door_closed": False}
+    assert alarm_conditions(alarms, text, {"temperature_deviation"}) == {
+        "temperature_deviation": False,  # a limit holds only on a number
+        "door_open": True,
+        "air_detected": False,
+    }

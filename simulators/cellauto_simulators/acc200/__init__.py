@@ -73,33 +73,15 @@ class Acc200Simulator(SimHandle):
         await self.device.start()
         self.url = f"acc200+modbus://127.0.0.1:{self.device.server.port}"
 
-    async def _stop(self) -> None:
-        if hasattr(self, "device"):
-            await self.device.stop()
+    def _raise(self, code: str) -> str:
+        """Make the alarm's condition true (until `clear_alarm`); the device raises it."""
+        return self.device.force(code)
 
-    def raise_alarm(self, code: str, duration: float | None = None) -> str:
-        """Make the alarm's condition true now (for `duration` virtual s, or until
-        `clear_alarm`); returns the alarm id."""
-        alarm_id = self.device.force(code)
-        if duration is not None:
-            self.spawn(self.after(duration, self.device.release, code))
-        return alarm_id
-
-    def clear_alarm(self, code: str) -> None:
+    def _clear(self, code: str) -> None:
         self.device.release(code)
 
     async def _disconnect(self, duration: float) -> None:
         await self.device.disconnect(duration)
-
-    def _stall(self, duration: float) -> None:
-        self.device.server.stall()
-        self.spawn(self.after(duration, self.device.server.resume))
-
-    def _fault_alarm(self, code: str) -> None:
-        self.device.force(code)
-
-    def _fault_clear(self, code: str) -> None:
-        self.device.release(code)
 
 
 start_simulator = Acc200Simulator.launch

@@ -9,7 +9,6 @@ each update is one OPC UA data change with the device's virtual time as source t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
@@ -23,6 +22,7 @@ from pydantic import ValidationError
 
 from cellauto.errors import FaultSpecError, InvalidTransition
 from cellauto.schema import DeviceProfile, ProgramTemplate, PropertyValue, Quantity
+from cellauto.schema.programs import Outcome
 from cellauto.sim import (
     Bioreactor,
     BioreactorParams,
@@ -36,23 +36,14 @@ from cellauto.sim import (
     StepContext,
 )
 from cellauto.sim.alarms import AlarmBook, BookAlarm
-from cellauto.sim.device import ClockPin, LimitAlarm, react
+from cellauto.sim.device import ConditionAlarm, LimitAlarm, alarm_conditions
 from cellauto.sim.families.opcua_log import OpcUaEventLogDevice
+from cellauto.sim.lifecycle import NoSuchPrompt, RunLifecycle, SimRun, StateCause
 from cellauto.sim.params import Given, ParameterRefused, check_parameters
 from cellauto.sim.sampling import Periodic
 from cellauto.sim.servers.opcua import MethodFailed
 from cellauto.sim.truth import GroundTruth
-from cellauto.state import (
-    ABORTING,
-    COMPLETE,
-    EXECUTE,
-    IDLE,
-    STOPPING,
-    State,
-    StateCommand,
-    StateMachine,
-    Transition,
-)
+from cellauto.state import EXECUTE, IDLE, StateCommand, StateMachine, Transition
 
 from .address_space import (
     EVENT_TYPES,
@@ -102,19 +93,6 @@ LOOP_ALARMS: dict[str, tuple[str, float]] = {
     "cold_zone_temperature_deviation": ("cold_zone", 11.0),
 }
 """Alarms injected by driving a control loop to a target for the injection's duration."""
-RUN_ENDS: dict[State, str] = {COMPLETE: "complete", STOPPING: "stopped", ABORTING: "aborted"}
-"""A run's result event precedes the state event that ends it, with this outcome."""
-RUNNER_COMMANDS = frozenset(
-    {
-        StateCommand.HOLD,
-        StateCommand.UNHOLD,
-        StateCommand.SUSPEND,
-        StateCommand.UNSUSPEND,
-        StateCommand.STOP,
-        StateCommand.ABORT,
-    }
-)
-"""State commands a running program takes (reset and clear are refused while it runs)."""
 DEFAULT_LOOP_FAULT = 1800.0  # s a loop injection without a duration lasts
 UNTESTED = "untested"  # cassette.integrity before a test (the first of its profile choices)
 NEEDED_FROM = {"cassette.present": "install_cassette", "cold_zone.reagents_loaded": "load_reagents"}
@@ -142,16 +120,16 @@ def _clip(x: float, lo: float, hi: float) -> float:
 
 @dataclass
 class _Run:
+    """A run's process bookkeeping (its life cycle is `CocoonDevice.runs`)."""
+
     runner: ProgramRunner
     run_id: str
-    task: asyncio.Task[Any] | None = None
     needs: set[str] = field(default_factory=set)
     feeds: int = 0
     last_feed: float = 0.0
     pump_until: float = 0.0
     step_started: float = 0.0
     harvested: float = 0.0
-    ended: bool = False
 
 
 class CocoonDevice(OpcUaEventLogDevice):
@@ -182,6 +160,7 @@ class CocoonDevice(OpcUaEventLogDevice):
         self.cold = ControlLoop(COLD_ZONE_LOOP)
         self.rng = self.reactor.rng
         self.machine = StateMachine(serial, initial=IDLE)
+        self.runs = RunLifecycle(self.machine, self)
         super().__init__(
             clock,
             build(profile, self._identification(), self._handlers()),
@@ -196,8 +175,9 @@ class CocoonDevice(OpcUaEventLogDevice):
         self.values: dict[str, Any] = {}
         self._status_of: dict[str, str] = {}
         self._on_change = [n for n, ch in self.channels.items() if ch.sample_period is None]
-        self.limit_alarms = [
-            LimitAlarm.from_profile(profile, c, a) for c, a in LIMIT_ALARMS.items()
+        self.conditions: list[LimitAlarm | ConditionAlarm] = [
+            *(LimitAlarm.from_profile(profile, c, a) for c, a in LIMIT_ALARMS.items()),
+            *(ConditionAlarm(c, a, bad) for a, (c, bad) in STATE_ALARMS.items()),
         ]
         self.alarms = AlarmBook(profile, lambda _n: f"AL-{self.seq + 1:06d}", device="cocoon")
         self._alarm_list = "[]"
@@ -217,8 +197,6 @@ class CocoonDevice(OpcUaEventLogDevice):
         self._samples_taken = 0
         self._cassettes = 0
         self._origin = clock.monotonic()
-        self._prompt_pin = ClockPin(clock)
-        self._pending_answer = ("", "")
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -230,9 +208,9 @@ class CocoonDevice(OpcUaEventLogDevice):
 
     async def stop(self) -> None:
         """Stop every task, any run and the server."""
-        if self.run is not None and self.run.task is not None:
-            self._tasks.append(self.run.task)
-        self._prompt_pin.release()
+        run = self.runs.run
+        if run is not None and run.task is not None:
+            self._tasks.append(run.task)
         await super().stop()
 
     @property
@@ -245,47 +223,43 @@ class CocoonDevice(OpcUaEventLogDevice):
 
     # -- alarm injection ---------------------------------------------------------------------
 
-    def inject(self, code: str, duration: float | None = None) -> None:
-        """Make the condition behind a profile alarm true (for `duration` virtual s, or until
-        `release`): the device then raises the alarm as it would for the real condition."""
+    def inject(self, code: str) -> None:
+        """Make the condition behind a profile alarm true until `clear_alarm` (a loop excursion
+        ends by itself after `DEFAULT_LOOP_FAULT`): the device then raises the alarm as it would
+        for the real condition."""
         if code in STATE_ALARMS:
             channel, value = STATE_ALARMS[code]
             self.forced[channel] = value
-            if duration is not None:
-                self.spawn(self._release_after(code, duration), f"release {code}")
         elif code in LOOP_ALARMS:
-            loop, target = LOOP_ALARMS[code]
-            control = self.cold if loop == "cold_zone" else self.reactor.loops[loop]
-            control.force(target, duration or DEFAULT_LOOP_FAULT)
+            self._loop(code).force(LOOP_ALARMS[code][1], DEFAULT_LOOP_FAULT)
         elif code == "pump_occlusion":
             self.forced["fluidics.line_pressure"] = OCCLUDED_PRESSURE
-            if duration is not None:
-                self.spawn(self._release_after(code, duration), f"release {code}")
         else:
             known = ", ".join(a.code for a in self.profile.alarms)
             raise FaultSpecError(f"cocoon simulator: no alarm {code!r} to inject; alarms: {known}")
 
-    def raise_now(self, code: str, duration: float | None = None) -> str:
+    def raise_alarm(self, code: str) -> str:
         """Inject `code`'s condition and raise its alarm now (it stays active, whatever the
-        readings, until `release` or the end of `duration`); returns the alarm id."""
-        self.inject(code, duration)
+        readings, until `clear_alarm`); returns the alarm id."""
+        self.inject(code)
         self.pinned.add(code)
-        if duration is not None and code not in STATE_ALARMS and code != "pump_occlusion":
-            self.spawn(self._release_after(code, duration), f"release {code}")
         active = self.alarms.active(code)
         return active.alarm_id if active is not None else self._raise_alarm(code)
 
-    def release(self, code: str) -> None:
-        """End an injected condition (the alarm clears at the next update)."""
+    def clear_alarm(self, code: str) -> None:
+        """End an injected condition: the alarm clears at the next update once the readings
+        are back inside its limits."""
         self.pinned.discard(code)
         if code in STATE_ALARMS:
             self.forced.pop(STATE_ALARMS[code][0], None)
+        elif code in LOOP_ALARMS:
+            self._loop(code).release()
         elif code == "pump_occlusion":
             self.forced.pop("fluidics.line_pressure", None)
 
-    async def _release_after(self, code: str, duration: float) -> None:
-        await self.clock.sleep(duration)
-        self.release(code)
+    def _loop(self, code: str) -> ControlLoop:
+        loop = LOOP_ALARMS[code][0]
+        return self.cold if loop == "cold_zone" else self.reactor.loops[loop]
 
     # -- sampling ----------------------------------------------------------------------------
 
@@ -489,16 +463,11 @@ class CocoonDevice(OpcUaEventLogDevice):
 
     def _check_alarms(self) -> None:
         active = self.alarms.active_codes()
-        conditions: dict[str, bool] = {}
-        for limit in self.limit_alarms:
-            value = self.values.get(limit.channel)
-            if isinstance(value, float):
-                violated = limit.violated(value, limit.code in active)
-                conditions[limit.code] = conditions.get(limit.code, False) or violated
+        conditions = alarm_conditions(self.conditions, self.values, active)
         needs = self.run.needs if self.run is not None else set()
-        for code, (channel, bad) in STATE_ALARMS.items():
-            needed = channel not in NEEDED_FROM or channel in needs or channel in self.forced
-            conditions[code] = needed and self.values.get(channel) == bad
+        for code, (channel, _) in STATE_ALARMS.items():
+            if channel in NEEDED_FROM and channel not in needs and channel not in self.forced:
+                conditions[code] = False
         for code in self.pinned:
             conditions[code] = True
         for code, on in conditions.items():
@@ -512,9 +481,7 @@ class CocoonDevice(OpcUaEventLogDevice):
         alarm = self.alarms.raise_(code)
         assert alarm is not None  # callers raise only codes not active
         self._alarm_event(alarm, "raised", "")
-        if self._running() and self.run is not None:
-            with contextlib.suppress(InvalidTransition):
-                react(self.alarms.reaction(alarm), self.run.runner)
+        self.runs.react(self.alarms, alarm)
         return alarm.alarm_id
 
     def _alarm_event(self, alarm: BookAlarm, status: str, user: str) -> None:
@@ -550,22 +517,19 @@ class CocoonDevice(OpcUaEventLogDevice):
 
     # -- state -------------------------------------------------------------------------------
 
-    def _transition(self, transition: Transition | None) -> None:
-        if transition is None:
-            return
-        command = transition.command
-        cause = f"command:{command}" if command is not None else "done"
-        outcome = RUN_ENDS.get(transition.to_state)
-        if outcome is not None and self.run is not None and not self.run.ended:
-            self.run.ended = True
-            self._result_event(self.run, outcome)
+    def run_state(self, transition: Transition, cause: StateCause) -> None:
+        why = {"command": f"command:{cause.detail}", "alarm": f"alarm:{cause.detail}"}
         self.event(
             "state",
             f"{VENDOR_STATES[transition.from_state]} -> {VENDOR_STATES[transition.to_state]}",
             State=VENDOR_STATES[transition.to_state],
             PreviousState=VENDOR_STATES[transition.from_state],
-            Cause=cause,
+            Cause=why.get(cause.kind, "done"),
         )
+
+    def run_result(self, run: SimRun, outcome: Outcome) -> None:
+        assert self.run is not None
+        self._result_event(self.run, outcome)
 
     def _result_event(self, run: _Run, outcome: str) -> None:
         runner = run.runner
@@ -586,66 +550,53 @@ class CocoonDevice(OpcUaEventLogDevice):
             Properties=json.dumps(properties),
         )
 
-    def _on_run_event(self, event: RunEvent) -> None:
-        run = self.run
-        assert run is not None
-        if event.kind == "state":
-            self._transition(event.transition)
-        elif event.kind == "step_started":
-            status = event.status
-            assert event.step is not None
-            self.event(
-                "step",
-                event.step.name,
-                RunId=run.run_id,
-                StepNumber=status.step_index or 0,
-                StepName=event.step.name,
-                UnitOperation=event.step.unit_operation,
-                Progress=status.progress,
-                RemainingTime=status.remaining,
-            )
-        elif event.kind == "prompt":
-            self.event(
-                "prompt",
-                event.detail,
-                severity=300,
-                PromptId=self._prompt_id(),
-                RunId=run.run_id,
-                Text=event.detail,
-                Status="open",
-                User="",
-                Answer="",
-            )
-        self._sync_prompt_hold()
+    def run_step(self, run: SimRun, event: RunEvent) -> None:
+        status = event.status
+        assert event.step is not None
+        self.event(
+            "step",
+            event.step.name,
+            RunId=run.run_id,
+            StepNumber=status.step_index or 0,
+            StepName=event.step.name,
+            UnitOperation=event.step.unit_operation,
+            Progress=status.progress,
+            RemainingTime=status.remaining,
+        )
 
-    def _prompt_id(self) -> str:
-        assert self.run is not None
-        return f"{self.run.run_id}-{self.run.runner.status.step_index}"
+    def new_prompt_id(self, run: SimRun) -> str:
+        return f"{run.run_id}-{run.runner.status.step_index}"
 
-    def _sync_prompt_hold(self) -> None:
-        self._prompt_pin.set(self.run is not None and self.run.runner.prompt is not None)
+    def run_prompt(self, run: SimRun, prompt_id: str, text: str) -> None:
+        self._prompt_event(run, prompt_id, text, "open", "", "")
+
+    def run_prompt_answered(self, run: SimRun, prompt_id: str, answer: str, user: str) -> None:
+        self._prompt_event(run, prompt_id, run.runner.prompt or "", "answered", user, answer)
+
+    def _prompt_event(
+        self, run: SimRun, prompt_id: str, text: str, status: str, user: str, answer: str
+    ) -> None:
+        self.event(
+            "prompt",
+            text,
+            severity=300,
+            PromptId=prompt_id,
+            RunId=run.run_id,
+            Text=text,
+            Status=status,
+            User=user,
+            Answer=answer,
+        )
 
     async def _run_program(self, run: _Run) -> None:
         await run.runner.run()
-        self._sync_prompt_hold()
         run.needs.clear()
 
     def _state_command(self, command: StateCommand) -> int:
-        run = self.run
         try:
-            act = getattr(run.runner, str(command), None) if run is not None else None
-            if run is not None and run.runner.outcome is None and command in RUNNER_COMMANDS:
-                assert act is not None
-                act()
-            elif run is not None and run.runner.outcome is None:  # reset/clear: not to a run
-                raise InvalidTransition(self.serial, str(self.machine.state), str(command), ())
-            else:
-                self._transition(self.machine.command(command))
-                while self.machine.state.is_acting:
-                    self._transition(self.machine.state_complete())
+            self.runs.command(command)
         except InvalidTransition as exc:
             raise MethodFailed("BadInvalidState", str(exc)) from None
-        self._sync_prompt_hold()
         return self.seq
 
     # -- methods (protocol section 3) --------------------------------------------------------
@@ -682,7 +633,7 @@ class CocoonDevice(OpcUaEventLogDevice):
         }
 
     def _running(self) -> bool:
-        return self.run is not None and self.run.runner.outcome is None
+        return self.runs.running
 
     async def _load_protocol(self, definition: str, content_hash: str) -> None:
         if self._running():
@@ -727,13 +678,15 @@ class CocoonDevice(OpcUaEventLogDevice):
             on_step_end={"*": self._step_end},
         )
         run = self.run = _Run(runner, run_id or f"{self.serial}-{self.seq}")
-        runner.add_listener(self._on_run_event)
+        lifecycle = self.runs.begin(runner, run.run_id)
         await self._set_status(
             RunId=run.run_id, ProgramName=self.protocol.name, BatchId=batch_id, PatientId=patient_id
         )
         started = asyncio.Event()
         remove = runner.add_listener(lambda _e: started.set())
-        run.task = asyncio.create_task(self._run_program(run), name=f"cocoon run {run.run_id}")
+        lifecycle.task = asyncio.create_task(
+            self._run_program(run), name=f"cocoon run {run.run_id}"
+        )
         await started.wait()
         remove()
         return runner.status.remaining, self.seq
@@ -753,21 +706,10 @@ class CocoonDevice(OpcUaEventLogDevice):
             raise MethodFailed("BadInvalidArgument", exc.reason) from None
 
     async def _acknowledge_prompt(self, prompt_id: str, user: str, answer: str) -> int:
-        run = self.run
-        if run is None or run.runner.prompt is None or prompt_id != self._prompt_id():
-            raise MethodFailed("BadNotFound", f"no open prompt {prompt_id!r}")
-        self.event(
-            "prompt",
-            run.runner.prompt,
-            severity=300,
-            PromptId=prompt_id,
-            RunId=run.run_id,
-            Text=run.runner.prompt,
-            Status="answered",
-            User=user,
-            Answer=answer,
-        )
-        run.runner.answer_prompt(answer)
+        try:
+            self.runs.answer(prompt_id, answer, user)
+        except NoSuchPrompt:
+            raise MethodFailed("BadNotFound", f"no open prompt {prompt_id!r}") from None
         return self.seq
 
     async def _acknowledge_alarm(self, alarm_id: str, user: str) -> int:

@@ -59,25 +59,9 @@ class CocoonSimulator(SimHandle):
         await self.device.start()
         self.url = f"cocoon+opcua://{self.device.server.login_address()}"
 
-    async def _stop(self) -> None:
-        if hasattr(self, "device"):
-            await self.device.stop()
-
-    def raise_alarm(self, code: str, duration: float | None = None) -> str:
-        """Make the alarm's condition true now (for `duration` virtual s, or until
-        `clear_alarm`); the device raises it at once and returns its id."""
-        return self.device.raise_now(code, duration)
-
-    def clear_alarm(self, code: str) -> None:
-        self.device.release(code)
-
     async def _disconnect(self, duration: float) -> None:
         await self.device.server.restart(duration, sleep=self.clock.sleep)
         self.device.wait_for_client()
-
-    def _stall(self, duration: float) -> None:
-        self.device.server.stall()
-        self.spawn(self.after(duration, self.device.server.resume))
 
     def _model(self) -> Bioreactor | None:
         return self.device.reactor
@@ -87,7 +71,7 @@ class CocoonSimulator(SimHandle):
             self.device.inject(code)
 
     def _fault_clear(self, code: str) -> None:
-        self.device.release(code)
+        self.device.clear_alarm(code)
 
 
 start_simulator = CocoonSimulator.launch

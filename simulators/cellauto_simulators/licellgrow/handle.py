@@ -78,17 +78,6 @@ class LiCellGrowSimulator(SimHandle):
         if hasattr(self, "device"):
             await self.device.close()
 
-    def raise_alarm(self, code: str, duration: float | None = None) -> str:
-        if code not in {a.code for a in self.profile.alarms}:
-            raise SimulationError(f"licellgrow simulator: no alarm {code!r}")
-        alarm_id = self.device.raise_alarm(code)
-        if duration is not None:
-            self.spawn(self.after(duration, self.device.clear_alarm, code))
-        return alarm_id
-
-    def clear_alarm(self, code: str) -> None:
-        self.device.clear_alarm(code)
-
     async def _disconnect(self, duration: float) -> None:
         """Pull the cable for `duration` virtual s: every client connection drops and new ones
         are refused, while the server and its runs go on. An open operator prompt stops a
@@ -110,9 +99,6 @@ class LiCellGrowSimulator(SimHandle):
             ended.cancel()
             prompted.cancel()
             await self.link.plug()
-
-    def _stall(self, duration: float) -> None:
-        raise SimulationError("the LiCellGrow simulator cannot stall its SiLA server")
 
 
 async def start_simulator(

@@ -95,22 +95,6 @@ class MaholoSimulator(SimHandle):
         context.load_cert_chain(cert, key)
         return context
 
-    async def _stop(self) -> None:
-        if hasattr(self, "device"):
-            await self.device.close()
-        if hasattr(self, "server"):
-            await self.server.close()
-
-    def raise_alarm(self, code: str, duration: float | None = None) -> str:
-        """Raise a profile alarm now; it clears after `duration` virtual s (None: stays)."""
-        alarm_id = self.device.raise_alarm(code)
-        if duration is not None:
-            self.spawn(self.after(duration, self.clear_alarm, code))
-        return alarm_id
-
-    def clear_alarm(self, code: str) -> None:
-        self.device.clear_alarm(code)
-
     async def _disconnect(self, duration: float) -> None:
         """Drop the link for `duration` virtual s. An open operator prompt stops a max-speed
         clock, so an outage waits for open prompts to close and ends early if one opens:
@@ -129,10 +113,6 @@ class MaholoSimulator(SimHandle):
             ended.cancel()
             prompted.cancel()
             self.server.plug()
-
-    def _stall(self, duration: float) -> None:
-        self.server.stall()
-        self.spawn(self.after(duration, self.server.resume))
 
 
 start_simulator = MaholoSimulator.launch

@@ -57,23 +57,6 @@ class ProdigySimulator(SimHandle):
         self.device.start()
         self.spawn(self.device.sample_loop())
 
-    async def _stop(self) -> None:
-        if hasattr(self, "device"):
-            await self.device.close()
-        if hasattr(self, "server"):
-            await self.server.close()
-
-    def raise_alarm(self, code: str, duration: float | None = None) -> str:
-        """Raise a profile alarm now; it clears after `duration` virtual s (None: stays)."""
-        alarm_id = self.device.raise_alarm(code)
-        if duration is not None:
-            self.spawn(self.after(duration, self.clear_alarm, code))
-        return alarm_id
-
-    def clear_alarm(self, code: str) -> None:
-        """Clear an active alarm (its condition is gone)."""
-        self.device.clear_alarm(code)
-
     def nak_next(self, code: str, count: int = 1) -> None:
         """Answer the next `count` requests with NAK `code` (E01: as if unreadable)."""
         self.device.naks.extend([code] * count)
@@ -84,10 +67,6 @@ class ProdigySimulator(SimHandle):
             await self.clock.sleep(duration)
         finally:
             await self.server.plug()
-
-    def _stall(self, duration: float) -> None:
-        self.server.stall()
-        self.spawn(self.after(duration, self.server.resume))
 
     def _corrupt(self, frames: int) -> None:
         self.server.corrupt(frames)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import ClassVar
 
 from cellauto.errors import InvalidTransition
 from cellauto.protocols import load_protocol
@@ -17,22 +17,16 @@ from cellauto.schema import (
     PropertyValue,
     Quantity,
 )
+from cellauto.schema.programs import Outcome
 from cellauto.sim import Clock, ProgramRunner, RunEvent, StepContext
 from cellauto.sim.alarms import AlarmBook, BookAlarm
-from cellauto.sim.device import EventLog, react
+from cellauto.sim.device import EventLog
 from cellauto.sim.families.framed import FramedSimDevice, Session
+from cellauto.sim.lifecycle import NoSuchPrompt, RunLifecycle, SimRun, StateCause
 from cellauto.sim.params import Given, ParameterRefused, check_parameters
 from cellauto.sim.sampling import Deadband
 from cellauto.sim.truth import GroundTruth
-from cellauto.state import (
-    ABORTING,
-    COMPLETE,
-    EXECUTE,
-    STOPPING,
-    State,
-    StateCommand,
-    StateMachine,
-)
+from cellauto.state import EXECUTE, State, StateCommand, StateMachine, Transition
 from cellauto.transport import StxEtxFramer
 
 from .process import UNITS, ProdigyProcess
@@ -99,22 +93,16 @@ class SimulatedProdigy(FramedSimDevice):
             profile, "A{:04d}".format, keep_unacknowledged=False, device="prodigy simulator"
         )
         self.channels = profile.channels()
-        self.runner: ProgramRunner | None = None
+        self.runs = RunLifecycle(self.machine, self)
         self.run_id = "-"
-        self.run_task: asyncio.Task[None] | None = None
         self.program: ProgramTemplate | None = None
         self.run_params: dict[str, float] = {}
-        self.prompt_id: str | None = None
         self.prompt_count = 0
-        self.answer_user = ""
-        self.cause: str | None = None
-        self.result_sent = False
         self.selected_process = "TCT"
         self.sampling = Deadband(DEADBAND, default=5.0, keepalive=KEEPALIVE)
         """Report by exception (protocol section 4); its counters are the SAMPLEs' `n`."""
         self._last_progress = 0.0
         self._next_feed: float | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self.faults_apply: Callable[[str, float], float | None] = lambda channel, value: value
 
     @property
@@ -226,43 +214,36 @@ class SimulatedProdigy(FramedSimDevice):
             },
         )
 
-    def on_run_event(self, event: RunEvent) -> None:
-        runner = self.runner
-        assert runner is not None
-        if event.kind == "state" and event.transition is not None:
-            tr = event.transition
-            ending = {COMPLETE: "complete", STOPPING: "stopped", ABORTING: "aborted"}
-            if tr.to_state in ending and not self.result_sent:
-                self.result_sent = True
-                self.emit_result(ending[tr.to_state])
-            if self.cause is not None:
-                cause = self.cause
-            elif tr.command is not None:
-                cause = f"cmd:{tr.command}"
-            else:
-                cause = "done" if tr.cause == "state_complete" else "device"
-            self.emit_state(tr.from_state, tr.to_state, cause)
-        elif event.kind == "step_started":
-            self._last_progress = self.clock.monotonic()
-            self.emit_step(runner)
-        elif event.kind == "prompt":
-            self.prompt_count += 1
-            self.prompt_id = f"P{self.prompt_count:04d}"
-            self.emit(
-                "PROMPT",
-                {"id": self.prompt_id, "run": self.run_id, "text": event.detail, "t": self.now()},
-            )
-        elif event.kind == "prompt_answered":
-            self.emit(
-                "PROMPT_DONE",
-                {
-                    "id": self.prompt_id or "-",
-                    "user": self.answer_user or "-",
-                    "a": event.detail,
-                    "t": self.now(),
-                },
-            )
-            self.prompt_id = None
+    @property
+    def runner(self) -> ProgramRunner | None:
+        """The runner of the current (or last) run."""
+        return self.runs.run.runner if self.runs.run is not None else None
+
+    # --- the run life cycle's events on the wire (RunPublisher) ------------------------------
+
+    def run_state(self, transition: Transition, cause: StateCause) -> None:
+        word = {"command": "cmd"}.get(cause.kind, cause.kind)
+        text = f"{word}:{cause.detail}" if cause.detail else word
+        self.emit_state(transition.from_state, transition.to_state, text)
+
+    def run_result(self, run: SimRun, outcome: Outcome) -> None:
+        self.emit_result(run.runner, outcome)
+
+    def run_step(self, run: SimRun, event: RunEvent) -> None:
+        self._last_progress = self.clock.monotonic()
+        self.emit_step(run.runner)
+
+    def new_prompt_id(self, run: SimRun) -> str:
+        self.prompt_count += 1
+        return f"P{self.prompt_count:04d}"
+
+    def run_prompt(self, run: SimRun, prompt_id: str, text: str) -> None:
+        self.emit("PROMPT", {"id": prompt_id, "run": run.run_id, "text": text, "t": self.now()})
+
+    def run_prompt_answered(self, run: SimRun, prompt_id: str, answer: str, user: str) -> None:
+        self.emit(
+            "PROMPT_DONE", {"id": prompt_id, "user": user or "-", "a": answer, "t": self.now()}
+        )
 
     def emit_state(self, prev: State, state: State, cause: str) -> None:
         self.emit(
@@ -270,9 +251,8 @@ class SimulatedProdigy(FramedSimDevice):
             {"state": VENDOR[state], "prev": VENDOR[prev], "cause": cause, "t": self.now()},
         )
 
-    def emit_result(self, outcome: str) -> None:
-        runner = self.runner
-        if runner is None or runner.started is None:
+    def emit_result(self, runner: ProgramRunner, outcome: str) -> None:
+        if runner.started is None:
             return
         fields = {
             "run": self.run_id,
@@ -382,10 +362,8 @@ class SimulatedProdigy(FramedSimDevice):
             on_step_start={k[6:]: v for k, v in hooks.items() if k.startswith("start:")},
             on_step_end={k[4:]: v for k, v in hooks.items() if k.startswith("end:")},
         )
-        self.runner = runner
-        self.result_sent = False
-        runner.add_listener(self.on_run_event)
-        self.run_task = asyncio.ensure_future(self._run(runner))
+        run = self.runs.begin(runner, run_id)
+        run.task = asyncio.ensure_future(self._run(runner))
 
     async def _run(self, runner: ProgramRunner) -> None:
         try:
@@ -397,7 +375,7 @@ class SimulatedProdigy(FramedSimDevice):
             self.process.state.pump_on = False
 
     def running(self) -> bool:
-        return self.run_task is not None and not self.run_task.done()
+        return self.runs.running
 
     # --- alarms -----------------------------------------------------------------------------
 
@@ -415,13 +393,7 @@ class SimulatedProdigy(FramedSimDevice):
             self.process.state.air_detected = True
         elif code == "pressure_high":
             self.process.state.pressure_offset = 150.0
-        runner = self.runner
-        if self.running() and runner is not None:
-            self.cause = f"alarm:{alarm.alarm_id}"
-            try:
-                react(self.alarms.reaction(alarm), runner)
-            finally:
-                self.cause = None
+        self.runs.react(self.alarms, alarm)
         self.sample_all()
         return alarm.alarm_id
 
@@ -587,22 +559,8 @@ class SimulatedProdigy(FramedSimDevice):
             raise WireError("E03", f"unknown state command {name}") from None
         if command is StateCommand.START:
             raise WireError("E03", "start is the START request")
-        before = self.machine.state
-        runner = self.runner
         try:
-            if self.running() and runner is not None:
-                act = getattr(runner, command.value, None)
-                if act is None:  # reset and clear are no commands to a running program
-                    raise InvalidTransition("prodigy-sim", str(self.machine.state), name, ())
-                act()
-            else:
-                transition = self.machine.command(command)
-                if transition is not None:
-                    self.emit_state(before, self.machine.state, f"cmd:{command}")
-                    while self.machine.state.is_acting:
-                        prev = self.machine.state
-                        self.machine.state_complete()
-                        self.emit_state(prev, self.machine.state, "done")
+            self.runs.command(command)
         except InvalidTransition:
             raise WireError(
                 "E04", f"{name} not allowed in state {VENDOR[self.machine.state]}"
@@ -622,12 +580,15 @@ class SimulatedProdigy(FramedSimDevice):
     def do_answer(self, session: Session, frame: Frame) -> dict[str, str]:
         prompt = self.need(frame, "prompt")
         user = self.need(frame, "user")
-        runner = self.runner
-        if runner is None or self.prompt_id is None or prompt != self.prompt_id:
-            raise WireError("E06", f"no pending prompt {prompt}")
-        self.answer_user = user
-        runner.answer_prompt(frame.fields.get("a", "done"))
+        self.answer(prompt, frame.fields.get("a", "done"), user)
         return {"prompt": prompt}
+
+    def answer(self, prompt: str, answer: str, user: str) -> None:
+        """Answer the open prompt (E06 if `prompt` is not the open one)."""
+        try:
+            self.runs.answer(prompt, answer, user)
+        except NoSuchPrompt:
+            raise WireError("E06", f"no pending prompt {prompt}") from None
 
     def do_x(self, session: Session, frame: Frame) -> dict[str, str]:
         name = self.need(frame, "c")
@@ -657,11 +618,7 @@ class SimulatedProdigy(FramedSimDevice):
                 return {"c": name, "result": "fail" if failed else "pass", "drop": "0.4"}
             case "confirm_user_step":
                 prompt = texts.get("prompt_id", "")
-                runner = self.runner
-                if runner is None or self.prompt_id is None or prompt != self.prompt_id:
-                    raise WireError("E06", f"no pending prompt {prompt}")
-                self.answer_user = texts.get("user", "-")
-                runner.answer_prompt(texts.get("answer", "done"))
+                self.answer(prompt, texts.get("answer", "done"), texts.get("user", "-"))
                 return {"c": name, "prompt": prompt}
             case "take_sample":
                 if p.reactor.culture.state.volume <= 0:
@@ -685,16 +642,10 @@ class SimulatedProdigy(FramedSimDevice):
 
     # --- housekeeping -------------------------------------------------------------------------
 
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def close(self) -> None:
-        tasks = list(self._tasks)
-        if self.run_task is not None:
-            tasks.append(self.run_task)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        """Stop the current run, if any, and let the clock go."""
+        run = self.runs.run
+        if run is not None and run.task is not None:
+            run.task.cancel()
+            await asyncio.gather(run.task, return_exceptions=True)
         self.start_pin.release()

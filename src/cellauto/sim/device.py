@@ -7,14 +7,15 @@
   (the first client session, an operator prompt); a no-op on real-time clocks.
 - `alarm_reaction`: the one declared reaction of a profile to an alarm severity
   (``DeviceProfile.alarm_reactions``), and `react` to apply it to a program run.
-- `LimitAlarm`: a condition alarm on a channel's profile alarm limits, with hysteresis.
+- `LimitAlarm`: an alarm on a channel's profile alarm limits, with hysteresis; `ConditionAlarm`:
+  an alarm while a channel holds a value; `alarm_conditions` evaluates both over the readings.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -177,3 +178,39 @@ class LimitAlarm:
         below = self.low is not None and value < self.low + margin
         above = self.high is not None and value > self.high - margin
         return below or above
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionAlarm:
+    """An alarm raised while a channel holds `value` (a door open, a leak detected)."""
+
+    channel: str
+    code: str
+    value: float | str | bool
+
+    def violated(self, value: Any, active: bool) -> bool:
+        """Whether the alarm condition holds for `value`."""
+        return bool(value == self.value)
+
+
+def alarm_conditions(
+    alarms: Iterable[LimitAlarm | ConditionAlarm],
+    values: Mapping[str, Any],
+    active: Container[str],
+) -> dict[str, bool]:
+    """Whether each alarm code's condition holds for the channels' `values` now: a code with
+    several conditions holds if any does, a limit holds only on a number, and `active` (the
+    codes active now) gives limits their hysteresis."""
+    holds: dict[str, bool] = {}
+    for alarm in alarms:
+        value = values.get(alarm.channel)
+        if isinstance(alarm, LimitAlarm):
+            on = (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and alarm.violated(float(value), alarm.code in active)
+            )
+        else:
+            on = value is not None and alarm.violated(value, alarm.code in active)
+        holds[alarm.code] = holds.get(alarm.code, False) or on
+    return holds

@@ -3,8 +3,15 @@
 `SimHandle` is what a started simulator gives its user: `url` to connect an adapter to, `clock`
 (also `time`), `stop()`, alarm and fault injection, and `truth`, the device's ground truth. A
 device simulator subclasses it, declares its `kind`, whether its wire can be served on a pty and
-any options of its own, and implements starting, stopping, alarms and its wire faults; the base
-parses the one option set, schedules faults (profile alarm codes included) and records outages.
+any options of its own, and implements starting and dropping its link; the base parses the one
+option set, schedules faults (profile alarm codes included) and records outages.
+
+The base's defaults work on two attributes a simulator sets in `_start`: `device`, whose
+``raise_alarm(code)`` and ``clear_alarm(code)`` make an alarm happen (`_raise` and `_clear`,
+behind `raise_alarm` and `clear_alarm`, which check the code and time the clearing), and
+`server` (or else ``device.server``), whose ``stall()`` and ``resume()`` stall the wire
+(`_stall`); `_stop` stops `device` and then `server` (each by ``stop()`` or ``close()``). A
+simulator overrides whichever does not fit.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 from cellauto.errors import FaultSpecError, SimOptionError, SimulationError
 from cellauto.schema import DeviceProfile
@@ -78,6 +85,24 @@ def plan_faults(spec: str, profile: DeviceProfile) -> FaultPlan:
                 f"channels: {', '.join(sorted(channels))}"
             )
     return FaultPlan(tuple(faults), tuple(alarms))
+
+
+@runtime_checkable
+class AlarmDevice(Protocol):
+    """A simulated device that raises and clears its profile alarms."""
+
+    def raise_alarm(self, code: str) -> str: ...
+
+    def clear_alarm(self, code: str) -> None: ...
+
+
+@runtime_checkable
+class StallableWire(Protocol):
+    """A wire server that can stop answering and resume."""
+
+    def stall(self) -> None: ...
+
+    def resume(self) -> None: ...
 
 
 class SimHandle(ABC):
@@ -151,26 +176,56 @@ class SimHandle(ABC):
     async def _start(self) -> None:
         """Start the device and its server; set `url`."""
 
-    @abstractmethod
     async def _stop(self) -> None:
-        """Stop the device and its server."""
+        """Stop the device, then its server (whichever was started)."""
+        for name in ("device", "server"):
+            part = getattr(self, name, None)
+            stop = getattr(part, "stop", None) or getattr(part, "close", None)
+            if stop is not None:
+                await stop()
 
-    @abstractmethod
     def raise_alarm(self, code: str, duration: float | None = None) -> str:
         """Raise a profile alarm now (it clears after `duration` virtual s; None: stays until
-        `clear_alarm`); returns the alarm id."""
+        `clear_alarm`); returns the alarm id. `SimulationError` for a code the profile lacks."""
+        if code not in {a.code for a in self.profile.alarms}:
+            known = ", ".join(a.code for a in self.profile.alarms) or "none"
+            raise SimulationError(f"{self.kind} simulator: no alarm {code!r}; alarms: {known}")
+        alarm_id = self._raise(code)
+        if duration is not None:
+            self.spawn(self.after(duration, self.clear_alarm, code))
+        return alarm_id
 
-    @abstractmethod
     def clear_alarm(self, code: str) -> None:
         """The condition behind an alarm is gone."""
+        self._clear(code)
+
+    def _raise(self, code: str) -> str:
+        """Make alarm `code` happen now; its id (default: ``device.raise_alarm``)."""
+        return self._alarm_device().raise_alarm(code)
+
+    def _clear(self, code: str) -> None:
+        """End alarm `code`'s condition (default: ``device.clear_alarm``)."""
+        self._alarm_device().clear_alarm(code)
+
+    def _alarm_device(self) -> AlarmDevice:
+        device = getattr(self, "device", None)
+        if not isinstance(device, AlarmDevice):
+            raise SimulationError(f"{self.kind} simulator: its device raises no alarms")
+        return device
 
     @abstractmethod
     def _disconnect(self, duration: float) -> Awaitable[None]:
         """Drop the link for `duration` virtual s (awaited: returns when it is back)."""
 
-    @abstractmethod
     def _stall(self, duration: float) -> None:
         """Stop answering for `duration` virtual s."""
+        wire = getattr(self, "server", None)
+        if not isinstance(wire, StallableWire):
+            wire = getattr(getattr(self, "device", None), "server", None)
+        if not isinstance(wire, StallableWire):
+            raise SimulationError(f"the {self.kind} simulator cannot stall its wire")
+        wire.stall()
+        self.spawn(self.after(duration, wire.resume))
 
     def _corrupt(self, frames: int) -> None:
         _log.warning("%s: corrupt is not possible on this wire; ignored", self.kind)
@@ -302,7 +357,7 @@ async def start_simulator(
     kind: str,
     *,
     profile: DeviceProfile | None = None,
-    speed: float | Literal["max"] = "max",
+    speed: float | str = "max",
     seed: int = 0,
     port: int | None = None,
     pty: bool = False,
@@ -312,8 +367,9 @@ async def start_simulator(
 ) -> SimHandle:
     """Start the `kind` device's simulator on a loopback endpoint and return its handle.
 
-    One option set for every simulator (see `cellauto.sim.options`); `pty=True` where the wire
-    cannot do it, or an unknown option, raise `SimOptionError` naming the device and the option.
+    One option set for every simulator (see `cellauto.sim.options`; `speed` is ``"max"`` or a
+    factor of real time, also as text); `pty=True` where the wire cannot do it, or an unknown
+    option, raise `SimOptionError` naming the device and the option.
     """
     from cellauto.profiles import load_profile
     from cellauto.registry import load_simulator

@@ -255,6 +255,11 @@ class ControlLoop:
         self._forced_u = self._clamp((target - p.ambient) / p.gain)
         self._forced_left = duration
 
+    def release(self) -> None:
+        """End an actuator fault now: closed-loop control resumes."""
+        self._forced_u = None
+        self._forced_left = 0.0
+
     def step(self, dt: float) -> None:
         """Advance `dt` seconds."""
         while dt > 0:
