@@ -34,6 +34,7 @@ from cellauto.adapter import (
     HEARTBEAT,
     TIMEOUT,
     ConnectionEvent,
+    Option,
     Options,
     host_port,
     number,
@@ -41,7 +42,13 @@ from cellauto.adapter import (
     text,
 )
 from cellauto.driver import Device, OperatorPrompt, TimeSource
-from cellauto.errors import CommandRejected, DeviceError, InvalidTransition, OpcUaStatusError
+from cellauto.errors import (
+    CommandRejected,
+    ConnectionLost,
+    DeviceError,
+    InvalidTransition,
+    OpcUaStatusError,
+)
 from cellauto.lads.mapping import START_PROGRAM, STATE_METHODS, severity_from_opcua
 from cellauto.registry import DeviceUrl
 from cellauto.schema import (
@@ -75,12 +82,27 @@ from cellauto.transport.lads.client import ALARM_CONDITION_TYPE, LadsClient
 from cellauto.transport.lads.profile import snake
 from cellauto.transport.opcua import DataChange, OpcUaTransport, SubscriptionApi, plain
 from cellauto.transport.opcua_capture import Capture
+from cellauto.transport.opcua_security import SECURITY_MODES, ClientSecurity
 
 _log = logging.getLogger("cellauto_adapters.lads")
 T = TypeVar("T")
 
 PERIOD = number("period", 0.02, "s, publishing interval of the value subscription", minimum=0.001)
 DEVICE = text("device", "", "browse name of the LADS device when the server has several")
+
+
+def _security_mode(name: str) -> str:
+    if name not in ("none", *SECURITY_MODES):
+        raise ValueError(f"must be none, {' or '.join(SECURITY_MODES)}")
+    return name
+
+
+SECURITY = Option(
+    "security",
+    _security_mode,
+    "none",
+    "none, sign or sign_encrypt (Basic256Sha256 with cellauto's client certificate)",
+)
 
 
 _ACTIVE = ("DeviceProgramRunId", "CurrentStepNumber")
@@ -93,12 +115,13 @@ _UNACCEPTED = {
 
 class LadsAdapter(Device):
     """A LADS device (see the module doc). URL options: `cellauto.adapter.CONNECTION`,
-    ``period`` and ``device``; a user name in the URL (``lads+opcua://olga@host:port``) logs in
-    with the password from `cellauto.secrets.credentials` (environment, credentials file, URL)."""
+    ``period``, ``device`` and ``security``; a user name in the URL
+    (``lads+opcua://olga@host:port``) logs in with the password from
+    `cellauto.secrets.credentials` (environment, credentials file, URL)."""
 
     kind: ClassVar[str] = "lads"
     transports: ClassVar[tuple[str, ...]] = ("opcua",)
-    options: ClassVar[Options] = CONNECTION | Options(PERIOD, DEVICE)
+    options: ClassVar[Options] = CONNECTION | Options(PERIOD, DEVICE, SECURITY)
     browse_profile: ClassVar[bool] = True
     """Build the profile by browsing (True), or keep the given one and bind it (False)."""
 
@@ -146,6 +169,7 @@ class LadsAdapter(Device):
             on_reconnect=self._on_reconnect,
             capture=Capture(values[CAPTURE]) if values.given(CAPTURE) else None,
             credentials=login,
+            security=None if values[SECURITY] == "none" else ClientSecurity.named(values[SECURITY]),
         )
         self._lads = LadsClient(self._transport)
         self.view: LadsDeviceView | None = None
@@ -175,7 +199,18 @@ class LadsAdapter(Device):
 
     async def _connect(self) -> DeviceInfo:
         t = self._transport
-        await t.open()
+        try:
+            await t.open()
+        except ConnectionLost as exc:
+            security = t.security
+            if security is None or "BadCertificateUntrusted" not in str(exc):
+                raise
+            raise ConnectionLost(
+                self.device_id,
+                "connect",
+                f"the server does not trust cellauto's client certificate {security.certificate}",
+                hint="its administrator trusts it (cellauto's gateway: --trust <that file>)",
+            ) from exc
         view = self._choose(await self._lads.browse())
         self.view = view
         if self.browse_profile:
