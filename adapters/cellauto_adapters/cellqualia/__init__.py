@@ -25,11 +25,4 @@ class CellQualiaAdapter(LadsAdapter):
         program="Isolator decontamination",
         outage_hours=None,
         test_options={"timeout": "5", "heartbeat": "0.5"},
-        not_applicable={
-            "replay": (
-                "the LADS adapter speaks LADS (browse, method calls, results, file transfer) "
-                "through the asyncua client itself, which a capture of the transport's requests "
-                "does not record; see docs/lads.md"
-            ),
-        },
     )

@@ -11,7 +11,8 @@ Live data is one OPC UA subscription: every function's value variable, the Funct
 and RunningStateMachine CurrentState of the program unit, the ActiveProgram properties and the
 open prompts; alarms are Alarms & Conditions events from the Server object. State commands are
 the state machines' methods, programs StartProgram, results the ResultSet's Result objects.
-Commands return once the state they lead to is observed.
+Commands return once the state they lead to is observed. ``lads+replay://<capture>`` replays a
+session captured with ``?capture=<file>`` (`cellauto.transport.lads.replay`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from cellauto.adapter import (
     ConnectionEvent,
     Option,
     Options,
+    Values,
     host_port,
     number,
     reconnect_policy,
@@ -80,8 +82,10 @@ from cellauto.state import (
 from cellauto.transport.lads import LadsDeviceView, UnitView, profile_from_view
 from cellauto.transport.lads.client import ALARM_CONDITION_TYPE, LadsClient
 from cellauto.transport.lads.profile import snake
+from cellauto.transport.lads.replay import LadsReplay
 from cellauto.transport.opcua import DataChange, OpcUaTransport, SubscriptionApi, plain
 from cellauto.transport.opcua_capture import Capture
+from cellauto.transport.opcua_replay import OpcUaReplay
 from cellauto.transport.opcua_security import SECURITY_MODES, ClientSecurity
 
 _log = logging.getLogger("cellauto_adapters.lads")
@@ -120,7 +124,7 @@ class LadsAdapter(Device):
     `cellauto.secrets.credentials` (environment, credentials file, URL)."""
 
     kind: ClassVar[str] = "lads"
-    transports: ClassVar[tuple[str, ...]] = ("opcua",)
+    transports: ClassVar[tuple[str, ...]] = ("opcua", "replay")
     options: ClassVar[Options] = CONNECTION | Options(PERIOD, DEVICE, SECURITY)
     browse_profile: ClassVar[bool] = True
     """Build the profile by browsing (True), or keep the given one and bind it (False)."""
@@ -151,27 +155,14 @@ class LadsAdapter(Device):
         super().__init__(device_id, profile, timeout=values[TIMEOUT], time=time)
         self.period = values[PERIOD]
         self.device_name = values[DEVICE]
-        address = url.address.split("/", 1)[0]
-        userinfo, at, hostport = address.rpartition("@")
-        user = userinfo.split(":", 1)[0] if at else None
-        host, port = host_port(device_id, hostport)
-        login: tuple[str, str] | None = None
-        if user:
-            found = credentials(device_id, f"opc.tcp://{address}") or credentials(host)
-            login = (user, found.password if found is not None else "")
-        self._transport = OpcUaTransport(
-            f"opc.tcp://{host}:{port}",
-            device=device_id,
-            timeout=self.timeout,
-            heartbeat=values[HEARTBEAT] or 3600.0,
-            backoff=reconnect_policy(values),
-            on_event=self._on_connection,
-            on_reconnect=self._on_reconnect,
-            capture=Capture(values[CAPTURE]) if values.given(CAPTURE) else None,
-            credentials=login,
-            security=None if values[SECURITY] == "none" else ClientSecurity.named(values[SECURITY]),
-        )
-        self._lads = LadsClient(self._transport)
+        self._transport: OpcUaTransport | OpcUaReplay
+        self._lads: LadsClient
+        if url.transport == "replay":
+            self._transport = OpcUaReplay(url.address, device=device_id)
+            self._lads = LadsReplay(self._transport, url.address)
+        else:
+            self._transport = self._opcua(url, values)
+            self._lads = LadsClient(self._transport)
         self.view: LadsDeviceView | None = None
         self._unit: UnitView | None = None
         self._channels: dict[str, str] = {}  # value NodeId -> channel
@@ -195,6 +186,30 @@ class LadsAdapter(Device):
         self._acker: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
+    def _opcua(self, url: DeviceUrl, values: Values) -> OpcUaTransport:
+        """The OPC UA connection the URL names (a user name in it logs in)."""
+        device_id = self.device_id
+        address = url.address.split("/", 1)[0]
+        userinfo, at, hostport = address.rpartition("@")
+        user = userinfo.split(":", 1)[0] if at else None
+        host, port = host_port(device_id, hostport)
+        login: tuple[str, str] | None = None
+        if user:
+            found = credentials(device_id, f"opc.tcp://{address}") or credentials(host)
+            login = (user, found.password if found is not None else "")
+        return OpcUaTransport(
+            f"opc.tcp://{host}:{port}",
+            device=device_id,
+            timeout=self.timeout,
+            heartbeat=values[HEARTBEAT] or 3600.0,
+            backoff=reconnect_policy(values),
+            on_event=self._on_connection,
+            on_reconnect=self._on_reconnect,
+            capture=Capture(values[CAPTURE]) if values.given(CAPTURE) else None,
+            credentials=login,
+            security=None if values[SECURITY] == "none" else ClientSecurity.named(values[SECURITY]),
+        )
+
     # -- connection ----------------------------------------------------------------------------
 
     async def _connect(self) -> DeviceInfo:
@@ -202,7 +217,7 @@ class LadsAdapter(Device):
         try:
             await t.open()
         except ConnectionLost as exc:
-            security = t.security
+            security = t.security if isinstance(t, OpcUaTransport) else None
             if security is None or "BadCertificateUntrusted" not in str(exc):
                 raise
             raise ConnectionLost(
