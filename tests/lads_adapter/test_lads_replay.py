@@ -7,14 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from asyncua import ua
 
 import cellauto
 from cellauto.driver import Device
 from cellauto.errors import OpcUaReplayMismatch
 from cellauto.schema import EventKind, PropertyValue, Q
 from cellauto.sim import start_simulator
-
-pytestmark = pytest.mark.asyncio
+from cellauto.transport.opcua_capture import decode, encode
 
 
 async def session(
@@ -54,6 +54,7 @@ SHORT_BANK: dict[str, PropertyValue] = {
         ("cellqualia", "MSC expansion", SHORT_BANK, 2),  # an image and the bank summary
     ],
 )
+@pytest.mark.asyncio
 async def test_a_program_run_replays_through_the_adapter(
     tmp_path: Path, kind: str, program: str, parameters: dict[str, PropertyValue], files: int
 ) -> None:
@@ -73,6 +74,7 @@ async def test_a_program_run_replays_through_the_adapter(
     assert await session(replayed_device, program, parameters) == live
 
 
+@pytest.mark.asyncio
 async def test_a_request_the_capture_does_not_hold_fails_clearly(tmp_path: Path) -> None:
     capture = tmp_path / "short.jsonl"
     sim = await start_simulator("cellqualia", seed=6)
@@ -88,3 +90,9 @@ async def test_a_request_the_capture_does_not_hold_fails_clearly(tmp_path: Path)
             await replayed.start_program("Isolator decontamination")
     finally:
         await replayed.close()
+
+
+def test_a_capture_keeps_a_localized_text_as_the_text_an_adapter_reads() -> None:
+    # state and step names over LADS are LocalizedText; their repr could not be replayed
+    assert encode(ua.LocalizedText("Running", "en")) == "Running"
+    assert decode(encode([ua.LocalizedText("Aerate")])) == ["Aerate"]
