@@ -1,5 +1,5 @@
 """Connect to the simulated LiCellGrow over SiLA 2 (TLS), read the in-line metabolites, and run
-a shortened metabolite-controlled expansion, answering its prompts. Everything about this device
+a shortened T-cell expansion, answering its prompts. Everything about this device
 is assumed: no public information about the PHCbi LiCellGrow exists."""
 
 import asyncio
@@ -10,7 +10,7 @@ from cellauto.schema import EventKind, ProgramTemplate
 
 def shortened(profile: cellauto.DeviceProfile) -> ProgramTemplate:
     """The expansion program with every timed step cut to 20 minutes."""
-    template = profile.program("metabolite-controlled expansion")
+    template = profile.program("T-cell expansion")
     steps = [
         s if s.duration is None else s.model_copy(update={"duration": cellauto.Q(20, "min")})
         for s in template.steps

@@ -9,7 +9,7 @@ from pathlib import Path
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 VIA_CELLAUTO_RUN = {
-    "parallel_batches.py": ["2", "--sim", "--speed", "max", "--no-report"],
+    "parallel_batches.py": ["2", "12", "--sim", "--speed", "max", "--no-report"],
 }
 """Examples run through `cellauto run` (with these arguments) rather than plain python."""
 ARGUMENTS = {

@@ -4,6 +4,7 @@ a script sends."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ import cellauto
 from cellauto.batch import AutoAnswer, Batch, PromptAnswer, PromptRequest
 from cellauto.driver import DeviceAction
 from cellauto.records import open_batch
+from cellauto.registry import DeviceUrlError
 
 
 def audit(batch: Batch) -> list[dict[str, object]]:
@@ -34,6 +36,25 @@ async def test_sim_keeps_a_real_urls_options_and_seeds_every_simulated_device(
     assert "request_timeout=3" in urls[0]
     assert urls[0].startswith("prodigy+sim://")
     assert "seed=8" in urls[1]
+
+
+async def test_sim_logs_in_as_the_real_urls_user_and_never_sends_its_password(
+    tmp_path: Path,
+) -> None:
+    # the Cocoon simulator lets anonymous sessions only read (BadUserAccessDenied); this
+    # method ran, and answered what an idle device says
+    async with Batch("B-USR", product="p", operator="o", records=tmp_path, sim=True) as b:
+        cocoon = await b.connect("cocoon+opcua://olga:s3cret@cocoon-01.local:4840")
+        outcome = await cocoon.command("validate_protocol")
+        assert outcome.data == {"problems": ["no protocol loaded"]}
+    (url,) = [json.loads(str(r["value"])) for r in audit(b) if r["action"] == "device.connect"]
+    assert url.startswith("cocoon+sim://olga@?")
+    assert "s3cret" not in url
+
+
+async def test_a_user_name_for_a_simulator_without_users_is_refused() -> None:
+    with pytest.raises(DeviceUrlError, match="prodigy simulator has no users"):
+        await cellauto.connect("prodigy+sim://olga@?speed=max")
 
 
 async def test_refused_faults_on_real_equipment_and_a_second_device_under_one_id(
@@ -114,6 +135,49 @@ async def test_script_commands_are_audited_and_an_alarm_hold_asks_the_policy(
     decisions = [r for r in rows if r["action"] == "alarm.decision"]
     assert decisions
     assert json.loads(str(decisions[0]["value"])) == "continue"
+
+
+class LeftToTheScript:
+    """A prompt policy that never answers: the script answers the device itself."""
+
+    async def answer(self, request: PromptRequest) -> PromptAnswer:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_a_scripts_prompt_answers_and_acknowledgements_are_audited(tmp_path: Path) -> None:
+    async with Batch(
+        "B-ANS",
+        product="p",
+        operator="o",
+        records=tmp_path,
+        sim=True,
+        prompts=LeftToTheScript(),
+        alarm_policy=None,
+    ) as batch:
+        prodigy = await batch.connect("prodigy+sim://?faults=air_detected@1m:1m")
+        events = prodigy.events()
+        async for event in events:
+            if event.kind is cellauto.EventKind.ALARM_RAISED:
+                break
+        (alarm,) = prodigy.alarms
+        await prodigy.acknowledge(alarm, "alice")
+        await prodigy.start_program("CD34")
+        async for event in events:
+            if event.kind is cellauto.EventKind.PROMPT:
+                break
+        (prompt,) = prodigy.prompts
+        await prodigy.answer_prompt(prompt, "done", "alice")
+    rows = [r for r in audit(batch) if r["reason"] == "by the script"]
+    acks = [r for r in rows if r["action"] == "alarm.acknowledge"]
+    answers = [r for r in rows if r["action"] == "prompt.answer"]
+    assert [(r["object"], r["actor"]) for r in acks] == [
+        (f"{prodigy.device_id}/{alarm.alarm_id}", "alice")
+    ]
+    assert [(r["object"], r["actor"]) for r in answers] == [
+        (f"{prodigy.device_id}/{prompt.prompt_id}", "alice")
+    ]
+    assert json.loads(str(answers[0]["value"])) == "done"
 
 
 async def test_a_profile_command_is_reported_as_an_action_with_its_parameters() -> None:

@@ -136,7 +136,7 @@ async def test_every_transition_is_an_event_and_drives_the_operation() -> None:
     await device.inject_result(result)
     await device.inject_state("Running/Complete")
     assert await run == result
-    await asyncio.wait_for(watcher, 1)
+    await watcher  # no wall-clock bound: the suite's timeout is
     assert statuses[-1].startswith("finishedSuccessfully")
     assert "running:Running/Execute:4" in statuses
     await device.close()

@@ -36,7 +36,8 @@ def test_parallel_batches_runs_under_cellauto_run(
     out = example_run("parallel_batches.py").result.stdout
     assert "B-PAR-001: complete" in out
     assert "B-PAR-002: complete" in out
-    assert "B-PAR-003" not in out  # the script saw its own argument, 2
+    assert "B-PAR-003" not in out  # the script saw its own arguments: 2 patients
+    assert "CAR-T expansion 12 h" in out  # ... and a 12 h expansion (the test's short run)
 
 
 def test_the_demo_says_what_happened_truthfully(demo: ExampleRun) -> None:

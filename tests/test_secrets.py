@@ -61,7 +61,7 @@ async def test_no_password_anywhere_in_a_record_made_with_a_credentialed_url(
     async with cellauto.Batch(
         "B-SECRET", product="p", operator="alice", records=records, sim=True, signatures_for=()
     ) as batch:
-        await batch.connect(f"prodigy+sim://alice:{PASSWORD}@/?speed=max")
+        await batch.connect(f"cocoon+sim://alice:{PASSWORD}@/?speed=max")  # logs in as alice
     exports = tmp_path / "exports"
     export_parquet(batch.path, exports / "parquet")
     export_csv(batch.path, exports / "csv")
@@ -72,5 +72,5 @@ async def test_no_password_anywhere_in_a_record_made_with_a_credentialed_url(
     connect = cellauto.records.open_batch(batch.path).audit_entries()
     urls = [str(e.value) for e in connect if e.action == "device.connect"]
     assert len(urls) == 1
-    assert urls[0].startswith("prodigy+sim://")
+    assert urls[0].startswith("cocoon+sim://alice@")
     assert "speed=max" in urls[0]

@@ -32,7 +32,7 @@ from cellauto.records import RecordWriter
 from cellauto.records.ids import check_batch_id
 from cellauto.records.keys import Signer
 from cellauto.records.layout import read_manifest
-from cellauto.registry import DeviceUrl, connect, parse_url
+from cellauto.registry import DeviceUrl, connect, parse_url, user_name
 from cellauto.schema import (
     AlarmSeverity,
     BatchInfo,
@@ -445,8 +445,8 @@ class Batch:
 
     def _device_url(self, parsed: DeviceUrl) -> DeviceUrl:
         """The URL to connect: under ``sim=True`` a real URL becomes its simulator (keeping the
-        URL's options); a simulated device gets the batch's seed (and ``cellauto run --faults``)
-        unless its URL sets its own."""
+        URL's options and user name); a simulated device gets the batch's seed (and ``cellauto
+        run --faults``) unless its URL sets its own."""
         options = dict(parsed.options)
         simulated = parsed.transport == "sim"
         if self.sim and not simulated:
@@ -463,7 +463,8 @@ class Batch:
         options.setdefault("seed", str(self.seed + len(self.devices)))
         if self.faults:
             options.setdefault("faults", self.faults)
-        return DeviceUrl(parsed.device, "sim", "", options)
+        user = user_name(parsed)  # the simulator logs in as the same user (never the password)
+        return DeviceUrl(parsed.device, "sim", f"{user}@" if user else "", options)
 
     def _next_id(self, kind: str) -> str:
         n = 1

@@ -24,6 +24,7 @@ from typing import ClassVar, Literal, Protocol, Self, TypeVar, cast, get_args
 
 from pydantic import JsonValue
 
+from cellauto.deadlines import Deadlines
 from cellauto.errors import (
     CommandRejected,
     ConnectionLost,
@@ -175,6 +176,7 @@ class Device(abc.ABC):
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._lost: DeviceLost | None = None
         self._channel_seq: dict[str, int] = {}
+        self._deadlines = Deadlines()  # bounds every operation in `timeout` s
         self._last_data: datetime | None = None  # newest sample timestamp received
         self._periodic_last: dict[str, datetime] = {}  # newest per periodic channel
         self._command_ids = itertools.count(1)
@@ -956,8 +958,7 @@ class Device(abc.ABC):
                 call.close()
             raise self._lost
         try:
-            async with asyncio.timeout(self.timeout):
-                return await call
+            return await self._deadlines.run(self.timeout, call)
         except TimeoutError:
             lost = self.lost
             if lost is not None:
@@ -970,11 +971,13 @@ class Device(abc.ABC):
             raise
 
     def _require_channel(self, channel: str, operation: str) -> None:
-        if channel not in self.profile.channels():
+        try:
+            self.profile.channel(channel)  # a lookup, not a copy of the channel table
+        except KeyError:
             known = ", ".join(self.profile.channels())
             raise CommandRejected(
                 self.device_id, operation, f"no channel {channel!r}", hint=f"channels: {known}"
-            )
+            ) from None
 
     def _template(self, program: str | ProgramTemplate) -> ProgramTemplate:
         if isinstance(program, ProgramTemplate):

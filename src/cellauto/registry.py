@@ -3,7 +3,8 @@
 A device URL is ``<device>+<transport>://<address>?<options>``:
 ``cocoon+opcua://127.0.0.1:4840``, ``prodigy+serial:///dev/ttyUSB0?baudrate=115200``,
 ``prodigy+tcp://127.0.0.1:5020``, or ``<device>+sim://?speed=max&seed=7`` to start that
-device's simulator in this process on a real loopback endpoint and connect the real adapter to it.
+device's simulator in this process on a real loopback endpoint and connect the real adapter to it
+(a user name, ``cocoon+sim://olga@?speed=max``, logs in to the simulator as that user).
 
 Adapters register under the entry-point group ``cellauto.adapters`` and simulators under
 ``cellauto.simulators`` (name = device kind), so a separate distribution can add a device.
@@ -120,6 +121,25 @@ def _check_sim_option(device_id: str, name: str, value: str) -> None:
         ok = value.lower() in ("", "0", "1", "true", "false", "yes", "no")
     if not ok:
         raise DeviceOptionError(device_id, name, f"{value!r} is not valid", hint=SIM_OPTIONS[name])
+
+
+def user_name(url: DeviceUrl) -> str:
+    """The user name of a URL's address (``olga`` of ``olga:secret@host:4840``), or ``""``."""
+    userinfo, at, _ = url.address.partition("/")[0].rpartition("@")
+    return userinfo.partition(":")[0] if at else ""
+
+
+def _as_user(served: DeviceUrl, user: str) -> DeviceUrl:
+    """A simulator's served URL logging in as `user` (the user name of the ``+sim`` URL)."""
+    if not user:
+        return served
+    _, at, rest = served.address.rpartition("@")
+    if not at:
+        raise DeviceUrlError(
+            f"{served.device}+sim://{user}@: the {served.device} simulator has no users; "
+            f"drop {user}@ from the URL"
+        )
+    return replace(served, address=f"{user}@{rest}")
 
 
 class AdapterClass(Protocol):
@@ -243,7 +263,11 @@ async def connect(
             simulator = await factory(profile, sim_options)
         else:
             simulator = await factory(profile, sim_options, clock=clock)
-        served = parse_url(simulator.url)
+        try:
+            served = _as_user(parse_url(simulator.url), user_name(parsed))
+        except BaseException:
+            await simulator.stop()
+            raise
         parsed = replace(served, options=served.options | adapter_options)
         time = time or simulator.time
     if parsed.transport not in adapter.transports:

@@ -18,7 +18,7 @@ from cellauto.errors import (
     ModbusIllegalValue,
 )
 from cellauto.registry import connect
-from cellauto.schema import EventKind
+from cellauto.schema import EventKind, Sample
 from cellauto.sim import SimHandle, start_simulator
 from cellauto.state import EXECUTE, HELD
 
@@ -124,3 +124,45 @@ async def test_a_vessel_leak_holds_the_run(sim: SimHandle, device: Device) -> No
     await device.abort()
     with pytest.raises(Exception, match="aborted"):
         await run
+
+
+async def test_acknowledging_an_alarm_acknowledges_that_alarm_alone(
+    sim: SimHandle, device: Device
+) -> None:
+    feed = device.events()
+    ids: dict[str, str] = {}
+    for code in ("pump_failure", "humidity_low"):
+        sim.raise_alarm(code)
+        async for event in feed:
+            if event.kind is EventKind.ALARM_RAISED and event.data.get("code") == code:
+                ids[code] = str(event.data["alarm_id"])
+                break
+    await device.acknowledge(ids["pump_failure"], "ann")
+    assert device.alarm(ids["pump_failure"]).acknowledged_by == "ann"
+    assert not device.alarm(ids["humidity_low"]).acknowledged  # map 1.0 acknowledged both
+    plc = sim.device  # type: ignore[attr-defined]
+    assert plc.alarms["pump_failure"][1]
+    assert not plc.alarms["humidity_low"][1]
+    await device.acknowledge(ids["humidity_low"], "bo")
+    assert device.alarm(ids["humidity_low"]).acknowledged_by == "bo"
+    assert device.alarm(ids["pump_failure"]).acknowledged_by == "ann"
+
+
+async def test_reads_between_and_across_scans_are_valid_samples_of_their_scan() -> None:
+    sim = await start_simulator("acc200", seed=2, speed="max", scan="60")
+    device = await connect(f"{sim.url}?heartbeat=0", device_id="iace-r", time=sim.time)
+    try:
+        samples = []
+        for _ in range(20):
+            samples += [await device.read("incubator.temperature") for _ in range(5)]
+            await sim.time.sleep(61.0)  # the next scan
+    finally:
+        await device.close()
+        await sim.stop()
+    for sample in samples:  # built from an earlier read's sample, yet what validation gives
+        assert Sample.model_validate(sample.model_dump()) == sample
+    stamps = [s.timestamp for s in samples]
+    assert stamps == sorted(stamps)
+    assert len(set(stamps)) > 1  # scans came and went
+    by_scan = {s.timestamp: s.value for s in samples}
+    assert all(s.value == by_scan[s.timestamp] for s in samples)  # one value per scan

@@ -68,7 +68,7 @@ async def pulse(client: AsyncModbusTcpClient, coil: int) -> None:
 async def test_identity_and_temperature_at_the_documented_addresses(
     client: AsyncModbusTcpClient,
 ) -> None:
-    assert await inputs(client, 0, 2) == [1, 0]  # map version 1.0
+    assert await inputs(client, 0, 2) == [2, 0]  # map version 2.0
     assert text(await inputs(client, 10, 8)) == "ACC-200 (sim)"
     assert text(await inputs(client, 18, 8)).startswith("SIM")
     temperature = f32(*await inputs(client, 100, 2))

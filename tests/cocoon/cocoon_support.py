@@ -59,18 +59,12 @@ async def cocoon(**options: str) -> AsyncIterator[tuple[CocoonSimulator, CocoonA
         await sim.stop()
 
 
-async def next_event(
-    feed: Feed[Event], match: Callable[[Event], bool], wait: float = 10.0
-) -> Event:
-    """The next event of `feed` that matches."""
-
-    async def scan() -> Event:
-        async for event in feed:
-            if match(event):
-                return event
-        raise AssertionError("the event feed ended")
-
-    return await asyncio.wait_for(scan(), wait)
+async def next_event(feed: Feed[Event], match: Callable[[Event], bool]) -> Event:
+    """The next event of `feed` that matches (no wall-clock bound: the suite's timeout is)."""
+    async for event in feed:
+        if match(event):
+            return event
+    raise AssertionError("the event feed ended")
 
 
 async def drain(feed: Feed[T]) -> list[T]:

@@ -24,8 +24,9 @@ PROFILE = load_profile("cocoon")
 NAMESPACE = "urn:cellauto:cocoon:v1"
 
 
-def endpoint(sim: CocoonSimulator, user: str = "") -> str:
-    host = sim.url.removeprefix("cocoon+opcua://")
+def endpoint(sim: CocoonSimulator, user: str | None = "operator") -> str:
+    """The simulator's endpoint, logged in as `user` (any name logs in; None: anonymous)."""
+    host = sim.url.removeprefix("cocoon+opcua://").rpartition("@")[2]
     return f"opc.tcp://{user + '@' if user else ''}{host}"
 
 
@@ -220,21 +221,24 @@ async def test_stop_and_abort_answer_with_the_final_state_and_its_seq(client: Cl
             await call(client, recover)
 
 
-async def test_anonymous_sessions_only_read_when_the_option_says_so() -> None:
-    sim = await start_simulator(PROFILE, {"speed": "max", "anonymous": "read"})
+async def test_anonymous_sessions_only_read_by_default(sim: CocoonSimulator) -> None:
+    async with Client(endpoint(sim, None)) as anonymous:
+        setpoint = await cocoon_node(anonymous, "Chamber", "TemperatureSetpoint")
+        assert await setpoint.read_value() == 37.0
+        assert await write_status(setpoint, 36.0, ua.VariantType.Double) == "BadUserAccessDenied"
+        assert await status_of(anonymous, "Abort") == "BadUserAccessDenied"
+        assert await status_of(anonymous, "ValidateProtocol") == "BadUserAccessDenied"
+    async with Client(endpoint(sim, "olga")) as olga:
+        assert await status_of(olga, "ValidateProtocol") == "Good"
+
+
+async def test_anonymous_sessions_operate_when_the_option_says_so() -> None:
+    sim = await start_simulator(PROFILE, {"speed": "max", "anonymous": "operate"})
     try:
-        async with Client(endpoint(sim)) as anonymous:
+        async with Client(endpoint(sim, None)) as anonymous:
             setpoint = await cocoon_node(anonymous, "Chamber", "TemperatureSetpoint")
-            assert await setpoint.read_value() == 37.0
-            assert await write_status(setpoint, 36.0, ua.VariantType.Double) == (
-                "BadUserAccessDenied"
-            )
-            assert await status_of(anonymous, "Abort") == "BadUserAccessDenied"
-            assert await status_of(anonymous, "ValidateProtocol") == "BadUserAccessDenied"
-        async with Client(endpoint(sim, "operator")) as operator:
-            setpoint = await cocoon_node(operator, "Chamber", "TemperatureSetpoint")
             assert await write_status(setpoint, 36.0, ua.VariantType.Double) == "Good"
-            assert await status_of(operator, "ValidateProtocol") == "Good"
+            assert await status_of(anonymous, "ValidateProtocol") == "Good"
     finally:
         await sim.stop()
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from sila2.client import SilaClient
+from sila2.framework.errors.defined_execution_error import DefinedExecutionError
 
 from cellauto.profiles import load_profile
 from cellauto.registry import connect
@@ -30,18 +31,27 @@ async def test_generic_adapter_and_an_independent_client_see_the_simulator() -> 
         finally:
             await device.close()
 
-        def independent() -> tuple[str, list[str], float]:
+        def independent() -> tuple[str, list[str], float, bool, str]:
             client = SilaClient(url.hostname or "", url.port or 0, root_certs=Path(ca).read_bytes())
             try:
+                try:
+                    client.SimulationController.StartRealMode()
+                    refused = ""
+                except DefinedExecutionError as exc:
+                    refused = exc.message
                 return (
                     client.SiLAService.ServerName.get(),
                     client.SiLAService.ImplementedFeatures.get(),
                     client.LicellgrowChannels.CultureTemperature.get(),
+                    client.SimulationController.SimulationMode.get(),
+                    refused,
                 )
             finally:
                 client.close()
 
-        name, features, temperature = await asyncio.to_thread(independent)
+        name, features, temperature, simulated, refused = await asyncio.to_thread(independent)
+        assert simulated is True
+        assert "no real mode" in refused
         assert name == "LiCellGrow simulator"
         assert "org.cellauto/devices/ProgramController/v1" in features
         assert 30 < temperature < 45

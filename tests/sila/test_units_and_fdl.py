@@ -9,7 +9,7 @@ from sila2.framework import Feature
 
 from cellauto.profiles import available_profiles, load_profile
 from cellauto.sila import SilaUnit, channel_feature, from_sila, load_feature, to_sila
-from cellauto.sila.features import FEATURES, render
+from cellauto.sila.features import FEATURES, SIMULATION_CONTROLLER, render
 
 UNITS = ["Cel", "%", "mL", "mmol/L", "mmol/L/d", "h", "mL/min", "{cells}/mL", "kPa", "[pH]", "uL"]
 
@@ -37,7 +37,7 @@ def test_a_foreign_label_becomes_the_si_composition_with_its_conversion(
 
 def test_fdl_files_are_current_and_valid() -> None:
     assert render(check=True) == [], "run: python -m cellauto.sila.features"
-    for spec in FEATURES:
+    for spec in (*FEATURES, SIMULATION_CONTROLLER):
         Feature(load_feature(spec.identifier))  # the library validates against the FDL schema
 
 

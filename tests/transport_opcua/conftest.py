@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from opcua_space import EVENTS, address_space
+from opcua_space import EVENTS, LOGIN, address_space
 
 from cellauto.sim.servers.opcua import OpcUaServer
 from cellauto.transport.opcua import Backoff, OpcUaTransport
@@ -20,6 +20,11 @@ async def server() -> AsyncIterator[OpcUaServer]:
 @pytest.fixture
 async def transport(server: OpcUaServer) -> AsyncIterator[OpcUaTransport]:
     async with OpcUaTransport(
-        server.url, device="cocoon-1", timeout=1.0, heartbeat=0.3, backoff=Backoff(0.05, seed=1)
+        server.url,
+        device="cocoon-1",
+        timeout=1.0,
+        heartbeat=0.3,
+        backoff=Backoff(0.05, seed=1),
+        credentials=LOGIN,
     ) as t:
         yield t

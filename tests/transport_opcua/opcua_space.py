@@ -8,6 +8,8 @@ CHAMBER = "2:Cocoon/2:Chamber"
 TEMP = f"{CHAMBER}/2:Temperature"
 SETPOINT = f"{CHAMBER}/2:Setpoint"
 SEQ = "2:Cocoon/2:Seq"
+LOGIN = ("tester", "")
+"""A simulated user (any name logs in; its password is not checked by default)."""
 
 
 def address_space() -> list[Obj]:

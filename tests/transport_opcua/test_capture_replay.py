@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from opcua_space import SEQ, SETPOINT, TEMP
+from opcua_space import LOGIN, SEQ, SETPOINT, TEMP
 
 from cellauto.errors import OpcUaReplayMismatch
 from cellauto.sim.servers.opcua import OpcUaServer
@@ -31,7 +31,9 @@ async def session(t: OpcUaApi, server: OpcUaServer | None) -> list[object]:
 
 async def test_capture_then_replay_gives_same_answers(server: OpcUaServer, tmp_path: Path) -> None:
     path = tmp_path / "cocoon.jsonl"
-    async with OpcUaTransport(server.url, device="cocoon-1", capture=Capture(path)) as live:
+    async with OpcUaTransport(
+        server.url, device="cocoon-1", capture=Capture(path), credentials=LOGIN
+    ) as live:
         recorded = await session(live, server)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert {"read", "read_many", "write", "call", "browse", "subscribe", "data"} <= {
@@ -48,7 +50,9 @@ async def test_capture_then_replay_gives_same_answers(server: OpcUaServer, tmp_p
 
 async def test_replay_mismatch_is_detected(server: OpcUaServer, tmp_path: Path) -> None:
     path = tmp_path / "cocoon.jsonl"
-    async with OpcUaTransport(server.url, device="cocoon-1", capture=Capture(path)) as live:
+    async with OpcUaTransport(
+        server.url, device="cocoon-1", capture=Capture(path), credentials=LOGIN
+    ) as live:
         await live.read(TEMP)
         await live.write(SETPOINT, 36.5)
     async with OpcUaReplay(path, device="cocoon-1") as replay:

@@ -30,7 +30,6 @@ from cellauto.adapter import (
     EventSequencer,
     Options,
     ReadBack,
-    host_port,
     number,
     reconnect_policy,
 )
@@ -54,6 +53,7 @@ from cellauto.transport.opcua import (
     OpcUaApi,
     OpcUaTransport,
     SubscriptionApi,
+    endpoint,
 )
 from cellauto.transport.opcua_capture import Capture
 from cellauto.transport.opcua_replay import OpcUaReplay
@@ -83,8 +83,11 @@ class CocoonAdapter(Device):
 
     URL options: those of `cellauto.adapter.CONNECTION` (``timeout``, ``heartbeat``,
     ``capture``, ``reconnect_attempts``, ``reconnect_time``) and ``period`` (s, publishing
-    interval of the value subscription, default 0.02). ``cocoon+replay://<capture>`` replays
-    a capture.
+    interval of the value subscription, default 0.02). A user name in the URL
+    (``cocoon+opcua://olga@host:port``) logs in with the password from
+    `cellauto.secrets.credentials` (environment, credentials file, URL); without one the
+    session is anonymous, which a Cocoon may allow only to read. ``cocoon+replay://<capture>``
+    replays a capture.
     """
 
     kind: ClassVar[str] = "cocoon"
@@ -118,9 +121,9 @@ class CocoonAdapter(Device):
         if transport is None and url.transport == "replay":
             transport = OpcUaReplay(url.address, device=device_id)
         if transport is None:
-            host, port = host_port(device_id, url.address)
+            login = endpoint(device_id, url.address)
             transport = OpcUaTransport(
-                f"opc.tcp://{host}:{port}",
+                login.url,
                 device=device_id,
                 timeout=self.timeout,
                 heartbeat=values[HEARTBEAT] or 3600.0,
@@ -128,6 +131,7 @@ class CocoonAdapter(Device):
                 on_event=self._on_connection,
                 on_reconnect=self._on_reconnect,
                 capture=Capture(values[CAPTURE]) if values.given(CAPTURE) else None,
+                credentials=login.credentials,
             )
         self._transport: OpcUaApi = transport
         self._paths = Paths(2)  # until connect reads the namespace index

@@ -38,7 +38,6 @@ from cellauto.adapter import (
     Option,
     Options,
     Values,
-    host_port,
     number,
     reconnect_policy,
     text,
@@ -66,7 +65,6 @@ from cellauto.schema import (
 )
 from cellauto.schema.profile import FunctionalUnit
 from cellauto.schema.programs import ResultFile
-from cellauto.secrets import credentials
 from cellauto.state import (
     ABORTED,
     COMPLETE,
@@ -83,7 +81,13 @@ from cellauto.transport.lads import LadsDeviceView, UnitView, profile_from_view
 from cellauto.transport.lads.client import ALARM_CONDITION_TYPE, LadsClient
 from cellauto.transport.lads.profile import snake
 from cellauto.transport.lads.replay import LadsReplay
-from cellauto.transport.opcua import DataChange, OpcUaTransport, SubscriptionApi, plain
+from cellauto.transport.opcua import (
+    DataChange,
+    OpcUaTransport,
+    SubscriptionApi,
+    endpoint,
+    plain,
+)
 from cellauto.transport.opcua_capture import Capture
 from cellauto.transport.opcua_replay import OpcUaReplay
 from cellauto.transport.opcua_security import SECURITY_MODES, ClientSecurity
@@ -188,25 +192,17 @@ class LadsAdapter(Device):
 
     def _opcua(self, url: DeviceUrl, values: Values) -> OpcUaTransport:
         """The OPC UA connection the URL names (a user name in it logs in)."""
-        device_id = self.device_id
-        address = url.address.split("/", 1)[0]
-        userinfo, at, hostport = address.rpartition("@")
-        user = userinfo.split(":", 1)[0] if at else None
-        host, port = host_port(device_id, hostport)
-        login: tuple[str, str] | None = None
-        if user:
-            found = credentials(device_id, f"opc.tcp://{address}") or credentials(host)
-            login = (user, found.password if found is not None else "")
+        login = endpoint(self.device_id, url.address)
         return OpcUaTransport(
-            f"opc.tcp://{host}:{port}",
-            device=device_id,
+            login.url,
+            device=self.device_id,
             timeout=self.timeout,
             heartbeat=values[HEARTBEAT] or 3600.0,
             backoff=reconnect_policy(values),
             on_event=self._on_connection,
             on_reconnect=self._on_reconnect,
             capture=Capture(values[CAPTURE]) if values.given(CAPTURE) else None,
-            credentials=login,
+            credentials=login.credentials,
             security=None if values[SECURITY] == "none" else ClientSecurity.named(values[SECURITY]),
         )
 

@@ -17,13 +17,9 @@ class LiCellGrowAdapter(SilaAdapter):
     transports: ClassVar[tuple[str, ...]] = ("sila",)
     uses_server_profile: ClassVar[bool] = False
     conformance: ClassVar[Conformance] = Conformance(
-        program="metabolite-controlled expansion",
+        program="T-cell expansion",
         not_applicable=MappingProxyType(
-            {
-                "zero_loss": "the simulator cannot drop its SiLA connections yet (no link faults)",
-                "sample_seq": "SiLA property values carry no publication counter",
-                "replay": "there is no capture and replay transport for SiLA 2",
-            }
+            {"replay": "there is no capture and replay transport for SiLA 2"}
         ),
     )
 

@@ -48,7 +48,8 @@ TABLES = load_protocol("maholo")
 class MaholoAdapter(HttpDevice):
     """RBI LabDroid Maholo (cellauto's own HTTP API; see the protocol profile).
 
-    URL: ``maholo+http://host:port`` or ``maholo+https://host:port``; options those of
+    URL: ``maholo+http://host:port`` or ``maholo+https://host:port`` (``capture=<path>``
+    records the session), ``maholo+replay://<capture>`` replays one; options those of
     `cellauto.adapter.http.HTTP_OPTIONS`. The bearer token comes from
     ``CELLAUTO_TOKEN_<DEVICE ID>`` or the credentials file (`cellauto.secrets`).
     """
@@ -58,10 +59,6 @@ class MaholoAdapter(HttpDevice):
         program="iPSC-RPE differentiation",
         test_options={"request_timeout": "2", "heartbeat": "0.5"},
         values_recoverable=True,
-        not_applicable={
-            "replay": "the HTTP family has no capture and replay transport yet; the "
-            "simulator and the OpenAPI document are the reference",
-        },
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -207,8 +207,8 @@ class Acc200Device:
     async def _identity(self) -> None:
         await self._set_many(
             {
-                "identity.map_major": 1,
-                "identity.map_minor": 0,
+                "identity.map_major": int(self.map.map_version.split(".")[0]),
+                "identity.map_minor": int(self.map.map_version.split(".")[1]),
                 "identity.manufacturer": "cellauto sim",
                 "identity.model": "ACC-200 (sim)",
                 "identity.serial_number": self.serial,
@@ -688,8 +688,12 @@ class Acc200Device:
             return self._start()
         if coil in STATE_COILS:
             return self._state_command(STATE_COILS[coil])
-        if coil == 9:  # acknowledge every active alarm
-            self.alarms = {code: (alarm_id, True) for code, (alarm_id, _) in self.alarms.items()}
+        if coil == 9:  # acknowledge the active alarm of bit alarm.acknowledge
+            bit = int((await self._read_holding("alarm.acknowledge"))["alarm.acknowledge"])
+            code = next((c for c, b in self._bits.items() if b == bit), None)
+            if code is None or code not in self.alarms:
+                return ILLEGAL_VALUE
+            self.alarms[code] = (self.alarms[code][0], True)
             return None
         if coil == 16:
             return await self._commit_recipe()

@@ -168,7 +168,7 @@ class CocoonDevice(OpcUaEventLogDevice):
         serial: str,
         port: int = 0,
         truth: GroundTruth | None = None,
-        anonymous: Literal["read", "operate"] = "operate",
+        anonymous: Literal["read", "operate"] = "read",
     ) -> None:
         self.profile = profile
         self.serial = serial

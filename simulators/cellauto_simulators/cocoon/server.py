@@ -3,8 +3,11 @@
 Options (``cocoon+sim://?speed=max&seed=7&faults=...``) are the common simulator set
 (`cellauto.sim.options`): ``speed``, ``seed``, ``port``, ``faults`` (the fault grammar, and any
 profile alarm code as a kind: ``power_loss@3h:10m`` makes that alarm's condition true for the
-duration), and ``anonymous`` (``operate``, the default, or ``read``: anonymous sessions may only
-read, browse and subscribe). ``pty`` is refused: OPC UA is not served on a pseudo-terminal.
+duration), and ``anonymous`` (``read``, the default: anonymous sessions may only read, browse
+and subscribe; ``operate``: they may also write setpoints and call methods). A session with a
+user name operates; any user name logs in and its password is not checked (ADR 0021). The
+served URL logs in as ``operator`` (``cocoon+opcua://operator@127.0.0.1:PORT``). ``pty`` is
+refused: OPC UA is not served on a pseudo-terminal.
 ``corrupt`` and ``drop_bytes`` have no meaning on OPC UA and are ignored with a warning.
 """
 
@@ -30,16 +33,16 @@ class CocoonSimulator(SimHandle):
     kind: ClassVar[str] = "cocoon"
     pty_capable: ClassVar[bool] = False
     extra_options: ClassVar[Mapping[str, str]] = {
-        "anonymous": "what anonymous OPC UA sessions may do: operate (default: write setpoints "
-        "and call methods, as cellauto's adapter logs in anonymously) or read (read, browse and "
-        "subscribe only; a session with a user name operates)"
+        "anonymous": "what anonymous OPC UA sessions may do: read (default: read, browse and "
+        "subscribe only) or operate (also write setpoints and call methods); a session with a "
+        "user name (any, password not checked) operates"
     }
 
     device: CocoonDevice
 
     async def _start(self) -> None:
         seed = self.options.seed
-        anonymous = self.options.extra.get("anonymous", "operate")
+        anonymous = self.options.extra.get("anonymous", "read")
         if anonymous not in ("read", "operate"):
             raise SimOptionError("cocoon", "anonymous", f"{anonymous!r}: use read or operate")
         access: Literal["read", "operate"] = "read" if anonymous == "read" else "operate"
@@ -54,7 +57,7 @@ class CocoonSimulator(SimHandle):
         )
         self.device.sensor_filter = self.sensor
         await self.device.start()
-        self.url = f"cocoon+opcua://127.0.0.1:{self.device.server.port}"
+        self.url = f"cocoon+opcua://{self.device.server.login_address()}"
 
     async def _stop(self) -> None:
         if hasattr(self, "device"):

@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from cellauto.driver import Device, OperatorPrompt
-from cellauto.errors import CommandRejected
+from cellauto.errors import CommandRejected, SimulationError
 from cellauto.protocols import load_protocol
 from cellauto.schema import (
     Alarm,
@@ -35,7 +35,7 @@ from cellauto.schema import (
 )
 from cellauto.schema.programs import Outcome
 from cellauto.schema.quantity import Q
-from cellauto.sim import Clock, GroundTruth, ProgramRunner, RunEvent
+from cellauto.sim import Clock, GroundTruth, ProgramRunner, RunEvent, StepContext
 from cellauto.sim.device import ClockPin, EventLog
 from cellauto.state import ABORTING, COMPLETE, STOPPING, State, StateCommand, StateMachine
 
@@ -46,47 +46,98 @@ _ENDINGS: dict[State, Outcome] = {COMPLETE: "complete", STOPPING: "stopped", ABO
 
 MEDIUM_GLUCOSE = 25.0  # mmol/L in fresh medium (assumed)
 VOLUME = 500.0  # mL working volume (assumed)
+CALIBRATION_DUE = 336.0  # h after which drift is suspected (assumed)
+CALIBRATION_STANDARD = "glucose 10 mmol/L, lactate 5 mmol/L"  # (assumed)
+
+
+@dataclass(frozen=True)
+class CellKinetics:
+    """Growth and metabolism of one cell type (every number assumed)."""
+
+    growth_per_day: tuple[float, float]  # the specific growth rate is drawn from this range
+    capacity: float  # cells the vessel holds
+    glucose_per_cell_day: float  # mmol per cell per day
+    lactate_yield: float  # mol lactate per mol glucose
+    seeded: float  # cells seeded
+    adherent: bool  # adherent cells stay in the vessel when culture is bled
+
+
+KINETICS: dict[str, CellKinetics] = {
+    "msc": CellKinetics((0.35, 0.45), 5e8, 3e-9, 1.8, 1e7, adherent=True),
+    "t_cell": CellKinetics((0.6, 0.8), 5e9, 8e-10, 1.6, 5e7, adherent=False),
+}
+"""By the ``cell_type`` parameter of a program's seed step."""
 
 
 @dataclass
 class Culture:
-    """Cells, metabolites and gases of the vessel; `advance(dt)` integrates dt seconds."""
+    """Cells, metabolites and gases of the vessel; `advance(dt)` integrates dt seconds.
 
-    cells: float = 0.0  # total cells
+    Perfusion: fresh medium flows in at `perfusion`; the same volume leaves, `bleed_fraction` of
+    it as culture (with suspended cells) and the rest as cell-free perfusate through the
+    retention filter, so the volume holds. The feeding controller sets `perfusion` from glucose.
+    """
+
+    kinetics: CellKinetics = KINETICS["t_cell"]
+    growth_per_day: float = 0.7
+    cells: float = 0.0
     glucose: float = MEDIUM_GLUCOSE  # mmol/L
     lactate: float = 0.5  # mmol/L
-    perfusion: float = 0.0  # mL/min
+    feeding: bool = False  # the feeding controller runs (expansion steps)
+    perfusion: float = 0.0  # mL/min of fresh medium in
+    bleed: float = 0.0  # mL/min of culture out
     fed: float = 0.0  # mL since the run started
+    bled: float = 0.0  # mL since the run started
     reservoir: float = 5000.0  # mL
-    growth_per_day: float = 0.6  # specific growth rate (assumed)
-    glucose_per_cell_day: float = 2.0e-10  # mmol per cell per day (assumed)
-    lactate_yield: float = 1.6  # mol lactate per mol glucose (assumed)
-    glucose_low: float = 5.0  # perfusion on below this (mmol/L, the program's threshold)
+    glucose_low: float = 5.0  # mmol/L: perfusion rises as glucose falls below this + 2
+    lactate_high: float = 15.0  # mmol/L: full perfusion above this
+    max_perfusion: float = 5.0  # mL/min
+    bleed_fraction: float = 0.1  # of the perfusion flow
     consumed_day: float = 0.0
     produced_day: float = 0.0
+
+    def seed(self, kinetics: CellKinetics, growth_per_day: float) -> None:
+        self.kinetics, self.growth_per_day = kinetics, growth_per_day
+        self.cells = kinetics.seeded
 
     def advance(self, dt: float) -> None:
         if dt <= 0:
             return
+        k = self.kinetics
         days = dt / 86400
-        capacity = 2e9
-        growth = self.growth_per_day * (1 - self.cells / capacity) * min(1.0, self.glucose / 2.0)
+        growth = self.growth_per_day * (1 - self.cells / k.capacity) * min(1.0, self.glucose / 2.0)
         self.cells *= math.exp(growth * days)
-        used = min(self.glucose, self.cells * self.glucose_per_cell_day * days / (VOLUME / 1000))
+        used = min(self.glucose, self.cells * k.glucose_per_cell_day * days / (VOLUME / 1000))
         self.glucose -= used
-        self.lactate += used * self.lactate_yield
-        self.consumed_day = used / days if days else 0.0
-        self.produced_day = used * self.lactate_yield / days if days else 0.0
-        # the feeding controller: perfusion proportional to the glucose shortfall
+        self.lactate += used * k.lactate_yield
+        self.consumed_day = used / days
+        self.produced_day = used * k.lactate_yield / days
+        self.perfusion = self.controller() if self.reservoir > 0 else 0.0
+        self.bleed = self.perfusion * self.bleed_fraction
+        self.exchange(min(self.perfusion * dt / 60, self.reservoir), self.bleed_fraction)
+
+    def controller(self) -> float:
+        """The feeding controller: perfusion in proportion to the glucose shortfall below
+        `glucose_low` + 2 mmol/L, full perfusion while lactate is above `lactate_high`."""
+        if not self.feeding or self.cells <= 0:
+            return 0.0
+        if self.lactate > self.lactate_high:
+            return self.max_perfusion
         shortfall = max(0.0, self.glucose_low + 2.0 - self.glucose)
-        self.perfusion = min(5.0, 1.5 * shortfall) if self.cells > 0 and self.reservoir > 0 else 0.0
-        exchanged = min(self.perfusion * dt / 60, self.reservoir)
-        if exchanged > 0:
-            fraction = min(1.0, exchanged / VOLUME)
-            self.glucose += (MEDIUM_GLUCOSE - self.glucose) * fraction
-            self.lactate -= self.lactate * fraction
-            self.fed += exchanged
-            self.reservoir -= exchanged
+        return min(self.max_perfusion, 1.5 * shortfall)
+
+    def exchange(self, volume: float, bleed_fraction: float) -> None:
+        """`volume` mL of fresh medium in, as much out (`bleed_fraction` of it as culture)."""
+        if volume <= 0:
+            return
+        fraction = min(1.0, volume / VOLUME)
+        self.glucose += (MEDIUM_GLUCOSE - self.glucose) * fraction
+        self.lactate -= self.lactate * fraction
+        if not self.kinetics.adherent:
+            self.cells -= self.cells * fraction * bleed_fraction
+        self.fed += volume
+        self.bled += volume * bleed_fraction
+        self.reservoir -= volume
 
     @property
     def ph(self) -> float:
@@ -94,7 +145,40 @@ class Culture:
 
     @property
     def dissolved_oxygen(self) -> float:
-        return max(5.0, 95.0 - self.cells / 2.5e7)
+        return max(5.0, 95.0 - 90.0 * self.cells / self.kinetics.capacity)
+
+
+@dataclass
+class MetaboliteSensor:
+    """In-line glucose and lactate probe: readings drift off linearly (rates drawn from the seed)
+    until a calibration against the standard zeroes the offsets (all assumed)."""
+
+    glucose_drift_per_day: float
+    lactate_drift_per_day: float
+    glucose_offset: float = 0.0
+    lactate_offset: float = 0.0
+    hours_since_calibration: float = 0.0
+    state: str = "calibrated"
+
+    def advance(self, dt: float) -> None:
+        self.glucose_offset += self.glucose_drift_per_day * dt / 86400
+        self.lactate_offset += self.lactate_drift_per_day * dt / 86400
+        self.hours_since_calibration += dt / 3600
+        if self.state == "calibrated" and self.hours_since_calibration > CALIBRATION_DUE:
+            self.state = "drift_suspected"
+
+    def calibrated(self) -> None:
+        self.glucose_offset = self.lactate_offset = self.hours_since_calibration = 0.0
+        self.state = "calibrated"
+
+
+_CONTROLLER_PARAMETERS = (
+    ("glucose_low_threshold", "glucose_low", "mmol/L"),
+    ("lactate_high_threshold", "lactate_high", "mmol/L"),
+    ("max_perfusion_rate", "max_perfusion", "mL/min"),
+    ("bleed_fraction", "bleed_fraction", "1"),
+)
+"""Program parameter -> the feeding controller's attribute, in its unit."""
 
 
 class SimulatedLiCellGrow(Device):
@@ -109,13 +193,19 @@ class SimulatedLiCellGrow(Device):
         self.log = EventLog(clock, truth)
         self.vendor = load_protocol("licellgrow").by_state()
         self.random = random.Random(seed)
-        self.culture = Culture(growth_per_day=self.random.uniform(0.5, 0.7))
+        self.culture = Culture()
+        self.sensor = MetaboliteSensor(
+            glucose_drift_per_day=self.random.uniform(0.03, 0.08),
+            lactate_drift_per_day=-self.random.uniform(0.02, 0.06),
+        )
         self.machine = StateMachine("licellgrow-sim")
         self.runner: ProgramRunner | None = None
-        self.drift = 0.0  # mmol/L of glucose sensor drift
-        self.hours_since_calibration = 0.0
-        self.calibration = "calibrated"
         self.prompt_pin = ClockPin(clock)
+        self.calibration_pin = ClockPin(clock)
+        self._calibration_prompt: str | None = None
+        self.prompts_changed = asyncio.Event()
+        """Set whenever a prompt opens or is answered (the link faults wait on it)."""
+        self._calibrations = 0
         self.start_pin = ClockPin(clock)
         self.start_pin.hold()  # virtual time starts with the first client (see `first_client`)
         self._changes: asyncio.Queue[Any] = asyncio.Queue()
@@ -148,6 +238,7 @@ class SimulatedLiCellGrow(Device):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.prompt_pin.release()
+        self.calibration_pin.release()
         self.start_pin.release()
 
     def first_client(self) -> None:
@@ -162,9 +253,11 @@ class SimulatedLiCellGrow(Device):
     async def _start_program(
         self, template: ProgramTemplate, parameters: dict[str, PropertyValue], run: ProgramRun
     ) -> None:
-        threshold = parameters.get("glucose_low_threshold")
-        if isinstance(threshold, Quantity):
-            self.culture.glucose_low = float(threshold.to("mmol/L").value)
+        culture = self.culture
+        for name, attribute, unit in _CONTROLLER_PARAMETERS:
+            value = parameters.get(name)
+            if isinstance(value, Quantity):
+                setattr(culture, attribute, float(value.to(unit).value))
         self._sim_run_id = run.device_program_run_id
         runner = ProgramRunner(
             template,
@@ -172,17 +265,33 @@ class SimulatedLiCellGrow(Device):
             machine=self.machine,
             parameters=parameters,
             on_step_start={
-                "seed": lambda _ctx: setattr(self.culture, "cells", 5e7),
-                "calibrate": lambda _ctx: self._calibrate(),
+                "seed": self._seed,
+                "calibrate": lambda _ctx: setattr(self.sensor, "state", "calibrating"),
+                "activate": lambda _ctx: setattr(culture, "feeding", True),
+                "expand": lambda _ctx: setattr(culture, "feeding", True),
+                "harvest": lambda _ctx: setattr(culture, "feeding", False),
             },
+            on_step_end={"calibrate": lambda _ctx: self.sensor.calibrated()},
         )
         runner.add_listener(self._on_run_event)
         self.runner = runner
         self._result_sent = False
         self._tasks.append(asyncio.create_task(self._execute(runner, run), name="licellgrow run"))
 
+    def _seed(self, context: StepContext) -> None:
+        cell_type = context.parameters.get("cell_type", "t_cell")
+        kinetics = KINETICS.get(str(cell_type))
+        if kinetics is None:
+            raise SimulationError(f"licellgrow simulator: no cell type {cell_type!r}")
+        self._advance()
+        self.culture.seed(kinetics, self.random.uniform(*kinetics.growth_per_day))
+
     async def _execute(self, runner: ProgramRunner, run: ProgramRun) -> None:
-        await runner.run()
+        try:
+            await runner.run()
+        finally:
+            self._advance()
+            self.culture.feeding = False
 
     def _result(self, runner: ProgramRunner, outcome: Outcome) -> Result:
         started = runner.started or self.clock.now()
@@ -239,28 +348,44 @@ class SimulatedLiCellGrow(Device):
         )
 
     async def _answer_prompt(self, prompt: OperatorPrompt, answer: str, user: str) -> None:
+        if prompt.prompt_id == self._calibration_prompt:
+            self._advance()
+            self._calibration_prompt = None
+            self.sensor.calibrated()
+            self._publish("metabolite_sensor.calibration_state")
+            self.report_prompt_answered(prompt.prompt_id, answer, user)
+            self.log.append("prompt_answered", {"prompt_id": prompt.prompt_id, "answer": answer})
+            self.clear_alarm("sensor_drift")
+            self.calibration_pin.release()
+            self.prompts_changed.set()
+            return
         if self.runner is None or self.runner.prompt is None:
             raise CommandRejected(self.device_id, "answer_prompt", "no prompt is open")
         self.runner.answer_prompt(answer)
         self.report_prompt_answered(prompt.prompt_id, answer, user)
         self.log.append("prompt_answered", {"prompt_id": prompt.prompt_id, "answer": answer})
         self.prompt_pin.release()
+        self.prompts_changed.set()
 
     async def _command(self, name: str, parameters: dict[str, PropertyValue]) -> CommandResult:
+        self._advance()
         if name == "calibrate_sensor":
-            self._calibrate()
+            self._open_calibration()
         elif name == "feed_now":
             volume = parameters.get("volume", Q(50, "mL"))
             assert isinstance(volume, Quantity)
-            self.culture.perfusion = 0.0
-            self.culture.glucose += (MEDIUM_GLUCOSE - self.culture.glucose) * min(
-                1.0, volume.value / VOLUME
-            )
-            self.culture.fed += volume.value
+            wanted = float(volume.to("mL").value)
+            if wanted > self.culture.reservoir:
+                raise CommandRejected(self.device_id, name, "the medium reservoir holds less")
+            self.culture.exchange(wanted, self.culture.bleed_fraction)
         elif name == "set_feed_thresholds":
-            low = parameters.get("glucose_low")
-            if isinstance(low, Quantity):
-                self.culture.glucose_low = low.value
+            for key, attribute in (
+                ("glucose_low", "glucose_low"),
+                ("lactate_high", "lactate_high"),
+            ):
+                value = parameters.get(key)
+                if isinstance(value, Quantity):
+                    setattr(self.culture, attribute, float(value.to("mmol/L").value))
         self.log.append("command", {"name": name})
         return self.command_result(name)
 
@@ -285,23 +410,34 @@ class SimulatedLiCellGrow(Device):
 
     # -- the engine ---------------------------------------------------------------------------
 
-    def _calibrate(self) -> None:
-        self.drift = 0.0
-        self.hours_since_calibration = 0.0
-        self.calibration = "calibrated"
+    def _open_calibration(self) -> None:
+        """A calibration outside a program: the operator connects the standard (a prompt);
+        answering it calibrates."""
+        if self._calibration_prompt is not None:
+            raise CommandRejected(self.device_id, "calibrate_sensor", "a calibration is open")
+        self._calibrations += 1
+        prompt_id = f"LCG-CAL{self._calibrations}"
+        self._calibration_prompt = prompt_id
+        self.sensor.state = "calibrating"
+        self._publish("metabolite_sensor.calibration_state")
+        text = f"Connect the calibration standard ({CALIBRATION_STANDARD}), then confirm."
+        self.calibration_pin.hold()
+        self.log.append("prompt", {"prompt_id": prompt_id, "text": text})
+        self.report_prompt(OperatorPrompt(prompt_id, self.device_id, text, self.clock.now()))
+        self.prompts_changed.set()
 
     def _advance(self) -> None:
         now = self.clock.monotonic()
         dt, self._last = now - self._last, now
         if dt > 0:
+            was = self.sensor.state
             self.culture.advance(dt)
-            self.hours_since_calibration += dt / 3600
-            self.drift += dt / 86400 * 0.05  # mmol/L per day (assumed)
-            if self.hours_since_calibration > 336:
-                self.calibration = "drift_suspected"
+            self.sensor.advance(dt)
+            if was != self.sensor.state == "drift_suspected":
+                self.raise_alarm("sensor_drift")
 
     def _measure(self, channel: str) -> float | str:
-        c = self.culture
+        c, s = self.culture, self.sensor
         noise = self.random.gauss
         values: dict[str, float | str] = {
             "culture.temperature": 37.0 + noise(0, 0.05),
@@ -311,19 +447,28 @@ class SimulatedLiCellGrow(Device):
             "culture.volume": VOLUME,
             "culture.ph": c.ph + noise(0, 0.005),
             "culture.dissolved_oxygen": c.dissolved_oxygen,
-            "metabolite_sensor.glucose": max(0.0, c.glucose + self.drift + noise(0, 0.05)),
-            "metabolite_sensor.lactate": max(0.0, c.lactate + noise(0, 0.05)),
+            "metabolite_sensor.glucose": max(0.0, c.glucose + s.glucose_offset + noise(0, 0.05)),
+            "metabolite_sensor.lactate": max(0.0, c.lactate + s.lactate_offset + noise(0, 0.05)),
             "metabolite_sensor.glucose_consumption_rate": c.consumed_day,
             "metabolite_sensor.lactate_production_rate": c.produced_day,
-            "metabolite_sensor.calibration_state": self.calibration,
-            "metabolite_sensor.hours_since_calibration": self.hours_since_calibration,
+            "metabolite_sensor.calibration_state": s.state,
+            "metabolite_sensor.hours_since_calibration": s.hours_since_calibration,
             "feed_pump.flow_rate": c.perfusion,
             "feed_pump.fed_volume": c.fed,
             "feed_pump.state": "feeding" if c.perfusion > 0 else "idle",
             "feed_pump.reservoir_volume": c.reservoir,
+            "bleed_pump.flow_rate": c.bleed,
+            "bleed_pump.bled_volume": c.bled,
+            "bleed_pump.perfusate_flow_rate": c.perfusion - c.bleed,
         }
         value = values[channel]
         return round(value, 4) if isinstance(value, float) else value
+
+    def _publish(self, channel: str) -> None:
+        """Publish `channel` now (a change that should not wait for the next sample)."""
+        value, stamp = self._measure(channel), self.clock.now()
+        published = self.truth.sample(channel, stamp, value)
+        self.report_sample(self.sample(channel, value, stamp, seq=published.seq))
 
     async def _sampler(self) -> None:
         """Publish every channel at its sample period (on-change channels each minute)."""
@@ -338,12 +483,9 @@ class SimulatedLiCellGrow(Device):
             await self.clock.sleep_until(origin + at)
             with self.clock.busy():
                 self._advance()
-                stamp = self.clock.now()
                 for name in sorted(periods):
                     if due[name] <= at:
-                        value = self._measure(name)
-                        self.truth.sample(name, stamp, value)
-                        self.report_sample(self.sample(name, value, stamp))
+                        self._publish(name)
                         due[name] = at + periods[name]
 
     async def _apply_changes(self) -> None:
@@ -395,3 +537,4 @@ class SimulatedLiCellGrow(Device):
                     prompt_id, self.device_id, event.detail or str(status.prompt), event.time
                 )
             )
+            self.prompts_changed.set()

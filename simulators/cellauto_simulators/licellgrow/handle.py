@@ -1,9 +1,11 @@
 """The LiCellGrow simulator's handle: the engine device behind cellauto's SiLA 2 server, with
-TLS (a self-signed certificate made on first start and kept; plain only with ``insecure=1``) and
-mDNS announcement (``discovery=1``)."""
+TLS (a self-signed certificate made on first start and kept; plain only with ``insecure=1``),
+mDNS announcement (``discovery=1``) and link faults (``disconnect``) on a relay in front of the
+server."""
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,7 +15,9 @@ from cellauto.errors import SimOptionError, SimulationError
 from cellauto.schema import DeviceProfile
 from cellauto.sila import DeviceSilaServer
 from cellauto.sim import Clock, SimHandle
+from cellauto.sim.servers.stream import TcpServer
 from cellauto_simulators.licellgrow.engine import SimulatedLiCellGrow
+from cellauto_simulators.licellgrow.link import sila_link
 
 CERT_DIR = Path(tempfile.gettempdir()) / "cellauto-sila-certs"
 """Where the simulator keeps its self-signed certificate between starts."""
@@ -30,6 +34,8 @@ class LiCellGrowSimulator(SimHandle):
 
     device: SimulatedLiCellGrow
     server: DeviceSilaServer
+    link: TcpServer
+    """Where clients connect: relays to `server` (the link faults act here)."""
 
     async def _start(self) -> None:
         extra = self.options.extra
@@ -37,6 +43,7 @@ class LiCellGrowSimulator(SimHandle):
             if extra.get(name, "0") not in ("0", "1"):
                 raise SimOptionError("licellgrow", name, "must be 0 or 1")
         insecure = extra.get("insecure", "0") == "1"
+        discovery = extra.get("discovery", "0") == "1"
         self.device = SimulatedLiCellGrow(self.profile, self.clock, self.truth, self.options.seed)
         await self.device.connect()
         self.server = DeviceSilaServer(
@@ -44,11 +51,19 @@ class LiCellGrowSimulator(SimHandle):
             name="LiCellGrow simulator",
             insecure=insecure,
             cert_dir=CERT_DIR,
-            discovery=extra.get("discovery", "0") == "1",
+            discovery=discovery,
             on_client=self.device.first_client,
+            simulated=True,
         )
-        await self.server.start(port=self.options.port or 0)
-        self.url = f"licellgrow+sila://{self.server.address}"
+        if discovery:  # mDNS announces the server's own port: clients connect there
+            await self.server.start(port=self.options.port or 0)
+            self.url = f"licellgrow+sila://{self.server.address}"
+        else:
+            await self.server.start()
+            self.link = sila_link(self.server.host, self.server.port)
+            self.link.port = self.options.port or 0
+            await self.link.start()
+            self.url = f"licellgrow+sila://{self.link.host}:{self.link.port}"
         if insecure:
             self.url += "?insecure=1"
         else:
@@ -56,6 +71,8 @@ class LiCellGrowSimulator(SimHandle):
             self.url += f"?ca={ca}"
 
     async def _stop(self) -> None:
+        if hasattr(self, "link"):
+            await self.link.close()
         if hasattr(self, "server"):
             await self.server.stop()
         if hasattr(self, "device"):
@@ -73,7 +90,26 @@ class LiCellGrowSimulator(SimHandle):
         self.device.clear_alarm(code)
 
     async def _disconnect(self, duration: float) -> None:
-        raise SimulationError("the LiCellGrow simulator cannot drop SiLA connections")
+        """Pull the cable for `duration` virtual s: every client connection drops and new ones
+        are refused, while the server and its runs go on. An open operator prompt stops a
+        max-speed clock, so an outage waits for open prompts to close and ends early if one
+        opens: otherwise its answer could never arrive and the outage could never end."""
+        if not hasattr(self, "link"):
+            raise SimulationError("licellgrow simulator: no link faults with discovery=1")
+        device = self.device
+        while device.prompts:
+            await device.prompts_changed.wait()
+            device.prompts_changed.clear()
+        await self.link.unplug()
+        device.prompts_changed.clear()
+        ended = asyncio.ensure_future(self.clock.sleep(duration))
+        prompted = asyncio.ensure_future(device.prompts_changed.wait())
+        try:
+            await asyncio.wait({ended, prompted}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            prompted.cancel()
+            await self.link.plug()
 
     def _stall(self, duration: float) -> None:
         raise SimulationError("the LiCellGrow simulator cannot stall its SiLA server")

@@ -17,7 +17,7 @@ from typing import Any
 
 from cellauto.errors import InvalidTransition
 from cellauto.protocols import load_protocol
-from cellauto.schema import DeviceProfile, ProgramTemplate, PropertyValue
+from cellauto.schema import DeviceProfile, ProgramStep, ProgramTemplate, PropertyValue, Quantity
 from cellauto.sim import Clock, ProgramRunner, RunEvent, StepContext
 from cellauto.sim.device import ClockPin
 from cellauto.sim.servers.http import HttpRequest, HttpSimServer, Problem, Reply
@@ -51,6 +51,13 @@ TICK = 1800.0  # s between environment readings (assumed)
 KEEPALIVE = 12 * 3600.0  # s: a periodic channel's sample at least this often (assumed)
 DEADBAND = {"incubator.temperature": 0.2, "incubator.co2": 0.2, "dry_bath.temperature": 0.3}
 API_VERSION = "1.0"
+JOB_OPERATIONS = {
+    "seeding": "seed",
+    "medium_exchange_i": "medium_exchange",
+    "medium_exchange_ii": "medium_exchange",
+    "passage": "passage",
+}
+"""The unit operation of each robot job type (as in the profile's programs)."""
 RUNNER_COMMANDS = frozenset(
     {
         StateCommand.HOLD,
@@ -184,6 +191,8 @@ class SimulatedMaholo:
         self.cause: str | None = None
         self.result_sent = False
         self.results: dict[str, Any] = {}
+        self.plates = process.Plates(random.Random(seed), 0)
+        """The wells of the running job's plates and their growth."""
         self.prompt_pin = ClockPin(clock)
         self.prompts_changed = asyncio.Event()
         """Set whenever a prompt opens or closes."""
@@ -363,6 +372,8 @@ class SimulatedMaholo:
         job.started = self.clock.now()
         self.results = {}
         self.result_sent = False
+        plates = int(_number(job.parameters.get("plates"), 8))
+        self.plates = process.Plates(random.Random(f"{self.seed}:{job.run_id}:wells"), plates)
         self.emit("job", {"job_id": job.job_id, "status": job.status})
         runner = ProgramRunner(
             template,
@@ -392,6 +403,12 @@ class SimulatedMaholo:
         step = ctx.step
         if step.unit_operation == "load_labware":
             self.set(booth__handover="place_labware")
+        elif step.unit_operation == "seed":
+            self.plates.seed(self.clock.monotonic())
+        elif step.unit_operation == "passage":
+            self.plates.passage(self.clock.monotonic())
+            self.plates.differentiate(self.clock.monotonic(), self._well_scores(ctx))
+        self.observe()
         job_type = step.parameters.get("job")
         if isinstance(job_type, str) and job_type in COMMANDS_PER_JOB:
             seconds = step.duration_seconds or 0.0
@@ -428,6 +445,7 @@ class SimulatedMaholo:
         )
         self.robot_log.append(entry)
         self.emit("robot_job", entry.json())
+        self.observe()
         self.set(
             robot__job_name=entry.name,
             robot__job_type=job_type,
@@ -506,7 +524,9 @@ class SimulatedMaholo:
         self.set(robot__job_state="resumed", booth__handover="none")
         self.emit("robot_job", entry.json())
 
-    def _score(self, ctx: StepContext) -> None:
+    def _well_scores(self, ctx: StepContext) -> list[float]:
+        """The day-34 pigmented area of every well of the running job (its parameters and
+        run id decide them)."""
         job = self.current
         assert job is not None
         values = {
@@ -515,8 +535,13 @@ class SimulatedMaholo:
             if k in process.PARAMETERS
         }
         plates = int(_number(ctx.parameters.get("plates"), 8))
-        rng = random.Random(f"{self.seed}:{job.run_id}")
-        scores = process.well_scores(rng, values, plates)
+        return process.well_scores(random.Random(f"{self.seed}:{job.run_id}"), values, plates)
+
+    def _score(self, ctx: StepContext) -> None:
+        job = self.current
+        assert job is not None
+        plates = int(_number(ctx.parameters.get("plates"), 8))
+        scores = self._well_scores(ctx)
         mean = sum(scores) / len(scores)
         self.results = {
             "pigmentation_score": {"value": round(mean, 3), "unit": "%"},
@@ -528,16 +553,54 @@ class SimulatedMaholo:
             self._capture(job, f"P{plate + 1}", sum(wells) / len(wells), wells)
         self.set(microscope__pigmented_area=round(mean, 3), microscope__status="idle")
 
-    def _capture(self, job: Job, plate: str, score: float, wells: list[float]) -> str:
+    def observe(self) -> None:
+        """Publish the mean confluency (and, once differentiation started, the mean pigmented
+        area) of the wells now."""
+        now = self.clock.monotonic()
+        wells = self.plates.confluency(now)
+        mean = sum(wells) / len(wells) if wells else 0.0
+        self.set(microscope__confluency=round(mean, 2))
+        if self.plates.scores:
+            pigmented = self.plates.pigmentation(now)
+            self.set(microscope__pigmented_area=round(sum(pigmented) / len(pigmented), 3))
+
+    def _capture_growth(self, job: Job, plate: str) -> str:
+        """An image of `plate` showing its wells' confluency now (a plate it does not hold:
+        an empty plate)."""
+        wells = self.plates.confluency(self.clock.monotonic())
+        try:
+            index = int(plate.lstrip("P")) - 1
+        except ValueError:
+            index = -1
+        mine = wells[index * 6 : index * 6 + 6] if index >= 0 else []
+        confluency = sum(mine) / len(mine) if mine else 0.0
+        return self._capture(job, plate, confluency, [], confluency=mine)
+
+    def _capture(
+        self,
+        job: Job,
+        plate: str,
+        score: float,
+        wells: list[float],
+        *,
+        confluency: list[float] | None = None,
+    ) -> str:
+        """Store a plate image whose covered fraction is `score` %, with its metadata (the
+        wells' pigmentation scores and, for a growth image, their confluency)."""
         image_id = self._next("image", "IMG")
         meta: dict[str, Any] = {
             "image_id": image_id,
             "job_id": job.job_id,
             "plate": plate,
             "time": self.now(),
-            "pigmented_area": round(score, 3),
+            "pigmented_area": round(
+                score if confluency is None else self.values["microscope.pigmented_area"], 3
+            ),
             "wells": wells,
         }
+        if confluency is not None:
+            meta["confluency"] = round(score, 3)
+            meta["well_confluency"] = confluency
         png = _render(score / 100.0, self.seed * 1000 + self._counts["image"], meta)
         meta["sha256"] = hashlib.sha256(png).hexdigest()
         meta["size"] = len(png)
@@ -703,6 +766,19 @@ class SimulatedMaholo:
         if not isinstance(parameters, dict):
             raise Problem(400, "Bad Request", "parameters must be an object", "bad-job")
         self._check_parameters(template, parameters)
+        job = self._enqueue(
+            template, parameters, str(body.get("run_id") or ""), body.get("supervisory_job_id")
+        )
+        return Reply(201, {"job": job.json(), "event_seq": self.server.log.seq})
+
+    def _enqueue(
+        self,
+        template: ProgramTemplate,
+        parameters: dict[str, Any],
+        run_id: str = "",
+        supervisory_job_id: str | None = None,
+    ) -> Job:
+        """Queue a job (a protocol run or one robot job); it starts now if the robot is free."""
         if not self.running() and self.machine.state != IDLE:
             raise Problem(
                 409,
@@ -713,10 +789,10 @@ class SimulatedMaholo:
         job = Job(
             self._next("job", "J"),
             template.name,
-            str(body.get("run_id") or ""),
+            run_id,
             parameters,
             self.clock.now(),
-            body.get("supervisory_job_id"),
+            supervisory_job_id,
             template,
         )
         job.run_id = job.run_id or job.job_id
@@ -724,7 +800,7 @@ class SimulatedMaholo:
         self.emit("job", {"job_id": job.job_id, "status": job.status})
         if not self.running():
             self._start(job)
-        return Reply(201, {"job": job.json(), "event_seq": self.server.log.seq})
+        return job
 
     def _template(self, body: dict[str, Any]) -> ProgramTemplate:
         """The job's program: the compiled template it carries, else the profile's program."""
@@ -915,18 +991,93 @@ class SimulatedMaholo:
         if name == "capture_image":
             plate = str(_plain(params.get("plate_id")) or "P1")
             job = self.current or Job("J0000", "-", "-", {}, self.clock.now())
-            area = float(self.values["microscope.pigmented_area"])
-            image_id = self._capture(job, plate, area, [])
-            self.publish()
+            image_id = self._capture_growth(job, plate)
+            self.observe()
             return {"command": name, "data": {"image_id": image_id}}
         if name == "export_robot_log":
             return {"command": name, "data": {"entries": len(self.robot_log)}}
         if name == "confirm_handover":
             self.set(booth__handover="none")
             return {"command": name, "data": {"handover": _plain(params.get("handover"))}}
-        raise Problem(
-            501, "Not implemented", f"the simulator does not implement {name}", "not-implemented"
+        if name == "submit_job":
+            job = self._enqueue(*self._robot_job_template(params))
+            data: dict[str, Any] = {"job_id": job.job_id, "program": job.program}
+        elif name == "resume_job":
+            data = {"prompts": self._resume(str(body.get("user") or "-"))}
+        else:  # abort_job
+            data = {"job_id": self._abort()}
+        return {"command": name, "data": data, "event_seq": self.server.log.seq}
+
+    def _robot_job_template(
+        self, params: Mapping[str, Any]
+    ) -> tuple[ProgramTemplate, dict[str, Any]]:
+        """`submit_job`'s robot job as a one-step program (and its parameters for the queue)."""
+        job_type = _plain(params.get("job_type"))
+        if job_type not in COMMANDS_PER_JOB:
+            raise Problem(
+                422, "Unknown job type", f"{job_type!r} is not one of {list(COMMANDS_PER_JOB)}"
+            )
+        plates = [p.strip() for p in str(_plain(params.get("plate_ids")) or "").split(",")]
+        if not any(plates):
+            raise Problem(422, "No plates", "plate_ids names no plate", "param")
+        volume = _plain(params.get("volume"))
+        if volume is not None and not self.pipettable(float(volume)):
+            raise Problem(
+                422,
+                "Not pipettable",
+                f"{volume} uL is not a sum of at most {self.pipettes_combined()} of the pipettes "
+                f"{self.pipette_volumes()} uL",
+                "param",
+            )
+        step = ProgramStep(
+            name=f"{job_type} of {', '.join(p for p in plates if p)}",
+            unit_operation=JOB_OPERATIONS[job_type],
+            functional_unit="robot",
+            duration=Quantity(value=round(MEAN_JOB_SECONDS / 0.8), unit="s"),
+            parameters={"job": job_type},
         )
+        template = ProgramTemplate(
+            name=f"robot job {job_type}", version="1", author="maholo-sim", steps=[step]
+        )
+        return template, {k: v for k, v in params.items() if k != "job_type"}
+
+    def pipettes_combined(self) -> int:
+        """How many fixed pipettes one volume may combine (the profile's ``max_combined``)."""
+        table = self.profile.vendor_data.get("fixed_pipette_volumes")
+        most = table.get("max_combined") if isinstance(table, dict) else None
+        return most if isinstance(most, int) else 1
+
+    def pipettable(self, volume: float) -> bool:
+        """Whether `volume` (uL) is a sum of at most `pipettes_combined()` pipette volumes."""
+        volumes = self.pipette_volumes()
+        sums = {0.0}
+        for _ in range(self.pipettes_combined()):
+            sums |= {s + v for s in sums for v in volumes}
+        return any(abs(volume - s) < 1e-9 for s in sums)
+
+    def _resume(self, user: str) -> list[str]:
+        """Answer the current job's open interventions (the robot job carries on)."""
+        job = self.current.job_id if self.current is not None and self.running() else None
+        open_ = [p for p in self.prompts.values() if p.kind == "intervention" and p.job_id == job]
+        if not open_:
+            raise Problem(409, "Nothing to resume", "no job waits for an intervention", "state")
+        for prompt in open_:
+            self._close_prompt(prompt, "done", user)
+        return [p.prompt_id for p in open_]
+
+    def _abort(self) -> str:
+        """Abort the running job (as ``POST /control {"command": "abort"}`` would)."""
+        job, runner = self.current, self.runner
+        if job is None or runner is None or not self.running():
+            raise Problem(409, "Nothing to abort", "no job is running", "state")
+        self.cause = "abort_job"
+        try:
+            runner.abort()
+        except InvalidTransition:
+            raise Problem(409, "Not abortable", "the job cannot abort now", "state") from None
+        finally:
+            self.cause = None
+        return job.job_id
 
     # --- housekeeping ---------------------------------------------------------------------------
 

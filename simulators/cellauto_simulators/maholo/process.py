@@ -183,3 +183,89 @@ def campaign(rng: random.Random, jobs: int = PUBLIC_JOBS) -> tuple[int, int, int
 def environment(rng: random.Random, setpoint: float, sd: float) -> float:
     """A controlled value near its setpoint (incubator, dry bath)."""
     return round(setpoint + rng.gauss(0.0, sd), 3)
+
+
+SEEDED = (10.0, 2.0)
+"""Confluency (%) of a well after seeding: mean and well-to-well sd (assumed)."""
+PASSAGED = (25.0, 4.0)
+"""Confluency (%) of a well after the passage (assumed)."""
+PIGMENTATION_MIDPOINT = 26.0
+"""Days after the passage (DDay 0) by which a well shows half its day-34 pigmentation (assumed;
+pigmented RPE cells appear in the protocol's last two weeks)."""
+PIGMENTATION_WIDTH = 2.5
+"""Days over which pigmentation rises around its midpoint (assumed)."""
+SCORING_DAY = 34.0
+"""The day of the protocol the pigmentation is scored on (public)."""
+GROWTH_PER_DAY = (0.7, 0.1)
+"""Logistic growth rate of a well's confluency, per day: mean and sd (assumed; iPSCs double in
+about a day, and a seeded well reaches confluence in about a week)."""
+
+
+@dataclass(frozen=True)
+class Well:
+    """One well's growth since it was last seeded or passaged: confluency follows a logistic
+    curve from `initial` % at virtual time `since` (s) towards 100 %, at `rate` per day."""
+
+    since: float
+    initial: float
+    rate: float
+
+    def confluency(self, now: float) -> float:
+        """The well's confluency (%) at virtual time `now` (s)."""
+        days = max(0.0, now - self.since) / 86400.0
+        return 100.0 / (1.0 + (100.0 / self.initial - 1.0) * math.exp(-self.rate * days))
+
+
+class Plates:
+    """The wells of a run's plates (6 each), seeded and passaged by its robot jobs; each well
+    draws its starting confluency and growth rate from `rng` (seeded: the same run grows the
+    same way)."""
+
+    def __init__(self, rng: random.Random, plates: int) -> None:
+        self.rng = rng
+        self.count = plates * WELLS_PER_PLATE
+        self.wells: list[Well] = []
+        self.induced: float | None = None
+        self.scores: list[float] = []
+
+    def seed(self, now: float) -> None:
+        """Cells seeded into every well now."""
+        self._restart(now, SEEDED)
+
+    def passage(self, now: float) -> None:
+        """Every well passaged now (harvested and replated at a lower confluency)."""
+        self._restart(now, PASSAGED)
+
+    def _restart(self, now: float, start: tuple[float, float]) -> None:
+        rng = self.rng
+        self.wells = [
+            Well(
+                now,
+                min(90.0, max(1.0, rng.gauss(*start))),
+                max(0.05, rng.gauss(*GROWTH_PER_DAY)),
+            )
+            for _ in range(self.count)
+        ]
+
+    def differentiate(self, now: float, scores: list[float]) -> None:
+        """Differentiation starts now (the passage, DDay 0): each well's pigmented area rises
+        to its `scores` entry on `SCORING_DAY`."""
+        self.induced = now
+        self.scores = list(scores)
+
+    def pigmentation(self, now: float) -> list[float]:
+        """Every well's pigmented area (%) now (0 before differentiation starts)."""
+        if self.induced is None:
+            return [0.0] * self.count
+
+        def rise(day: float) -> float:
+            return 1.0 / (1.0 + math.exp(-(day - PIGMENTATION_MIDPOINT) / PIGMENTATION_WIDTH))
+
+        share = rise(max(0.0, now - self.induced) / 86400.0) / rise(SCORING_DAY)
+        return [round(min(100.0, score * share), 3) for score in self.scores]
+
+    def confluency(self, now: float) -> list[float]:
+        """Every well's confluency (%) now, plate by plate (0 before seeding)."""
+        if not self.wells:
+            return [0.0] * self.count
+        return [round(well.confluency(now), 3) for well in self.wells]

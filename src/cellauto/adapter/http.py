@@ -17,6 +17,7 @@ import asyncio
 from typing import Any, ClassVar
 
 from cellauto.adapter.options import (
+    CAPTURE,
     CONNECTION,
     HEARTBEAT,
     TIMEOUT,
@@ -33,7 +34,15 @@ from cellauto.registry import DeviceUrl
 from cellauto.schema import DeviceInfo, DeviceProfile
 from cellauto.secrets import bearer_token
 from cellauto.transport.base import ConnectionEvent
-from cellauto.transport.http import EventStream, HttpClient, StreamEvent, new_idempotency_key
+from cellauto.transport.http import (
+    EventStream,
+    HttpClient,
+    HttpReplay,
+    ReplayStream,
+    StreamEvent,
+    new_idempotency_key,
+)
+from cellauto.transport.opcua_capture import Capture
 
 __all__ = ["CA_FILE", "HTTP_OPTIONS", "REQUEST_TIMEOUT", "RETRIES", "HttpDevice"]
 
@@ -49,7 +58,7 @@ class HttpDevice(Device):
     """A device of the HTTP family (see the module doc). URLs:
     ``<kind>+http://host:port`` or ``<kind>+https://host:port``."""
 
-    transports: ClassVar[tuple[str, ...]] = ("http", "https")
+    transports: ClassVar[tuple[str, ...]] = ("http", "https", "replay")
     options: ClassVar[Options] = HTTP_OPTIONS
     events_path: ClassVar[str] = "/events"
 
@@ -64,11 +73,26 @@ class HttpDevice(Device):
         values = self.options.parse(device_id, url.options if url is not None else {})
         super().__init__(device_id, profile, timeout=values[TIMEOUT], time=time)
         self.values: Values = values
-        if url is None or url.transport not in ("http", "https"):
+        if url is None or url.transport not in self.transports:
             given = url.transport if url is not None else "none"
             raise DeviceError(
                 device_id, "connect", f"no transport {given!r}", hint="use http or https"
             )
+        self._progress = asyncio.Event()
+        self._capture: Capture | None = None
+        if url.transport == "replay":
+            replay = HttpReplay(url.address, device=device_id)
+            self.client: HttpClient = replay.client()
+            self.stream: EventStream = ReplayStream(
+                replay,
+                self.client,
+                on_event=self._on_stream_event,
+                on_lost=self.report_lost_events,
+                on_connection=self._on_connection,
+            )
+            return
+        if values.given(CAPTURE):
+            self._capture = Capture(values[CAPTURE])
         host = url.address.split("/")[0]
         token = bearer_token(device_id) or bearer_token(host.rpartition(":")[0] or host)
         self.client = HttpClient(
@@ -78,18 +102,18 @@ class HttpDevice(Device):
             timeout=values[REQUEST_TIMEOUT],
             retries=values[RETRIES],
             ca_file=values[CA_FILE] or None,
+            capture=self._capture,
         )
         self.stream = EventStream(
             self.client,
             self.events_path,
             on_event=self._on_stream_event,
-            on_lost=self.report_lost_events,
+            on_lost=self._on_lost,
             on_connection=self._on_connection,
             on_reconnect=self.on_reconnect,
             reconnect=reconnect_policy(values, initial=0.05, max_delay=1.0, seed=0),
             heartbeat=values[HEARTBEAT],
         )
-        self._progress = asyncio.Event()
 
     # --- what a device writes ------------------------------------------------------------------
 
@@ -107,6 +131,10 @@ class HttpDevice(Device):
     # --- the machinery -------------------------------------------------------------------------
 
     async def _connect(self) -> DeviceInfo:
+        if self._capture is not None:
+            self._capture.record(
+                {"op": "open", "base_url": self.client.base_url, "tls": self.client.tls}
+            )
         await self.client.open()
         info, newest = await self.identify()
         await self.stream.start(newest)
@@ -119,14 +147,26 @@ class HttpDevice(Device):
     async def _close(self) -> None:
         await self.stream.close()
         await self.client.close()
+        if self._capture is not None:
+            self._capture.close()
 
     def _on_connection(self, event: ConnectionEvent) -> None:
         self.report_connection(event.state, event.detail, event.attempts)
         self._progress.set()
 
     async def _on_stream_event(self, event: StreamEvent) -> None:
+        if self._capture is not None:
+            self._capture.record(
+                {"op": "event", "dir": "in", "seq": event.seq, "kind": event.kind}
+                | {"time": event.time, "data": event.data}
+            )
         await self.apply_event(event)
         self._progress.set()
+
+    def _on_lost(self, first: int, last: int) -> None:
+        if self._capture is not None:
+            self._capture.record({"op": "lost", "dir": "in", "first": first, "last": last})
+        self.report_lost_events(first, last)
 
     async def applied(self, seq: int, operation: str) -> None:
         """Wait until the stream has applied event `seq` (ConnectionLost if it ends first)."""

@@ -179,6 +179,7 @@ class ModbusDevice(Device):
         self.last_scan = 0
         """The newest scan (`process.seq`) whose values were published."""
         self._alarm_codes = {r.address: r.alarm for r in self.map.discrete if r.alarm}
+        self._alarm_bits = {code: address for address, code in self._alarm_codes.items()}
         self._alarm_ids: dict[str, str] = {}  # code -> id of the active alarm
         self._labels = {
             name: e.register.states for name, e in self.map.entries.items() if e.register.states
@@ -200,6 +201,7 @@ class ModbusDevice(Device):
         self._bit_names = [n for n in self._published if self.map.entry(n).table == "discrete"]
         self._setpoints = [n for n in profile.channels() if self.map.entry(n).table == "holding"]
         self._setpoint_values: dict[str, Value] = {}
+        self._last_reads: dict[str, Sample] = {}  # each channel's last read
         self._loaded: ProgramTemplate | None = None
         self._sync_lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -483,21 +485,26 @@ class ModbusDevice(Device):
         labels = self._labels.get(name)
         if labels:
             return labels.get(str(value), str(value))
-        spec = self.profile.channel(name)
-        if spec.dtype == "int":
-            return int(value)
-        if spec.dtype == "bool":
-            return bool(value)
-        if spec.dtype == "str":
-            return str(value)
-        return float(value)
+        return _DTYPES[self.profile.channel(name).dtype](value)
 
     # --- Device hooks -------------------------------------------------------------------------
 
     async def _read(self, channel: str) -> Sample:
         values = await self.plc.read(channel, "process.time", operation=f"read {channel}")
         stamp = datetime.fromtimestamp(int(values["process.time"]), UTC)
-        return self.sample(channel, self._typed(channel, values[channel]), stamp, publish=False)
+        value = self._typed(channel, values[channel])
+        last = self._last_reads.get(channel)
+        seq = max(self._channel_seq.get(channel, 0), 0)
+        if last is None or type(value) is not type(last.value):
+            sample = self.sample(channel, value, stamp, publish=False)
+        elif last.value == value and last.timestamp == stamp and last.seq == seq:
+            return last  # the same scan's value again (samples are immutable)
+        else:
+            # what validation checked of the last read holds for this one (same channel,
+            # value type and unit; a UTC time): copying it costs half of validating anew
+            sample = last.model_copy(update={"value": value, "timestamp": stamp, "seq": seq})
+        self._last_reads[channel] = sample
+        return sample
 
     async def _start_program(
         self, template: ProgramTemplate, parameters: dict[str, PropertyValue], run: ProgramRun
@@ -541,17 +548,13 @@ class ModbusDevice(Device):
 
     async def _acknowledge(self, alarm: Alarm, user: str) -> None:
         operation = f"acknowledge {alarm.alarm_id}"
-        await self.plc.pulse("cmd.acknowledge_alarms", operation=operation)
-        now = self.time.now()
-        for other in list(self.alarms):
-            if other.active and not other.acknowledged:
-                await self.report_alarm_status(
-                    other.alarm_id, other.code, "acknowledged", now, user=user
-                )
-        if not alarm.acknowledged:  # a cleared alarm the device no longer lists
-            await self.report_alarm_status(
-                alarm.alarm_id, alarm.code, "acknowledged", now, user=user
-            )
+        bit = self._alarm_bits.get(alarm.code)
+        if alarm.active and bit is not None:  # a cleared alarm is acknowledged here only
+            await self.plc.write({"alarm.acknowledge": bit}, operation=operation)
+            await self.plc.pulse("cmd.acknowledge_alarm", operation=operation)
+        await self.report_alarm_status(
+            alarm.alarm_id, alarm.code, "acknowledged", self.time.now(), user=user
+        )
 
     async def _answer_prompt(self, prompt: OperatorPrompt, answer: str, user: str) -> None:
         operation = f"answer_prompt {prompt.prompt_id}"
@@ -565,6 +568,14 @@ class ModbusDevice(Device):
         await self.plc.pulse("prompt.submit", operation=operation)
         self.report_prompt_answered(prompt.prompt_id, answer, user)
         self._wake.set()
+
+
+_DTYPES: dict[str, Callable[[Value], float | int | bool | str]] = {
+    "float": float,
+    "int": int,
+    "bool": bool,
+    "str": str,
+}
 
 
 def _is_clock(time: object) -> bool:

@@ -160,6 +160,22 @@ AUDIT_TRAIL = Feature(
     properties=(Property("LatestSequence", "The newest event's number.", basic("Integer")),),
 )
 
+SAMPLE_STREAM = Feature(
+    "SampleStream",
+    "Every value the device publishes, in publication order, with the device's timestamp and "
+    "its per-channel publication counter (the per-channel properties carry only the newest "
+    "value), so a client sees exactly which values it missed while its link was down.",
+    properties=(
+        Property(
+            "Samples",
+            "One value per publication: a cellauto Sample as JSON (channel, value, unit, "
+            "timestamp, seq; seq counts the channel's publications, so a gap names missed "
+            "values). A new subscription starts with the newest publication.",
+            _JSON,
+        ),
+    ),
+)
+
 DEVICE_COMMANDS = Feature(
     "DeviceCommands",
     "The commands of the device profile beyond the state commands.",
@@ -242,15 +258,42 @@ FEATURES = (
     DEVICE_IDENTITY,
     CANCEL_CONTROLLER,
     PAUSE_CONTROLLER,
+    SAMPLE_STREAM,
 )
 """Every feature a cellauto SiLA server implements besides SiLAService, LockController and the
 per-device DeviceChannels."""
+
+SIMULATION_CONTROLLER = Feature(
+    "SimulationController",
+    "Whether the server runs in simulation or real mode. Served by simulators only, which are "
+    "always in simulation mode: switching to real mode fails.",
+    originator="org.silastandard",
+    category="core",
+    commands=(
+        Command(
+            "StartSimulationMode",
+            "Switch to simulation mode (a simulator is in it already).",
+            errors=("StartSimulationModeFailed",),
+        ),
+        Command(
+            "StartRealMode",
+            "Switch to real mode (a simulator has none).",
+            errors=("StartRealModeFailed",),
+        ),
+    ),
+    properties=(Property("SimulationMode", "True in simulation mode.", basic("Boolean"), False),),
+    errors={
+        "StartSimulationModeFailed": "The server cannot switch to simulation mode.",
+        "StartRealModeFailed": "The server cannot switch to real mode.",
+    },
+)
+"""Served besides `FEATURES` by a server in front of a simulated device."""
 
 
 def render(check: bool = False) -> list[str]:
     """Write each feature's FDL file (or, with `check`, list the stale ones)."""
     stale = []
-    for feature in FEATURES:
+    for feature in (*FEATURES, SIMULATION_CONTROLLER):
         path = feature_dir() / f"{feature.identifier}.sila.xml"
         text = feature.xml()
         if not path.is_file() or path.read_text(encoding="utf-8") != text:

@@ -38,7 +38,7 @@ from cellauto.operation import Operation
 from cellauto.schema import Event, EventKind, ProgramTemplate, Result
 from cellauto.schema.quantity import Q
 from cellauto.sila.fdl import channel_feature, channels_identifier, load_feature
-from cellauto.sila.features import FEATURES
+from cellauto.sila.features import FEATURES, SIMULATION_CONTROLLER
 from cellauto.sila.tls import Credentials, server_credentials
 from cellauto.state import StateCommand
 
@@ -190,8 +190,11 @@ class DeviceSilaServer:
         on_client: Callable[[], None] | None = None,
         on_command: Callable[[CommandCall], None] | None = None,
         vendor_url: str = PLACEHOLDER_VENDOR_URL,
+        simulated: bool = False,
     ) -> None:
         self.device = device
+        self.simulated = simulated
+        """Serve SimulationController, always in simulation mode (a simulator's server)."""
         self.on_client = on_client
         """Called (in the device's loop) when a client first reads DeviceIdentity."""
         self.on_command = on_command
@@ -339,7 +342,7 @@ class DeviceSilaServer:
     def _add_features(self) -> None:
         lock = _Lock(self.server)
         self.server.set_feature_implementation(LockControllerFeature, lock)
-        for spec in FEATURES:
+        for spec in (*FEATURES, *([SIMULATION_CONTROLLER] if self.simulated else [])):
             self.features[spec.identifier] = SilaFeature(load_feature(spec.identifier))
         channels, self.channel_names = channel_feature(self.device.profile)
         self.features[channels.identifier] = SilaFeature(channels.xml())
@@ -353,6 +356,7 @@ class DeviceSilaServer:
             "DeviceIdentity": self._device_identity,
             "CancelController": self._cancel_controller,
             "PauseController": self._pause_controller,
+            "SimulationController": self._simulation_controller,
         }
         for name, feature in self.features.items():
             calls = builders[name]() if name in builders else {}
@@ -571,6 +575,17 @@ class DeviceSilaServer:
 
         return {"Pause": pause, "Resume": resume}
 
+    def _simulation_controller(self) -> dict[str, Callable[..., Any]]:
+        def real(*, metadata: Any) -> None:
+            message = "this server serves a simulator, which has no real mode"
+            raise self._error("SimulationController", "StartRealModeFailed", message)
+
+        return {
+            "StartSimulationMode": lambda *, metadata: None,
+            "StartRealMode": real,
+            "get_SimulationMode": lambda *, metadata: True,
+        }
+
     # -- what the device reports -------------------------------------------------------------
 
     async def _pump_samples(self) -> None:
@@ -582,6 +597,7 @@ class DeviceSilaServer:
                 key = keys.get(sample.channel)
                 if key is not None:
                     self._publish(key, sample.value)
+                self._publish("SampleStream.Samples", sample.model_dump_json())
         finally:
             feed.close()
 
@@ -599,7 +615,9 @@ class DeviceSilaServer:
             del self._events[0]
             self._first_seq += 1
         if event.kind is EventKind.STATE_CHANGED:
-            self._publish("DeviceStateController.State", str(self.device.state))
+            # the state this event entered: by the time it is published the device may have
+            # moved on, and each transition must reach the subscribers
+            self._publish("DeviceStateController.State", event.to_state or str(self.device.state))
         elif event.kind in (
             EventKind.ALARM_RAISED,
             EventKind.ALARM_CLEARED,

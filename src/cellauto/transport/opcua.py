@@ -30,6 +30,7 @@ from asyncua.common.subscription import DataChangeEvent, OpcEvent, Subscription
 from asyncua.ua.object_ids import ObjectIds
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
+from cellauto.adapter.options import host_port
 from cellauto.errors import (
     ConnectionLost,
     DeviceError,
@@ -37,6 +38,7 @@ from cellauto.errors import (
     NodeNotFound,
     OpcUaStatusError,
 )
+from cellauto.secrets import credentials
 from cellauto.transport.base import Backoff, ConnectionEvent, ConnectionState
 from cellauto.transport.opcua_capture import Capture
 from cellauto.transport.opcua_security import ClientSecurity
@@ -46,6 +48,7 @@ __all__ = [
     "BrowseEntry",
     "ConnectionState",
     "DataChange",
+    "Endpoint",
     "EventSubscription",
     "OpcUaApi",
     "OpcUaTransport",
@@ -73,6 +76,29 @@ class BrowseEntry(NamedTuple):
 
     path: str
     node_class: str
+
+
+class Endpoint(NamedTuple):
+    """Where an OPC UA adapter connects and as whom (None: anonymously)."""
+
+    url: str
+    credentials: tuple[str, str] | None
+
+
+def endpoint(device: str, address: str) -> Endpoint:
+    """The endpoint of a device URL's address ``[user@]host:port``: a user name logs in with
+    the password `cellauto.secrets.credentials` finds for the device or its host (environment,
+    credentials file, then the URL's ``user:password@``; none found: an empty password);
+    without a user name the session is anonymous."""
+    address = address.split("/", 1)[0]
+    userinfo, at, hostport = address.rpartition("@")
+    user = userinfo.split(":", 1)[0] if at else ""
+    host, port = host_port(device, hostport)
+    url = f"opc.tcp://{host}:{port}"
+    if not user:
+        return Endpoint(url, None)
+    found = credentials(device, f"opc.tcp://{address}") or credentials(host)
+    return Endpoint(url, (user, found.password if found is not None else ""))
 
 
 def parse_path(path: str) -> list[ua.QualifiedName]:
@@ -355,6 +381,27 @@ class EventSubscription(_BaseSubscription):
         return {name: plain(variant) for name, variant in fields.items()}
 
 
+def _end_publishing_with_the_socket(client: Client) -> None:
+    """When the client's socket drops, cancel asyncua's publish loop before it wakes to its
+    failed request: the loop would log "Publish iteration crashed" with a traceback and retry
+    every second on a client this transport is about to replace (it reconnects with a fresh
+    client and re-creates every subscription on it)."""
+    uaclient = client.uaclient
+    protocol = uaclient.protocol
+    if protocol is None:
+        return
+    notify = protocol.on_connection_lost
+
+    def lost(exc: Exception | None) -> None:
+        task = uaclient.session._publish_task
+        if task is not None:
+            task.cancel()
+        if notify is not None:
+            notify(exc)
+
+    protocol.on_connection_lost = lost
+
+
 class OpcUaTransport:
     """An OPC UA client connection to one device (see the module doc).
 
@@ -468,6 +515,7 @@ class OpcUaTransport:
         except BaseException:
             await self._dispose(client, graceful=False)
             raise
+        _end_publishing_with_the_socket(client)
         _log.info("%s: connected to %s", self.device, self.url)
         return client
 

@@ -49,7 +49,7 @@ class OpcUaEventLogDevice:
         status_path: Callable[[int, str], str],
         name: str,
         port: int = 0,
-        anonymous: Literal["read", "operate"] = "operate",
+        anonymous: Literal["read", "operate"] = "read",
         truth: GroundTruth | None = None,
         maxlen: int = 100_000,
     ) -> None:

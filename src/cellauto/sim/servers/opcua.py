@@ -9,6 +9,14 @@ Simulators describe their address space with `Obj`, `Var`, `Method` and `EventTy
         await server.set("2:Cocoon/2:Chamber/2:Temperature", 37.2)
         await server.emit_event("AlarmEvent", "temperature high", severity=800)
 
+Access (ADR 0021): an anonymous session may read, browse and subscribe, and its writes and
+method calls are answered BadUserAccessDenied, unless `anonymous="operate"`. A session that
+logs in with a user name operates. By default any user name is a simulated user and its
+password is not checked (a simulator models permissions, not authentication, and must accept
+whatever password a site's credentials hold for the real device); `users={name: password}`
+declares the only users and checks their passwords (a wrong one: BadUserAccessDenied).
+`SIM_USER` is the user name simulators put in the URLs they serve.
+
 Paths are browse paths below the Objects folder, each element `<namespace index>:<name>`; the
 simulator's namespace is registered first, so it is index 2. Startup cost: `Server.init()` loads
 the standard address space (about 1 s, a thread filling ~6 k nodes); building nodes and starting
@@ -21,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
@@ -36,6 +44,7 @@ from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.status_codes import StatusCodes
 
 __all__ = [
+    "SIM_USER",
     "EventType",
     "Method",
     "MethodFailed",
@@ -121,6 +130,8 @@ _INTEGERS = {
 _NUMBERS = {*_INTEGERS, "Float", "Double"}
 _ADMIN = User(role=UserRole.Admin)
 _ANONYMOUS = User(role=UserRole.Anonymous)
+SIM_USER = "operator"
+"""The user name a simulator's served URL logs in with (any name would do by default)."""
 UCUM_URI = "http://unitsofmeasure.org"
 """EUInformation.NamespaceUri of this server's units: DisplayName is the UCUM code."""
 
@@ -163,8 +174,11 @@ def _argument(name: str, datatype: str) -> ua.Argument:
 
 
 class _SimUsers:
-    """Every session gets asyncua's user role, named after its user name (None: anonymous); the
-    simulator checks no password: it models permissions, not authentication."""
+    """Every session gets asyncua's user role, named after its user name (None: anonymous);
+    with declared `users`, only they log in, and only with their password."""
+
+    def __init__(self, users: Mapping[str, str] | None) -> None:
+        self.users = None if users is None else dict(users)
 
     def get_user(
         self,
@@ -172,7 +186,10 @@ class _SimUsers:
         username: str | None = None,
         password: str | None = None,
         certificate: Any = None,
-    ) -> User:
+    ) -> User | None:
+        if username and self.users is not None and self.users.get(username) != password:
+            _log.info("user %r refused: unknown user or wrong password", username)
+            return None
         return User(role=UserRole.User, name=username or None)
 
 
@@ -216,12 +233,14 @@ class OpcUaServer:
         host: str = "127.0.0.1",
         port: int = 0,
         name: str = "cellauto simulator",
-        anonymous: Literal["read", "operate"] = "operate",
+        anonymous: Literal["read", "operate"] = "read",
+        users: Mapping[str, str] | None = None,
     ) -> None:
         self._objects = list(objects)
         self.anonymous = anonymous
         """What an anonymous session may do: ``read`` (read, browse, subscribe) or ``operate``
         (also write and call methods). A session with a user name always operates."""
+        self._users = _SimUsers(users)
         self._namespace = namespace
         self._event_types = list(event_types)
         self._host = host
@@ -255,6 +274,10 @@ class OpcUaServer:
     def url(self) -> str:
         """The endpoint URL, `opc.tcp://127.0.0.1:PORT`."""
         return f"opc.tcp://{self._host}:{self.port}"
+
+    def login_address(self, user: str = SIM_USER) -> str:
+        """``user@127.0.0.1:PORT``: the address part of a device URL that logs in as `user`."""
+        return f"{user}@{self._host}:{self.port}"
 
     @property
     def namespace_index(self) -> int:
@@ -291,7 +314,7 @@ class OpcUaServer:
         server.set_endpoint(f"opc.tcp://{self._host}:{self._port}")
         server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
         server.set_identity_tokens([ua.AnonymousIdentityToken, ua.UserNameIdentityToken])
-        server.iserver.user_manager = cast(Any, _SimUsers())
+        server.iserver.user_manager = cast(Any, self._users)
         server.set_server_name(self._name)
         self._server = server
         self._guard(server)

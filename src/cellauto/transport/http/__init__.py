@@ -8,11 +8,15 @@ the ``http`` extra (``pip install 'cellauto[http]'``).
 
 from .client import IDEMPOTENT_METHODS, HttpClient, new_idempotency_key
 from .events import EventStream, StreamEvent
+from .replay import HttpReplay, ReplayClient, ReplayStream
 
 __all__ = [
     "IDEMPOTENT_METHODS",
     "EventStream",
     "HttpClient",
+    "HttpReplay",
+    "ReplayClient",
+    "ReplayStream",
     "StreamEvent",
     "new_idempotency_key",
 ]

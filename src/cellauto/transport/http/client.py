@@ -27,12 +27,20 @@ import aiohttp
 from cellauto.errors import (
     AuthenticationRefused,
     ConnectionLost,
+    DeviceError,
     DeviceTimeout,
     HttpProblem,
     ProtocolError,
 )
+from cellauto.transport.opcua_capture import Capture
 
-__all__ = ["IDEMPOTENT_METHODS", "HttpClient", "new_idempotency_key"]
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "HttpClient",
+    "error_record",
+    "new_idempotency_key",
+    "request_record",
+]
 
 logger = logging.getLogger("cellauto.transport.http")
 
@@ -63,8 +71,11 @@ class HttpClient:
         retries: int = 2,
         retry_delay: float = 0.05,
         ca_file: str | None = None,
+        capture: Capture | None = None,
     ) -> None:
         self.device = device
+        self.capture = capture
+        """Where every request and its answer (or error) is recorded, if anywhere."""
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retries = retries
@@ -134,8 +145,29 @@ class HttpClient:
         idempotency_key: str | None = None,
     ) -> Any:
         """Send one request and return its decoded JSON body (None for 204); see the module
-        doc for what is retried. `path` starts with ``/``."""
+        doc for what is retried. `path` starts with ``/``. With a capture, the request (not
+        its headers: no token, no idempotency key) and its outcome are recorded."""
         method = method.upper()
+        if self.capture is None:
+            return await self._send(method, path, operation, json_body, params, idempotency_key)
+        sent = request_record(method, path, json_body, params)
+        try:
+            answer = await self._send(method, path, operation, json_body, params, idempotency_key)
+        except DeviceError as error:
+            self.capture.record(sent | {"error": error_record(error)})
+            raise
+        self.capture.record(sent | {"answer": answer})
+        return answer
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        operation: str,
+        json_body: Any,
+        params: Mapping[str, str] | None,
+        idempotency_key: str | None,
+    ) -> Any:
         repeatable = method in IDEMPOTENT_METHODS or idempotency_key is not None
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         attempts = 1 + (self.retries if repeatable else 0)
@@ -214,6 +246,34 @@ class HttpClient:
                 hint=f"set CELLAUTO_TOKEN_<NAME> for {self.device} (see cellauto.secrets)",
             )
         return HttpProblem(self.device, operation, status, title, detail, problem_type=kind)
+
+
+def request_record(
+    method: str, path: str, body: Any, params: Mapping[str, str] | None
+) -> dict[str, Any]:
+    """A request as a capture records it (and a replay matches it)."""
+    return {
+        "op": "request",
+        "method": method,
+        "path": path,
+        "params": dict(params or {}),
+        "body": body,
+    }
+
+
+def error_record(error: DeviceError) -> dict[str, Any]:
+    """What a capture keeps of a request's error, enough to raise it again on replay."""
+    record: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
+    if isinstance(error, HttpProblem):
+        record |= {
+            "status": error.status,
+            "title": error.title,
+            "detail": error.detail,
+            "problem_type": error.problem_type,
+        }
+    elif isinstance(error, DeviceTimeout):
+        record["timeout"] = error.timeout
+    return record
 
 
 _REASONS = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Callable
 from typing import Literal, Protocol
 
 from cellauto.errors import RegisterCodecError
@@ -22,6 +23,7 @@ __all__ = [
     "ValueSpec",
     "WordOrder",
     "decode",
+    "decoder",
     "encode",
     "words_of",
 ]
@@ -120,22 +122,50 @@ def _encode_string(spec: ValueSpec, value: Value) -> list[int]:
 
 def decode(spec: ValueSpec, registers: list[int]) -> Value:
     """The value `registers` carry; ints stay ints unless the entry scales them."""
+    return decoder(spec)(registers)
+
+
+def decoder(spec: ValueSpec) -> Callable[[list[int]], Value]:
+    """`decode` for one entry, prepared once for reading it many times:
+    ``decoder(spec)(registers) == decode(spec, registers)``."""
     expected = words_of(spec)
-    if len(registers) != expected:
-        raise RegisterCodecError(spec.name, f"needs {expected} registers, got {len(registers)}")
-    if registers and (min(registers) < 0 or max(registers) > 0xFFFF):
-        raise RegisterCodecError(spec.name, f"registers out of 0..65535: {registers}")
-    kind = spec.type
+    name, kind = spec.name, spec.type
+
+    def checked(registers: list[int]) -> list[int]:
+        if len(registers) != expected:
+            raise RegisterCodecError(name, f"needs {expected} registers, got {len(registers)}")
+        if registers and (min(registers) < 0 or max(registers) > 0xFFFF):
+            raise RegisterCodecError(name, f"registers out of 0..65535: {registers}")
+        return registers
+
     if kind == "bool":
-        return bool(registers[0])
+        return lambda registers: bool(checked(registers)[0])
     if kind == "string":
-        raw = b"".join(r.to_bytes(2, "big") for r in registers)[: spec.length]
+        length = spec.length
+
+        def string(registers: list[int]) -> Value:
+            raw = b"".join(r.to_bytes(2, "big") for r in checked(registers))[:length]
+            try:
+                return raw.rstrip(b"\x00").decode("ascii")
+            except UnicodeDecodeError:
+                raise RegisterCodecError(name, f"bytes {raw!r} are not ASCII") from None
+
+        return string
+    unpack, pack = _UNPACK[kind], _WORDS_FMT[expected].pack
+    little, scale, offset, scaled = (
+        spec.word_order == "little",
+        spec.scale,
+        spec.offset,
+        _scaled(spec),
+    )
+
+    def number(registers: list[int]) -> Value:
+        # struct's pack range-checks each register: the common path pays for no other check
         try:
-            return raw.rstrip(b"\x00").decode("ascii")
-        except UnicodeDecodeError:
-            raise RegisterCodecError(spec.name, f"bytes {raw!r} are not ASCII") from None
-    words = registers[::-1] if spec.word_order == "little" else registers
-    raw_value: int | float = _UNPACK[kind](_WORDS_FMT[expected].pack(*words))[0]
-    if not _scaled(spec):
-        return raw_value
-    return raw_value * spec.scale + spec.offset
+            raw: int | float = unpack(pack(*(registers[::-1] if little else registers)))[0]
+        except struct.error:
+            checked(registers)
+            raise
+        return raw * scale + offset if scaled else raw
+
+    return number

@@ -4,7 +4,6 @@ requests to one unit, with exception replies raised as typed errors and optional
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager
@@ -84,7 +83,7 @@ class PymodbusLink:
         self.requests = 0
         self._now = now
         self._sleep = sleep
-        self._busy = busy or contextlib.nullcontext
+        self._busy = busy
         self._hub = EventHub(on_event)
         self._lock = asyncio.Lock()
         self._last = -float("inf")
@@ -202,6 +201,8 @@ class PymodbusLink:
             self._last = self._now()
             self.requests += 1
             try:  # pymodbus bounds the wait by settings.timeout (ModbusIOException)
+                if self._busy is None:
+                    return await self._call(request)
                 with self._busy():
                     return await self._call(request)
             except ModbusException as error:

@@ -10,7 +10,7 @@ sequence number seen, and records overwritten before they were read are reported
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Self
 
@@ -23,7 +23,7 @@ from cellauto.errors import (
 )
 from cellauto.transport.base import ConnectionEvent
 
-from .codec import Value, decode, encode, words_of
+from .codec import Value, decode, decoder, encode, words_of
 from .link import RegisterLink
 from .plan import Request, plan_reads, plan_writes
 from .regmap import Entry, RegisterMap, Ring
@@ -47,6 +47,8 @@ class _ReadPlan:
     sequences: tuple[str, ...] = ()
     wanted: frozenset[str] = frozenset()
     groups: tuple[str, ...] = ()
+    fields: tuple[tuple[str, int, int, Callable[[list[int]], Value]], ...] = ()
+    """For a plan of one request: each entry's name, slice of the answer and decoder."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,15 @@ class ModbusTransport:
         if plan is None:
             plan = self._plans[names] = self._plan(names)
         operation = operation or plan.operation
+        if plan.fields:
+            request = plan.requests[0]
+            words = await self.link.read(
+                request.table, request.address, request.count, operation=operation
+            )
+            try:
+                return {name: decode(words[a:b]) for name, a, b, decode in plan.fields}
+            except RegisterCodecError as error:
+                raise ModbusValueError(self.device, operation, str(error)) from None
         if not plan.sequences:
             return await self._execute(plan.requests, operation)
         for _ in range(self.map.link.consistency_retries):
@@ -129,7 +140,7 @@ class ModbusTransport:
             > 1
         ]
         if not spanning:
-            return _ReadPlan(operation, requests)
+            return _ReadPlan(operation, requests, fields=_fields(requests))
         sequences = [self.map.entry(g.sequence) for g in spanning]
         # the first read of the sequence registers rides along with the data when adjacent
         return _ReadPlan(
@@ -161,16 +172,6 @@ class ModbusTransport:
         return entries
 
     async def _execute(self, plan: list[Request], operation: str) -> dict[str, Value]:
-        if len(plan) == 1 and not self._max_count:
-            request = plan[0]
-            words = await self.link.read(
-                request.table, request.address, request.count, operation=operation
-            )
-            base = request.address
-            return {
-                e.name: self._decode(e, words[e.address - base : e.end - base], operation)
-                for e in request.entries
-            }
         raw: dict[str, list[int]] = {}
         for request in plan:
             words = await self.link.read(
@@ -308,6 +309,22 @@ class ModbusTransport:
                 self.device, operation, f"device answered status {status} ({meaning})"
             )
         return status
+
+
+def _fields(
+    requests: list[Request],
+) -> tuple[tuple[str, int, int, Callable[[list[int]], Value]], ...]:
+    """How to decode the answer of a plan's only request (empty unless there is just one, with
+    every entry whole in it)."""
+    if len(requests) != 1:
+        return ()
+    request = requests[0]
+    base, end = request.address, request.address + request.count
+    if any(e.address < base or e.end > end for e in request.entries):
+        return ()  # an entry split by max_count (tests only)
+    return tuple(
+        (e.name, e.address - base, e.end - base, decoder(e.register)) for e in request.entries
+    )
 
 
 def _runs(ring: Ring, seqs: list[int], max_registers: int) -> list[list[int]]:
