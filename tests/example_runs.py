@@ -12,7 +12,10 @@ VIA_CELLAUTO_RUN = {
     "parallel_batches.py": ["2", "12", "--sim", "--speed", "max", "--no-report"],
 }
 """Examples run through `cellauto run` (with these arguments) rather than plain python."""
-ARGUMENTS = {"maholo_optimise.py": ["2"]}
+ARGUMENTS = {
+    "maholo_optimise.py": ["2"],
+    "msc_cell_bank.py": ["--passages", "1", "--confluency", "50", "--seeding", "10000"],
+}
 """Arguments of examples run with plain python (fewer trials than a user runs)."""
 
 

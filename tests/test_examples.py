@@ -76,3 +76,18 @@ def _load_example(name: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_the_msc_cell_bank_is_stored_with_its_images(
+    example_run: Callable[[str], ExampleRun],
+) -> None:
+    out = example_run("msc_cell_bank.py").result.stdout
+    assert "step_started: Decontaminate" in out
+    assert "step_started: Passage 1" in out
+    assert "step_started: Passage 2" not in out  # run short: one passage
+    assert "MSC expansion complete" in out
+    assert "cell bank: " in out
+    assert "after 1 passage(s)" in out
+    assert "record B-MSC-001: sealed and intact; 3 result files stored:" in out
+    for name in ("cell-bank-summary.json", "phase-contrast-passage-1.png", "phase-contrast-final"):
+        assert f"cq-1-{name}" in out

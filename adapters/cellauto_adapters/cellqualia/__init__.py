@@ -25,7 +25,4 @@ class CellQualiaAdapter(LadsAdapter):
         program="Isolator decontamination",
         outage_hours=None,
         test_options={"timeout": "5", "heartbeat": "0.5"},
-        not_applicable={
-            "replay": "the LADS adapters have no capture replay transport yet",
-        },
     )

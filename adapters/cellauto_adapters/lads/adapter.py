@@ -11,7 +11,8 @@ Live data is one OPC UA subscription: every function's value variable, the Funct
 and RunningStateMachine CurrentState of the program unit, the ActiveProgram properties and the
 open prompts; alarms are Alarms & Conditions events from the Server object. State commands are
 the state machines' methods, programs StartProgram, results the ResultSet's Result objects.
-Commands return once the state they lead to is observed.
+Commands return once the state they lead to is observed. ``lads+replay://<capture>`` replays a
+session captured with ``?capture=<file>`` (`cellauto.transport.lads.replay`).
 """
 
 from __future__ import annotations
@@ -34,13 +35,21 @@ from cellauto.adapter import (
     HEARTBEAT,
     TIMEOUT,
     ConnectionEvent,
+    Option,
     Options,
+    Values,
     number,
     reconnect_policy,
     text,
 )
 from cellauto.driver import Device, OperatorPrompt, TimeSource
-from cellauto.errors import CommandRejected, DeviceError, InvalidTransition, OpcUaStatusError
+from cellauto.errors import (
+    CommandRejected,
+    ConnectionLost,
+    DeviceError,
+    InvalidTransition,
+    OpcUaStatusError,
+)
 from cellauto.lads.mapping import START_PROGRAM, STATE_METHODS, severity_from_opcua
 from cellauto.registry import DeviceUrl
 from cellauto.schema import (
@@ -71,6 +80,7 @@ from cellauto.state import (
 from cellauto.transport.lads import LadsDeviceView, UnitView, profile_from_view
 from cellauto.transport.lads.client import ALARM_CONDITION_TYPE, LadsClient
 from cellauto.transport.lads.profile import snake
+from cellauto.transport.lads.replay import LadsReplay
 from cellauto.transport.opcua import (
     DataChange,
     OpcUaTransport,
@@ -79,12 +89,28 @@ from cellauto.transport.opcua import (
     plain,
 )
 from cellauto.transport.opcua_capture import Capture
+from cellauto.transport.opcua_replay import OpcUaReplay
+from cellauto.transport.opcua_security import SECURITY_MODES, ClientSecurity
 
 _log = logging.getLogger("cellauto_adapters.lads")
 T = TypeVar("T")
 
 PERIOD = number("period", 0.02, "s, publishing interval of the value subscription", minimum=0.001)
 DEVICE = text("device", "", "browse name of the LADS device when the server has several")
+
+
+def _security_mode(name: str) -> str:
+    if name not in ("none", *SECURITY_MODES):
+        raise ValueError(f"must be none, {' or '.join(SECURITY_MODES)}")
+    return name
+
+
+SECURITY = Option(
+    "security",
+    _security_mode,
+    "none",
+    "none, sign or sign_encrypt (Basic256Sha256 with cellauto's client certificate)",
+)
 
 
 _ACTIVE = ("DeviceProgramRunId", "CurrentStepNumber")
@@ -97,12 +123,13 @@ _UNACCEPTED = {
 
 class LadsAdapter(Device):
     """A LADS device (see the module doc). URL options: `cellauto.adapter.CONNECTION`,
-    ``period`` and ``device``; a user name in the URL (``lads+opcua://olga@host:port``) logs in
-    with the password from `cellauto.secrets.credentials` (environment, credentials file, URL)."""
+    ``period``, ``device`` and ``security``; a user name in the URL
+    (``lads+opcua://olga@host:port``) logs in with the password from
+    `cellauto.secrets.credentials` (environment, credentials file, URL)."""
 
     kind: ClassVar[str] = "lads"
-    transports: ClassVar[tuple[str, ...]] = ("opcua",)
-    options: ClassVar[Options] = CONNECTION | Options(PERIOD, DEVICE)
+    transports: ClassVar[tuple[str, ...]] = ("opcua", "replay")
+    options: ClassVar[Options] = CONNECTION | Options(PERIOD, DEVICE, SECURITY)
     browse_profile: ClassVar[bool] = True
     """Build the profile by browsing (True), or keep the given one and bind it (False)."""
 
@@ -132,19 +159,14 @@ class LadsAdapter(Device):
         super().__init__(device_id, profile, timeout=values[TIMEOUT], time=time)
         self.period = values[PERIOD]
         self.device_name = values[DEVICE]
-        login = endpoint(device_id, url.address)
-        self._transport = OpcUaTransport(
-            login.url,
-            device=device_id,
-            timeout=self.timeout,
-            heartbeat=values[HEARTBEAT] or 3600.0,
-            backoff=reconnect_policy(values),
-            on_event=self._on_connection,
-            on_reconnect=self._on_reconnect,
-            capture=Capture(values[CAPTURE]) if values.given(CAPTURE) else None,
-            credentials=login.credentials,
-        )
-        self._lads = LadsClient(self._transport)
+        self._transport: OpcUaTransport | OpcUaReplay
+        self._lads: LadsClient
+        if url.transport == "replay":
+            self._transport = OpcUaReplay(url.address, device=device_id)
+            self._lads = LadsReplay(self._transport, url.address)
+        else:
+            self._transport = self._opcua(url, values)
+            self._lads = LadsClient(self._transport)
         self.view: LadsDeviceView | None = None
         self._unit: UnitView | None = None
         self._channels: dict[str, str] = {}  # value NodeId -> channel
@@ -168,11 +190,38 @@ class LadsAdapter(Device):
         self._acker: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
+    def _opcua(self, url: DeviceUrl, values: Values) -> OpcUaTransport:
+        """The OPC UA connection the URL names (a user name in it logs in)."""
+        login = endpoint(self.device_id, url.address)
+        return OpcUaTransport(
+            login.url,
+            device=self.device_id,
+            timeout=self.timeout,
+            heartbeat=values[HEARTBEAT] or 3600.0,
+            backoff=reconnect_policy(values),
+            on_event=self._on_connection,
+            on_reconnect=self._on_reconnect,
+            capture=Capture(values[CAPTURE]) if values.given(CAPTURE) else None,
+            credentials=login.credentials,
+            security=None if values[SECURITY] == "none" else ClientSecurity.named(values[SECURITY]),
+        )
+
     # -- connection ----------------------------------------------------------------------------
 
     async def _connect(self) -> DeviceInfo:
         t = self._transport
-        await t.open()
+        try:
+            await t.open()
+        except ConnectionLost as exc:
+            security = t.security if isinstance(t, OpcUaTransport) else None
+            if security is None or "BadCertificateUntrusted" not in str(exc):
+                raise
+            raise ConnectionLost(
+                self.device_id,
+                "connect",
+                f"the server does not trust cellauto's client certificate {security.certificate}",
+                hint="its administrator trusts it (cellauto's gateway: --trust <that file>)",
+            ) from exc
         view = self._choose(await self._lads.browse())
         self.view = view
         if self.browse_profile:

@@ -15,7 +15,7 @@ import random
 from collections.abc import Mapping
 
 from cellauto.errors import SimulationError
-from cellauto.schema import DeviceProfile, PropertyValue, Q
+from cellauto.schema import DeviceProfile, ProgramRun, ProgramTemplate, PropertyValue, Q, Quantity
 from cellauto.sim.clock import Clock
 from cellauto.sim.families.lads import SimulatedLadsDevice, Value
 from cellauto.sim.images import render_confluence
@@ -26,7 +26,9 @@ _log = logging.getLogger("cellauto.sim.cellqualia")
 
 GROWTH_PER_HOUR = 0.03
 """Confluency growth rate (1/h, logistic): about 5 days from 10 % to 80 % (assumed)."""
-SEEDED_CONFLUENCY = 10.0
+CONFLUENT_DENSITY = 30000.0
+"""Cells per cm2 at 100 % confluency (assumed): seeding 3,000 cells/cm2 covers 10 %."""
+DEFAULT_SEEDING_DENSITY = 3000.0
 CELLS_AT_FULL_CONFLUENCY = 2.0e7
 """Cells in the vessel at 100 % confluency (assumed: a multilayer vessel of ~1,000 cm2)."""
 DRIFT_PER_PASSAGE = 0.15
@@ -60,6 +62,7 @@ class SimulatedCellQualia(SimulatedLadsDevice):
         self.ph = 7.35
         self.morphology = 0.92
         self.seeded_at: float | None = None
+        self.seeded_confluency = 100.0 * DEFAULT_SEEDING_DENSITY / CONFLUENT_DENSITY
         self._aeration_from: float | None = None
         self.breached = False
         self.flagged = False
@@ -81,6 +84,47 @@ class SimulatedCellQualia(SimulatedLadsDevice):
             "decontaminate": self._gassed,
             "aerate": self._aerated,
         }
+
+    # -- the run's plan -----------------------------------------------------------------------
+
+    async def _start_program(
+        self, template: ProgramTemplate, parameters: dict[str, PropertyValue], run: ProgramRun
+    ) -> None:
+        await super()._start_program(self.planned(template, parameters), parameters, run)
+
+    def planned(
+        self, template: ProgramTemplate, parameters: Mapping[str, PropertyValue]
+    ) -> ProgramTemplate:
+        """The steps this run executes: the template's, without the passages (and the
+        expansions after them) beyond `passages`, each expansion ending when the culture reaches
+        `passage_confluency` from the confluency `seeding_density` gives (the template's
+        duration is the longest an expansion lasts)."""
+        density = _number(parameters.get("seeding_density"), DEFAULT_SEEDING_DENSITY)
+        self.seeded_confluency = min(100.0 * density / CONFLUENT_DENSITY, 99.0)
+        passages = parameters.get("passages")
+        keep = int(_number(passages, 0.0)) if passages is not None else len(template.steps)
+        trigger = parameters.get("passage_confluency")
+        expansion = self._hours_to(_number(trigger, 0.0)) * 3600.0 if trigger is not None else None
+        steps = []
+        seen = 0
+        for step in template.steps:
+            if step.unit_operation == "passage":
+                seen += 1
+            if seen > keep and step.unit_operation in ("passage", "feed"):
+                continue
+            longest = step.duration_seconds
+            if step.unit_operation == "feed" and expansion is not None and longest is not None:
+                seconds = max(min(expansion, longest), self.tick)
+                step = step.model_copy(update={"duration": Quantity(value=seconds, unit="s")})
+            steps.append(step)
+        return template.model_copy(update={"steps": steps})
+
+    def _hours_to(self, confluency: float) -> float:
+        """Hours the logistic culture takes from its seeded confluency to `confluency` %."""
+        c0, c1 = self.seeded_confluency / 100.0, min(max(confluency, 0.0), 99.9) / 100.0
+        if c1 <= c0:
+            return 0.0
+        return math.log((c1 / (1.0 - c1)) / (c0 / (1.0 - c0))) / GROWTH_PER_HOUR
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -133,7 +177,7 @@ class SimulatedCellQualia(SimulatedLadsDevice):
         if self.seeded_at is None:
             return 0.0
         hours = (self.clock.monotonic() - self.seeded_at) / 3600.0
-        c0 = SEEDED_CONFLUENCY / 100.0
+        c0 = self.seeded_confluency / 100.0
         value = 1.0 / (1.0 + (1.0 / c0 - 1.0) * math.exp(-GROWTH_PER_HOUR * hours))
         return 100.0 * value
 
@@ -224,3 +268,12 @@ class SimulatedCellQualia(SimulatedLadsDevice):
             "morphology_score": Q(round(self.morphology, 3), "1"),
             "morphology_flagged": self.flagged,
         }
+
+
+def _number(value: PropertyValue | None, default: float) -> float:
+    """A parameter's number (a quantity arrives in the unit the template declares)."""
+    if isinstance(value, Quantity):
+        return value.value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return default

@@ -41,6 +41,7 @@ from cellauto.errors import (
 from cellauto.secrets import credentials
 from cellauto.transport.base import Backoff, ConnectionEvent, ConnectionState
 from cellauto.transport.opcua_capture import Capture
+from cellauto.transport.opcua_security import ClientSecurity
 
 __all__ = [
     "Backoff",
@@ -424,10 +425,14 @@ class OpcUaTransport:
         on_event: Callable[[ConnectionEvent], None] | None = None,
         capture: Capture | None = None,
         credentials: tuple[str, str] | None = None,
+        security: ClientSecurity | None = None,
     ) -> None:
         self.url = url
         self.credentials = credentials
         """(user name, password) for a UserNameIdentityToken; None: anonymous."""
+        self.security = security
+        """Basic256Sha256 Sign or SignAndEncrypt with cellauto's client certificate; None:
+        security mode None."""
         self.device = device
         self.timeout = timeout
         self.heartbeat = heartbeat
@@ -504,6 +509,8 @@ class OpcUaTransport:
             client.set_user(self.credentials[0])
             client.set_password(self.credentials[1])
         try:
+            if self.security is not None:
+                await asyncio.wait_for(self.security.apply(client), self.timeout)
             await asyncio.wait_for(client.connect(), self.timeout)
         except BaseException:
             await self._dispose(client, graceful=False)

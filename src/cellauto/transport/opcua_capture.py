@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from asyncua import ua
+
 from cellauto.errors import DeviceError
 
 __all__ = ["Capture", "decode", "encode"]
@@ -37,6 +39,8 @@ def encode(value: Any) -> Any:
         return [encode(v) for v in value]
     if isinstance(value, dict):
         return {str(k): encode(v) for k, v in value.items()}
+    if isinstance(value, ua.LocalizedText):
+        return value.Text  # what an adapter reads of it (state and step names over LADS)
     if isinstance(value, DeviceError):
         return {"$error": type(value).__name__, "message": str(value)}
     return {"$repr": repr(value)}

@@ -23,6 +23,7 @@ from asyncua.client.client import Client
 from asyncua.common.node import Node
 from asyncua.ua.object_ids import ObjectIds
 from asyncua.ua.uaerrors import UaError
+from pydantic import TypeAdapter
 
 from cellauto.errors import UnitError
 from cellauto.lads.builder import LADS_TYPES
@@ -127,6 +128,10 @@ class LadsDeviceView:
     def program_unit(self) -> UnitView | None:
         """The first functional unit with a ProgramManager."""
         return next((u for u in self.units if u.program_manager is not None), None)
+
+
+VIEWS = TypeAdapter(list[LadsDeviceView])
+"""What a browse found, to and from JSON (a capture keeps it; `LadsReplay` reads it back)."""
 
 
 class _Browser:

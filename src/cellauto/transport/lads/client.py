@@ -17,7 +17,7 @@ from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
 from cellauto.errors import OpcUaStatusError
 from cellauto.schema import PropertyValue, Quantity
-from cellauto.transport.lads.browse import LadsDeviceView, browse_devices
+from cellauto.transport.lads.browse import VIEWS, LadsDeviceView, browse_devices
 from cellauto.transport.opcua import OpcUaTransport, plain
 
 ACKNOWLEDGE = "i=9111"
@@ -41,21 +41,33 @@ class LadsClient:
     def device(self) -> str:
         return self.transport.device
 
+    def _record(self, op: str, args: list[Any], result: Any, *, ordered: bool = False) -> None:
+        """Put a LADS answer in the transport's capture, if it has one (see `LadsReplay`):
+        `ordered` (a method call) among the transport's requests, else beside them."""
+        direction = "out" if ordered else "lads"
+        self.transport._capture_record({"op": op, "dir": direction, "args": args, "result": result})
+
     async def browse(self) -> list[LadsDeviceView]:
         """Every LADS device of the server."""
-        return await browse_devices(await self.transport.client("browse"))
+        views = await browse_devices(await self.transport.client("browse"))
+        if self.transport._capture is not None:  # a whole device view: only when recording
+            self._record("lads.browse", [], VIEWS.dump_python(views, mode="json"))
+        return views
 
     async def call(self, operation: str, obj: str, method: str, *args: Any) -> Any:
         """Call `method` (NodeId string) on `obj`; OpcUaStatusError if the server refuses."""
         client = await self.transport.client(operation)
         try:
-            return await asyncio.wait_for(
+            result = await asyncio.wait_for(
                 client.get_node(obj).call_method(ua.NodeId.from_string(method), *args),
                 self.transport.timeout,
             )
         except UaStatusCodeError as exc:
             status = ua.StatusCode(exc.code).name
+            self._record("lads.call", [obj, method], {"status": status}, ordered=True)
             raise OpcUaStatusError(self.device, operation, status) from exc
+        self._record("lads.call", [obj, method], {"value": plain(result)}, ordered=True)
+        return result
 
     async def start_program(
         self,
@@ -111,10 +123,12 @@ class LadsClient:
     async def enum_strings(self, value_node: str) -> list[str] | None:
         """A multi-state value variable's EnumStrings (None if unreadable)."""
         client = await self.transport.client("read EnumStrings")
+        found: list[str] | None = None
         with contextlib.suppress(UaError):
             enum = await client.get_node(value_node).get_child("0:EnumStrings")
-            return [str(plain(t)) for t in await enum.read_value() or ()]
-        return None
+            found = [str(plain(t)) for t in await enum.read_value() or ()]
+        self._record("lads.enum_strings", [value_node], found)
+        return found
 
     async def result(self, results: str, run_id: str) -> dict[str, Any] | None:
         """The variables of the ResultSet child named `run_id` (plain values) and its
@@ -123,6 +137,7 @@ class LadsClient:
         refs = await client.get_node(results).get_children_descriptions()
         found = next((r for r in refs if r.BrowseName.Name == run_id), None)
         if found is None:
+            self._record("lads.result", [results, run_id], None)
             return None
         fields: dict[str, Any] = {}
         for ref in await client.get_node(found.NodeId).get_children_descriptions():
@@ -132,6 +147,7 @@ class LadsClient:
                 with contextlib.suppress(UaError):
                     value = await client.get_node(ref.NodeId).read_value()
                     fields[ref.BrowseName.Name] = value if isinstance(value, list) else plain(value)
+        self._record("lads.result", [results, run_id], fields)
         return fields
 
     async def result_files(self, fileset: str) -> list[tuple[str, str, bytes | None]]:
@@ -152,6 +168,7 @@ class LadsClient:
             name = str(fields.get("Name") or (await entry.read_browse_name()).Name)
             content = await self._download(file_node) if file_node is not None else None
             found.append((name, str(fields.get("MimeType") or "application/octet-stream"), content))
+        self._record("lads.result_files", [fileset], [list(f) for f in found])
         return found
 
     async def _download(self, file: Node) -> bytes:
