@@ -98,23 +98,7 @@ async def test_a_byte_stream_wire_is_served_on_a_pty(kind: str) -> None:
         await sim.stop()
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        pytest.param(
-            kind,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="LadsSimHandle (sim/families/lads.py) overrides raise_alarm without the "
-                "base's check of the code; deleting its raise_alarm/clear_alarm (the base's "
-                "defaults) fixes it",
-            ),
-        )
-        if kind == "cellqualia"
-        else kind
-        for kind in sorted(ALARM)
-    ],
-)
+@pytest.mark.parametrize("kind", sorted(ALARM))
 async def test_the_handle_raises_and_clears_a_profile_alarm_and_refuses_other_codes(
     kind: str,
 ) -> None:

@@ -409,15 +409,6 @@ class LadsSimHandle(SimHandle):
         with contextlib.suppress(AttributeError):
             await self.device.close()
 
-    def raise_alarm(self, code: str, duration: float | None = None) -> str:
-        alarm_id = self.device.raise_alarm(code)
-        if duration is not None:
-            self.spawn(self.after(duration, self.clear_alarm, code))
-        return alarm_id
-
-    def clear_alarm(self, code: str) -> None:
-        self.device.clear_alarm(code)
-
     async def _disconnect(self, duration: float) -> None:
         """Close every client connection and stop listening for `duration` virtual s; then,
         at speed=max, hold the clock until a client subscribes again (as at start), so the
