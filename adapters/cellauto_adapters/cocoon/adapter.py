@@ -241,7 +241,8 @@ class CocoonAdapter(Device):
         stamp = aware(change.source_timestamp)
         latest = self._latest.get(channel)
         # a re-subscription repeats the value last delivered (same stamp and value); an
-        # on-change channel may publish several values within one instant, all delivered
+        # on-change channel may publish several values within one instant, all delivered;
+        # only delivered values count (a read must not hide values still on their way)
         if (
             stamp is not None
             and latest is not None
@@ -252,12 +253,13 @@ class CocoonAdapter(Device):
         ):
             return
         self._last_value[channel] = change.value
+        if stamp is not None:
+            self._latest[channel] = max(stamp, latest or stamp)
         self.report_sample(self._sample(channel, change))
 
     def _sample(self, channel: str, data: DataChange, *, publish: bool = True) -> Sample:
         descriptor = self.profile.channel(channel)
         stamp = aware(data.source_timestamp) or self.time.now()
-        self._latest[channel] = max(stamp, self._latest.get(channel, stamp))
         value = data.value
         if descriptor.dtype == "float":
             value = math.nan if value is None else float(value)  # a Bad status carries no value
