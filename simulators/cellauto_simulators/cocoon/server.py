@@ -58,6 +58,7 @@ class CocoonDevice(OpcUaEventLogDevice):
         truth: GroundTruth | None = None,
         anonymous: Literal["read", "operate"] = "read",
     ) -> None:
+        self.profile = profile
         self.serial = serial
         self.channels = profile.channels()
         self.process = CocoonProcess(profile, clock, seed=seed, serial=serial)
@@ -263,7 +264,7 @@ class CocoonDevice(OpcUaEventLogDevice):
         if not isinstance(raw, dict):
             raise MethodFailed("BadInvalidArgument", "Parameters is not a JSON object")
         try:
-            given = {name: _given(value) for name, value in raw.items()}
+            given = {name: Given.from_json(value) for name, value in raw.items()}
             return check_parameters(protocol.parameters, given, what=protocol.name)
         except ParameterRefused as exc:
             raise MethodFailed("BadInvalidArgument", exc.reason) from None
@@ -305,15 +306,6 @@ class CocoonDevice(OpcUaEventLogDevice):
             "SoftwareRevision": "cellauto-sim 1",
             "DeviceRevision": "protocol v1",
         }
-
-
-def _given(value: Any) -> Given:
-    """A Parameters entry: a plain value, or ``{"value": v, "unit": u}``."""
-    if isinstance(value, dict):
-        if set(value) != {"value", "unit"} or not isinstance(value["unit"], str):
-            raise ParameterRefused(None, f"{value!r} is not a value or {{value, unit}}")
-        return Given(value["value"], value["unit"])
-    return Given(value)
 
 
 def protocol_hash(definition: dict[str, Any]) -> str:

@@ -29,7 +29,7 @@ from cellauto.sim.truth import GroundTruth
 from cellauto.state import EXECUTE, State, StateCommand, StateMachine, Transition
 from cellauto.transport import StxEtxFramer
 
-from .device import ProdigyRun, alarm_condition, fluidics_active, tubing_set
+from .device import LOW_GLUCOSE, ProdigyRun, alarm_condition, fluidics_active, tubing_set
 from .process import UNITS, ProdigyProcess
 from .wire import Frame, WireError, build, framer, num, parse, stamp
 
@@ -506,7 +506,7 @@ class SimulatedProdigy(FramedSimDevice):
             case "enter_ipc_result":
                 p.enter_ipc(numbers)
                 self.sample_all(force=True)
-                if numbers.get("glucose", 99.0) < 2.0:
+                if numbers.get("glucose", 99.0) < LOW_GLUCOSE:
                     self.raise_alarm("glucose_low")
                 return {"c": name, "n": str(len(numbers))}
             case "export_run_report":

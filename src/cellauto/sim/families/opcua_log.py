@@ -4,7 +4,7 @@ mirrored in status variables (the newest Seq among them), and read back as JSON 
 first ``{"gap": {"from", "to"}}`` line for what the log no longer holds.
 
 A device subclasses `OpcUaEventLogDevice`, passes its address space, its event types by kind,
-its state machine and its vendor state and severity names, logs events with
+its profile, state machine and vendor state and severity names, logs events with
 `event(kind, message, **fields)` (synchronous: they are published in order by one task), may
 extend `status_for(entry)` to mirror an event in status variables and override `after_events()`
 to publish what the events changed. At ``speed=max`` virtual time starts with the first client
@@ -30,7 +30,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from cellauto.errors import InvalidTransition
+from cellauto.errors import InvalidTransition, SimulationError
 from cellauto.schema import DeviceProfile
 from cellauto.schema.programs import Outcome
 from cellauto.sim.alarms import AlarmBook, BookAlarm
@@ -40,12 +40,15 @@ from cellauto.sim.lifecycle import NoSuchPrompt, RunLifecycle, SimRun, StateCaus
 from cellauto.sim.runner import RunEvent
 from cellauto.sim.servers.opcua import EventType, MethodFailed, Obj, OpcUaServer
 from cellauto.sim.truth import GroundTruth
-from cellauto.state import State, StateCommand, StateMachine, Transition
+from cellauto.state import IDLE, State, StateCommand, StateMachine, Transition
 
 __all__ = ["OpcUaEventLogDevice"]
 
 EVENT_ONLY = ("Time", "Message", "Severity")
 """Entry keys that are BaseEventType fields (namespace 0), not the type's own."""
+
+DEFAULT_SEVERITY = 500
+"""OPC UA Severity of an alarm event whose severity the device names no number for."""
 
 STATE_METHODS = {
     "Hold": StateCommand.HOLD,
@@ -75,10 +78,6 @@ class OpcUaEventLogDevice:
         clock: Clock,
         objects: Sequence[Obj],
         *,
-        profile: DeviceProfile,
-        machine: StateMachine,
-        vendor_states: Mapping[State, str],
-        severities: Mapping[str, int],
         namespace: str,
         event_types: Mapping[str, EventType],
         status_path: Callable[[int, str], str],
@@ -87,17 +86,22 @@ class OpcUaEventLogDevice:
         anonymous: Literal["read", "operate"] = "read",
         truth: GroundTruth | None = None,
         maxlen: int = 100_000,
+        profile: DeviceProfile | None = None,
+        machine: StateMachine | None = None,
+        vendor_states: Mapping[State, str] | None = None,
+        severities: Mapping[str, int] | None = None,
     ) -> None:
         self.clock = clock
-        self.profile = profile
-        self.machine = machine
-        self.vendor_states = dict(vendor_states)
-        """cellauto state -> the device's state name."""
-        self.severities = dict(severities)
-        """alarm severity -> the events' OPC UA Severity."""
-        self.runs = RunLifecycle(machine, self)
-        self.alarms = AlarmBook(
-            profile, lambda _n: f"AL-{self.seq + 1:06d}", device=self.SOURCE.lower()
+        self.machine = machine or StateMachine(self.SOURCE, initial=IDLE)
+        self.vendor_states = dict(vendor_states or {})
+        """cellauto state -> the device's state name (default: cellauto's)."""
+        self.severities = dict(severities or {})
+        """alarm severity -> the events' OPC UA Severity (default: `DEFAULT_SEVERITY`)."""
+        self.runs = RunLifecycle(self.machine, self)
+        self._alarms = (
+            None
+            if profile is None
+            else AlarmBook(profile, lambda _n: f"AL-{self.seq + 1:06d}", device=self.SOURCE.lower())
         )
         self._alarm_list = "[]"
         self.event_types = dict(event_types)
@@ -127,7 +131,7 @@ class OpcUaEventLogDevice:
         first client session)."""
         await self.server.start()
         self.ns = self.server.namespace_index
-        self.status["State"] = self.vendor_states[self.machine.state]
+        self.status["State"] = self.vendor_state(self.machine.state)
         self.wait_for_client()
         self.spawn(self._publisher(), "publisher")
 
@@ -160,6 +164,17 @@ class OpcUaEventLogDevice:
                 await task
         self._start_pin.release()
         await self.server.stop()
+
+    @property
+    def alarms(self) -> AlarmBook:
+        """The device's alarms (from the `profile` it was given)."""
+        if self._alarms is None:
+            raise SimulationError(f"{self.SOURCE}: no profile given, so no alarms")
+        return self._alarms
+
+    def vendor_state(self, state: State) -> str:
+        """The device's name of `state`."""
+        return self.vendor_states.get(state, str(state))
 
     @property
     def seq(self) -> int:
@@ -232,8 +247,8 @@ class OpcUaEventLogDevice:
     def run_state(self, transition: Transition, cause: StateCause) -> None:
         """A ``state`` event; Cause is ``command:<name>``, ``alarm:<id>`` or ``done``."""
         why = {"command": f"command:{cause.detail}", "alarm": f"alarm:{cause.detail}"}
-        before = self.vendor_states[transition.from_state]
-        after = self.vendor_states[transition.to_state]
+        before = self.vendor_state(transition.from_state)
+        after = self.vendor_state(transition.to_state)
         self.event(
             "state",
             f"{before} -> {after}",
@@ -314,7 +329,7 @@ class OpcUaEventLogDevice:
         self.event(
             "alarm",
             f"{spec.title} ({status})",
-            severity=self.severities[spec.severity],
+            severity=self.severities.get(spec.severity, DEFAULT_SEVERITY),
             AlarmId=alarm.alarm_id,
             Code=alarm.code,
             Status=status,
@@ -337,7 +352,7 @@ class OpcUaEventLogDevice:
         def state_method(command: StateCommand) -> Callable[[], Any]:
             async def handler() -> tuple[str, int]:
                 seq = self.state_command(command)
-                return self.vendor_states[self.machine.state], seq
+                return self.vendor_state(self.machine.state), seq
 
             return handler
 
