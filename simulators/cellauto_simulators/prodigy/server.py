@@ -64,6 +64,7 @@ class SimulatedProdigy(FramedSimDevice):
     UNKNOWN_VERB: ClassVar[str] = "E02"
     REQUEST_KIND: ClassVar[str] = "H"
     SESSION_OPENER: ClassVar[str] = "HELLO"
+    MISSING_FIELD: ClassVar[str] = "E03"
 
     def __init__(
         self,
@@ -199,10 +200,29 @@ class SimulatedProdigy(FramedSimDevice):
     def run_state(self, transition: Transition, cause: StateCause) -> None:
         word = {"command": "cmd"}.get(cause.kind, cause.kind)
         text = f"{word}:{cause.detail}" if cause.detail else word
-        self.emit_state(transition.from_state, transition.to_state, text)
+        state, prev = VENDOR[transition.to_state], VENDOR[transition.from_state]
+        self.emit("STATE", {"state": state, "prev": prev, "cause": text, "t": self.now()})
 
     def run_result(self, run: SimRun, outcome: Outcome) -> None:
-        self.emit_result(run.runner, outcome)
+        runner = run.runner
+        if runner.started is None:
+            return
+        fields = {
+            "run": self.run_id,
+            "outcome": outcome,
+            "started": stamp(runner.started),
+            "stopped": self.now(),
+            "pause": num(round(runner.paused, 3)),
+        }
+        self.emit("RESULT", fields | self.results() | {"t": self.now()})
+
+    def results(self) -> dict[str, str]:
+        """The run's results as ``r.<name>`` fields with their ``r.<name>.u`` units."""
+        fields: dict[str, str] = {}
+        for name, (value, unit) in sorted(self.process.results.items()):
+            fields[f"r.{name}"] = num(float(f"{value:.6g}"))
+            fields[f"r.{name}.u"] = unit
+        return fields
 
     def run_step(self, run: SimRun, event: RunEvent) -> None:
         self._last_progress = self.clock.monotonic()
@@ -219,27 +239,6 @@ class SimulatedProdigy(FramedSimDevice):
         self.emit(
             "PROMPT_DONE", {"id": prompt_id, "user": user or "-", "a": answer, "t": self.now()}
         )
-
-    def emit_state(self, prev: State, state: State, cause: str) -> None:
-        self.emit(
-            "STATE",
-            {"state": VENDOR[state], "prev": VENDOR[prev], "cause": cause, "t": self.now()},
-        )
-
-    def emit_result(self, runner: ProgramRunner, outcome: str) -> None:
-        if runner.started is None:
-            return
-        fields = {
-            "run": self.run_id,
-            "outcome": outcome,
-            "started": stamp(runner.started),
-            "stopped": self.now(),
-            "pause": num(round(runner.paused, 3)),
-        }
-        for name, (value, unit) in sorted(self.process.results.items()):
-            fields[f"r.{name}"] = num(float(f"{value:.6g}"))
-            fields[f"r.{name}.u"] = unit
-        self.emit("RESULT", fields | {"t": self.now()})
 
     def start_run(self, template: ProgramTemplate, run_id: str, params: dict[str, float]) -> None:
         """Start `template` on a fresh process."""
@@ -266,9 +265,6 @@ class SimulatedProdigy(FramedSimDevice):
             on_step_end=on_end,
         )
         self.runs.start(runner, run_id, on_end=steps.ended)
-
-    def running(self) -> bool:
-        return self.runs.running
 
     # --- alarms -----------------------------------------------------------------------------
 
@@ -324,12 +320,6 @@ class SimulatedProdigy(FramedSimDevice):
 
     # --- requests ----------------------------------------------------------------------------
 
-    @staticmethod
-    def need(frame: Frame, key: str) -> str:
-        if key not in frame.fields:
-            raise WireError("E03", f"{frame.verb}: missing field {key}")
-        return frame.fields[key]
-
     def do_hello(self, session: Session, frame: Frame) -> dict[str, str]:
         return {
             "manufacturer": "Miltenyi Biotec",
@@ -347,7 +337,7 @@ class SimulatedProdigy(FramedSimDevice):
         return {"t": self.now(), "last": str(self.event_seq)}
 
     def do_get(self, session: Session, frame: Frame) -> dict[str, str]:
-        channel = self.need(frame, "ch")
+        channel = self.require(frame, "ch")
         if channel not in self.channels:
             raise WireError("E06", f"unknown channel {channel}")
         fields = self.reading(channel)
@@ -358,7 +348,7 @@ class SimulatedProdigy(FramedSimDevice):
         return fields | {"t": self.now(), "seq": str(self.event_seq)} | extra
 
     def do_sub(self, session: Session, frame: Frame) -> dict[str, str]:
-        wanted = self.need(frame, "ch")
+        wanted = self.require(frame, "ch")
         if wanted == "*":
             session.subs = None
             return {"n": str(len(self.channels)), "last": str(self.event_seq)}
@@ -370,7 +360,7 @@ class SimulatedProdigy(FramedSimDevice):
         return {"n": str(len(channels)), "last": str(self.event_seq)}
 
     def do_log(self, session: Session, frame: Frame) -> dict[str, str]:
-        text = self.need(frame, "from")
+        text = self.require(frame, "from")
         if not text.isdigit():
             raise WireError("E03", "LOG: from must be a sequence number")
         start = int(text)
@@ -383,13 +373,13 @@ class SimulatedProdigy(FramedSimDevice):
         return reply
 
     def do_start(self, session: Session, frame: Frame) -> dict[str, str]:
-        name = self.need(frame, "prog")
-        run_id = self.need(frame, "run")
+        name = self.require(frame, "prog")
+        run_id = self.require(frame, "run")
         try:
             template = self.profile.program(name)
         except KeyError:
             raise WireError("E06", f"unknown program {name}") from None
-        if self.running():
+        if self.runs.running:
             raise WireError("E04", f"a program is running (state {VENDOR[self.machine.state]})")
         try:
             self.machine.check(StateCommand.START)
@@ -429,7 +419,7 @@ class SimulatedProdigy(FramedSimDevice):
             raise WireError("E03", exc.reason, frame.seq) from None
 
     def do_cmd(self, session: Session, frame: Frame) -> dict[str, str]:
-        name = self.need(frame, "c")
+        name = self.require(frame, "c")
         try:
             command = StateCommand(name)
         except ValueError:
@@ -445,8 +435,8 @@ class SimulatedProdigy(FramedSimDevice):
         return {"state": VENDOR[self.machine.state]}
 
     def do_ack(self, session: Session, frame: Frame) -> dict[str, str]:
-        alarm_id = self.need(frame, "alarm")
-        user = self.need(frame, "user")
+        alarm_id = self.require(frame, "alarm")
+        user = self.require(frame, "user")
         alarm = self.alarms.get(alarm_id)
         if alarm is None:
             raise WireError("E06", f"no active alarm {alarm_id}")
@@ -455,8 +445,8 @@ class SimulatedProdigy(FramedSimDevice):
         return {"alarm": alarm_id}
 
     def do_answer(self, session: Session, frame: Frame) -> dict[str, str]:
-        prompt = self.need(frame, "prompt")
-        user = self.need(frame, "user")
+        prompt = self.require(frame, "prompt")
+        user = self.require(frame, "user")
         self.answer(prompt, frame.fields.get("a", "done"), user)
         return {"prompt": prompt}
 
@@ -468,7 +458,7 @@ class SimulatedProdigy(FramedSimDevice):
             raise WireError("E06", f"no pending prompt {prompt}") from None
 
     def do_x(self, session: Session, frame: Frame) -> dict[str, str]:
-        name = self.need(frame, "c")
+        name = self.require(frame, "c")
         spec = next((c for c in self.profile.commands if c.name == name), None)
         if spec is None:
             raise WireError("E06", f"unknown command {name}")
@@ -478,7 +468,7 @@ class SimulatedProdigy(FramedSimDevice):
         p = self.process
         match name:
             case "select_process":
-                if self.running():
+                if self.runs.running:
                     raise WireError("E04", "select_process: a program is running")
                 process = texts.get("process", "")
                 if process not in ("TCT", "CD34"):
@@ -486,7 +476,7 @@ class SimulatedProdigy(FramedSimDevice):
                 self.selected_process = process
                 return {"c": name, "process": process}
             case "run_integrity_test":
-                if self.running():
+                if self.runs.running:
                     raise WireError("E04", "run_integrity_test: a program is running")
                 if p.state.tubing_set == "none":
                     p.install(tubing_set(self.selected_process))
@@ -510,11 +500,7 @@ class SimulatedProdigy(FramedSimDevice):
                     self.raise_alarm("glucose_low")
                 return {"c": name, "n": str(len(numbers))}
             case "export_run_report":
-                report = {"c": name, "run": self.run_id}
-                for key, (value, unit) in sorted(p.results.items()):
-                    report[f"r.{key}"] = num(float(f"{value:.6g}"))
-                    report[f"r.{key}.u"] = unit
-                return report
+                return {"c": name, "run": self.run_id} | self.results()
         raise WireError("E02", f"command {name} is not implemented by the simulator")
 
     # --- housekeeping -------------------------------------------------------------------------

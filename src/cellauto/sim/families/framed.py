@@ -81,6 +81,8 @@ class FramedSimDevice(ABC):
     SESSION_OPENER: ClassVar[str]
     """The verb that opens a session: it forgets the cached replies and is never answered
     from the cache."""
+    MISSING_FIELD: ClassVar[str]
+    """Refusal code of a request without a field its verb requires (`require`)."""
     REPLY_CACHE: ClassVar[int] = 64
     MAX_REASON: ClassVar[int] = 200
     """Characters of a refusal's reason at most (a longer one is cut, ending in "...")."""
@@ -206,9 +208,8 @@ class FramedSimDevice(ABC):
             raise Refusal(self.UNKNOWN_VERB, f"unknown verb {request.verb}")
         return handler(session, request)
 
-    @staticmethod
-    def require(request: Request, key: str, code: str) -> str:
-        """A required field, or `Refusal` with `code` naming it."""
+    def require(self, request: Request, key: str) -> str:
+        """A required field, or `Refusal` with `MISSING_FIELD` naming it."""
         if key not in request.fields:
-            raise Refusal(code, f"{request.verb}: missing field {key}")
+            raise Refusal(self.MISSING_FIELD, f"{request.verb}: missing field {key}")
         return request.fields[key]
