@@ -155,10 +155,10 @@ class OpcUaEventLogDevice:
         self._tasks.append(asyncio.create_task(coro, name=f"{self.SOURCE} {name}"))
 
     async def stop(self) -> None:
-        """Cancel any run and every task, then stop the server."""
-        await self.runs.close()
+        """Cancel every task and any run (nothing more is published), then stop the server."""
         for task in self._tasks:
             task.cancel()
+        await self.runs.close()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
