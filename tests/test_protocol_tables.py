@@ -35,7 +35,7 @@ def test_a_vocabulary_maps_every_state_and_command_once(name: str) -> None:
 
 def test_the_simulators_speak_the_vocabulary() -> None:
     from cellauto_simulators.cocoon.address_space import VENDOR_STATES
-    from cellauto_simulators.prodigy.device import VENDOR
+    from cellauto_simulators.prodigy.server import VENDOR
 
     assert load_protocol("cocoon").by_state() == VENDOR_STATES
     assert load_protocol("prodigy").by_state() == VENDOR

@@ -12,7 +12,7 @@ from cellauto.sim.device import EventLog
 from cellauto.sim.families.framed import FramedSimDevice, Refusal, Request, Session
 from cellauto.transport import LineFramer
 from cellauto.transport.framing import Framer
-from cellauto_simulators.prodigy.device import SimulatedProdigy
+from cellauto_simulators.prodigy.server import SimulatedProdigy
 from cellauto_simulators.prodigy.wire import MAX_PAYLOAD
 
 

@@ -47,6 +47,15 @@ def test_defaults_units_and_names() -> None:
     assert check_parameters([VOLUME], {"volume": Given("3")}, what="p", text_numbers=True)
 
 
+def test_a_json_parameter_is_a_value_or_a_value_with_its_unit_and_nothing_else() -> None:
+    assert Given.from_json(3) == Given(3)
+    assert Given.from_json({"value": 5, "unit": "mL"}) == Given(5, "mL")
+    for bad in ({"value": 5}, {"value": 5, "unit": 1}, {"value": 5, "unit": "mL", "x": 0}):
+        with pytest.raises(ParameterRefused, match="not a value or") as refused:
+            Given.from_json(bad)
+        assert refused.value.name is None
+
+
 def test_the_alarm_book_keeps_an_alarm_until_cleared_and_acknowledged() -> None:
     profile = load_profile("cocoon")
     book = AlarmBook(profile, "AL-{}".format)

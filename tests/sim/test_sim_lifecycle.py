@@ -1,5 +1,6 @@
 """The run life cycle every simulator shares: the one transition that publishes the result,
-state-command routing by the state model, prompt ids and answers, the declared alarm reaction."""
+state-command routing by the state model, prompt ids and answers, the declared alarm reaction,
+and the run's task (started, cancelled, a failure logged)."""
 
 from __future__ import annotations
 
@@ -201,3 +202,57 @@ async def test_an_alarm_without_a_run_or_without_a_reaction_changes_no_state() -
     runs.react(book, alarm)  # no run started
     assert wire.sent == []
     assert runs.machine.state == IDLE
+
+
+async def test_start_runs_the_program_in_a_task_and_tells_when_it_ends() -> None:
+    clock = DiscreteEventClock()
+    machine = StateMachine("sim-1", initial=IDLE)
+    wire = Wire()
+    runs = RunLifecycle(machine, wire)
+    ended: list[str | None] = []
+    runner = ProgramRunner(three_step(), clock, machine=machine)
+    run = runs.start(runner, "R1", on_end=lambda: ended.append(runner.outcome))
+    assert run is runs.run
+    assert run.task is not None
+    assert runs.running
+    await run.task
+    assert ended == ["complete"]
+    assert ("result", "complete") in wire.sent
+    assert not runs.running
+
+
+async def test_close_cancels_the_running_program_and_on_end_still_runs() -> None:
+    clock = DiscreteEventClock()
+    machine = StateMachine("sim-1", initial=IDLE)
+    runs = RunLifecycle(machine, Wire())
+    ended: list[bool] = []
+    runner = ProgramRunner(three_step(), clock, machine=machine)
+    run = runs.start(runner, "R1", on_end=lambda: ended.append(True))
+    await clock.sleep(H)
+    await runs.close()
+    assert run.task is not None
+    assert run.task.cancelled()
+    assert ended == [True]
+    assert not runs.running
+    await runs.close()  # nothing runs any more: no error
+
+
+async def test_a_program_that_fails_is_logged_naming_the_device_and_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(_ctx: object) -> None:
+        raise RuntimeError("hook broke")
+
+    clock = DiscreteEventClock()
+    machine = StateMachine("sim-1", initial=IDLE)
+    runs = RunLifecycle(machine, Wire())
+    ended: list[bool] = []
+    runner = ProgramRunner(three_step(), clock, machine=machine, on_step_start={"seed": broken})
+    run = runs.start(runner, "R7", on_end=lambda: ended.append(True))
+    assert run.task is not None
+    await run.task
+    assert ended == [True]
+    failed = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.getMessage() for r in failed] == ["sim-1: run R7 failed"]
+    assert failed[0].exc_info is not None
+    assert "hook broke" in str(failed[0].exc_info[1])

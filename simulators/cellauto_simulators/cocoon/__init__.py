@@ -3,7 +3,7 @@
 Not Lonza's interface: the real one is not public. Start it with ``cocoon+sim://?speed=max``.
 """
 
-from .device import CocoonDevice
-from .server import CocoonSimulator, start_simulator
+from .handle import CocoonSimulator, start_simulator
+from .server import CocoonDevice
 
 __all__ = ["CocoonDevice", "CocoonSimulator", "start_simulator"]

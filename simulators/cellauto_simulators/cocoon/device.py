@@ -1,28 +1,16 @@
-"""The simulated Cocoon: a culture chamber, cold zone, fluidics and cassette on the engine's
-process model and program runner, with alarms, an event log, and the protocol's methods.
-
-Every channel is updated at its profile sample period (channels without one when they change);
-each update is one OPC UA data change with the device's virtual time as source timestamp. At
-``speed=max`` an open operator prompt holds virtual time still: the operator answers at once.
+"""The Cocoon's process model: a culture chamber, cold zone, fluidics and cassette on the
+engine's Bioreactor, driven by a program's steps (prime, seed, feeds, concentrate, harvest),
+with the conditions behind its alarms. It knows no wire: `CocoonDevice` (server.py) serves it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import json
-import logging
 import random
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Any
 
-from pydantic import ValidationError
-
-from cellauto.errors import FaultSpecError, InvalidTransition
+from cellauto.errors import FaultSpecError
 from cellauto.schema import DeviceProfile, ProgramTemplate, PropertyValue, Quantity
-from cellauto.schema.programs import Outcome
 from cellauto.sim import (
     Bioreactor,
     BioreactorParams,
@@ -32,30 +20,10 @@ from cellauto.sim import (
     CultureState,
     LoopParams,
     ProgramRunner,
-    RunEvent,
     StepContext,
 )
-from cellauto.sim.alarms import AlarmBook, BookAlarm
 from cellauto.sim.device import ConditionAlarm, LimitAlarm, alarm_conditions
-from cellauto.sim.families.opcua_log import OpcUaEventLogDevice
-from cellauto.sim.lifecycle import NoSuchPrompt, RunLifecycle, SimRun, StateCause
-from cellauto.sim.params import Given, ParameterRefused, check_parameters
-from cellauto.sim.sampling import Periodic
-from cellauto.sim.servers.opcua import MethodFailed
-from cellauto.sim.truth import GroundTruth
-from cellauto.state import EXECUTE, IDLE, StateCommand, StateMachine, Transition
-
-from .address_space import (
-    EVENT_TYPES,
-    NAMESPACE,
-    TABLES,
-    VENDOR_STATES,
-    build,
-    channel_path,
-    status_path,
-)
-
-_log = logging.getLogger("cellauto_simulators.cocoon")
+from cellauto.state import EXECUTE
 
 COLD_ZONE_LOOP = LoopParams(setpoint=4.0, ambient=22.0, tau=1200, gain=-30.0, closed_loop=600)
 """Assumed reagent-zone cooling loop: a chiller pulls the zone below ambient."""
@@ -70,7 +38,6 @@ MIN_FEED_SPACING = 6 * 3600.0  # s between glucose-triggered feeds (assumed)
 PRIME_VOLUME = 50.0  # mL of medium in the chamber after priming (assumed)
 CONCENTRATED_VOLUME = 50.0  # mL after concentration (assumed)
 OCCLUDED_PRESSURE = 200.0  # kPa with a blocked line (assumed)
-SEVERITY = dict(TABLES.severities)  # alarm severity -> OPC UA Severity (cocoon.toml)
 LIMIT_ALARMS = {
     "chamber.temperature": "chamber_temperature_deviation",
     "cold_zone.temperature": "cold_zone_temperature_deviation",
@@ -97,6 +64,12 @@ DEFAULT_LOOP_FAULT = 1800.0  # s a loop injection without a duration lasts
 UNTESTED = "untested"  # cassette.integrity before a test (the first of its profile choices)
 NEEDED_FROM = {"cassette.present": "install_cassette", "cold_zone.reagents_loaded": "load_reagents"}
 """A missing cassette or reagent is an alarm only in a run past the step that provides it."""
+SETPOINTS = (
+    "chamber.temperature_setpoint",
+    "chamber.co2_setpoint",
+    "cold_zone.temperature_setpoint",
+)
+"""Writable setpoint channels, each the setpoint of one control loop."""
 
 
 def culture_params(seed: int) -> CultureParams:
@@ -119,8 +92,8 @@ def _clip(x: float, lo: float, hi: float) -> float:
 
 
 @dataclass
-class _Run:
-    """A run's process bookkeeping (its life cycle is `CocoonDevice.runs`)."""
+class CultureRun:
+    """A run's process bookkeeping (its life cycle is the server's `RunLifecycle`)."""
 
     runner: ProgramRunner
     run_id: str
@@ -132,25 +105,13 @@ class _Run:
     harvested: float = 0.0
 
 
-class CocoonDevice(OpcUaEventLogDevice):
-    """One simulated Cocoon serving its protocol through `server` (see the module doc)."""
+class CocoonProcess:
+    """One Cocoon's process (see the module doc); `elapsed()` is virtual time since power-on."""
 
-    SOURCE: ClassVar[str] = "Cocoon"
-
-    def __init__(
-        self,
-        profile: DeviceProfile,
-        clock: Clock,
-        *,
-        seed: int,
-        serial: str,
-        port: int = 0,
-        truth: GroundTruth | None = None,
-        anonymous: Literal["read", "operate"] = "read",
-    ) -> None:
+    def __init__(self, profile: DeviceProfile, clock: Clock, *, seed: int, serial: str) -> None:
         self.profile = profile
+        self.clock = clock
         self.serial = serial
-        self.channels = profile.channels()
         params = replace(BioreactorParams.from_profile(profile), culture=culture_params(seed))
         self.reactor = Bioreactor(params, seed=seed)
         medium = self.reactor.params.medium
@@ -159,33 +120,15 @@ class CocoonDevice(OpcUaEventLogDevice):
         )
         self.cold = ControlLoop(COLD_ZONE_LOOP)
         self.rng = self.reactor.rng
-        self.machine = StateMachine(serial, initial=IDLE)
-        self.runs = RunLifecycle(self.machine, self)
-        super().__init__(
-            clock,
-            build(profile, self._identification(), self._handlers()),
-            namespace=NAMESPACE,
-            event_types=EVENT_TYPES,
-            status_path=status_path,
-            name=f"Cocoon simulator {serial}",
-            port=port,
-            anonymous=anonymous,
-            truth=truth,
-        )
-        self.values: dict[str, Any] = {}
-        self._status_of: dict[str, str] = {}
-        self._on_change = [n for n, ch in self.channels.items() if ch.sample_period is None]
         self.conditions: list[LimitAlarm | ConditionAlarm] = [
             *(LimitAlarm.from_profile(profile, c, a) for c, a in LIMIT_ALARMS.items()),
             *(ConditionAlarm(c, a, bad) for a, (c, bad) in STATE_ALARMS.items()),
         ]
-        self.alarms = AlarmBook(profile, lambda _n: f"AL-{self.seq + 1:06d}", device="cocoon")
-        self._alarm_list = "[]"
         self.forced: dict[str, Any] = {}
+        """Channels an injected condition holds at a value."""
         self.pinned: set[str] = set()
-        self.sensor_filter: Callable[[str, float], float | None] = lambda _c, v: v
-        self.protocol: ProgramTemplate | None = None
-        self.run: _Run | None = None
+        """Alarm codes held active whatever the readings (until released)."""
+        self.run: CultureRun | None = None
         self.cassette = {
             "cassette.present": False,
             "cassette.id": "",
@@ -196,118 +139,14 @@ class CocoonDevice(OpcUaEventLogDevice):
         self.transferred = 0.0
         self._samples_taken = 0
         self._cassettes = 0
-        self._origin = clock.monotonic()
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        """Serve: the OPC UA server and event publisher (the family base), and the sampler."""
-        await super().start()
-        self.status["State"] = VENDOR_STATES[self.machine.state]
-        self.spawn(self._sampler(), "sampler")
-
-    async def stop(self) -> None:
-        """Stop every task, any run and the server."""
-        run = self.runs.run
-        if run is not None and run.task is not None:
-            self._tasks.append(run.task)
-        await super().stop()
-
-    @property
-    def _ns(self) -> int:
-        return self.ns
+        self.origin = clock.monotonic()
 
     def elapsed(self) -> float:
         """Virtual seconds since the device started."""
-        return self.clock.monotonic() - self._origin
+        return self.clock.monotonic() - self.origin
 
-    # -- alarm injection ---------------------------------------------------------------------
-
-    def inject(self, code: str) -> None:
-        """Make the condition behind a profile alarm true until `clear_alarm` (a loop excursion
-        ends by itself after `DEFAULT_LOOP_FAULT`): the device then raises the alarm as it would
-        for the real condition."""
-        if code in STATE_ALARMS:
-            channel, value = STATE_ALARMS[code]
-            self.forced[channel] = value
-        elif code in LOOP_ALARMS:
-            self._loop(code).force(LOOP_ALARMS[code][1], DEFAULT_LOOP_FAULT)
-        elif code == "pump_occlusion":
-            self.forced["fluidics.line_pressure"] = OCCLUDED_PRESSURE
-        else:
-            known = ", ".join(a.code for a in self.profile.alarms)
-            raise FaultSpecError(f"cocoon simulator: no alarm {code!r} to inject; alarms: {known}")
-
-    def raise_alarm(self, code: str) -> str:
-        """Inject `code`'s condition and raise its alarm now (it stays active, whatever the
-        readings, until `clear_alarm`); returns the alarm id."""
-        self.inject(code)
-        self.pinned.add(code)
-        active = self.alarms.active(code)
-        return active.alarm_id if active is not None else self._raise_alarm(code)
-
-    def clear_alarm(self, code: str) -> None:
-        """End an injected condition: the alarm clears at the next update once the readings
-        are back inside its limits."""
-        self.pinned.discard(code)
-        if code in STATE_ALARMS:
-            self.forced.pop(STATE_ALARMS[code][0], None)
-        elif code in LOOP_ALARMS:
-            self._loop(code).release()
-        elif code == "pump_occlusion":
-            self.forced.pop("fluidics.line_pressure", None)
-
-    def _loop(self, code: str) -> ControlLoop:
-        loop = LOOP_ALARMS[code][0]
-        return self.cold if loop == "cold_zone" else self.reactor.loops[loop]
-
-    # -- sampling ----------------------------------------------------------------------------
-
-    async def _sampler(self) -> None:
-        schedule = Periodic(self.profile)
-        while True:
-            await self.clock.sleep_until(self._origin + schedule.next_at)
-            with self.clock.busy():
-                self._advance()
-                await self._poll_setpoints()
-                self._expansion()
-                at, names = schedule.pop_due()
-                stamp = self.clock.at(self._origin + at)
-                for name in names:
-                    await self._publish_value(name, self._measure(name), stamp)
-                await self._publish_changes()
-                self._check_alarms()
-                await self._publish_progress()
-
-    async def _publish_changes(self) -> None:
-        """Publish the channels without a sample period whose value changed."""
-        for name in self._on_change:
-            await self._publish_value(name, self._measure(name))
-
-    async def _publish_value(
-        self, channel: str, value: Any, period: datetime | None = None
-    ) -> None:
-        """Update a channel's variable. A periodic update (`period`: its instant
-        ``origin + k * sample_period``, the source timestamp) is always written, so the k-th
-        write of a channel is its publication k; an on-change channel's unchanged value and
-        status is no data change."""
-        status = "Good"
-        if isinstance(value, float):
-            filtered = self.sensor_filter(channel, value)
-            if filtered is None:
-                status, value = "BadSensorFailure", self.values.get(channel, value)
-            else:
-                value = filtered
-        unchanged = self.values.get(channel) == value and self._status_of.get(channel) == status
-        if unchanged and period is None:
-            return
-        self.values[channel] = value
-        self._status_of[channel] = status
-        now = period if period is not None else self.clock.now()
-        await self.server.set(channel_path(self._ns, channel), value, now, status=status)
-        self.truth.sample(channel, now, _truth_value(value))
-
-    def _advance(self) -> None:
+    def advance(self) -> None:
+        """Bring the chamber, cold zone and fluidics up to now."""
         t = self.elapsed()
         dt = t - self.reactor.time
         if dt > 0:
@@ -316,23 +155,66 @@ class CocoonDevice(OpcUaEventLogDevice):
             if self.flow > 0:
                 self.transferred += self.flow * dt / 60.0
 
-    async def _poll_setpoints(self) -> None:
-        for channel, loop in (
-            ("chamber.temperature_setpoint", self.reactor.loops["temperature"]),
-            ("chamber.co2_setpoint", self.reactor.loops["co2"]),
-            ("cold_zone.temperature_setpoint", self.cold),
-        ):
-            loop.setpoint = float(await self.server.get(channel_path(self._ns, channel)))
+    def loop(self, setpoint: str) -> ControlLoop:
+        """The control loop a setpoint channel (`SETPOINTS`) sets."""
+        if setpoint == "cold_zone.temperature_setpoint":
+            return self.cold
+        return self.reactor.loops[setpoint.split(".")[1].removesuffix("_setpoint")]
 
-    def _measure(self, channel: str) -> Any:
+    # -- conditions behind alarms --------------------------------------------------------------
+
+    def inject(self, code: str) -> None:
+        """Make the condition behind a profile alarm true until `release` (a loop excursion
+        ends by itself after `DEFAULT_LOOP_FAULT`)."""
+        if code in STATE_ALARMS:
+            channel, value = STATE_ALARMS[code]
+            self.forced[channel] = value
+        elif code in LOOP_ALARMS:
+            self._fault_loop(code).force(LOOP_ALARMS[code][1], DEFAULT_LOOP_FAULT)
+        elif code == "pump_occlusion":
+            self.forced["fluidics.line_pressure"] = OCCLUDED_PRESSURE
+        else:
+            known = ", ".join(a.code for a in self.profile.alarms)
+            raise FaultSpecError(f"cocoon simulator: no alarm {code!r} to inject; alarms: {known}")
+
+    def release(self, code: str) -> None:
+        """End an injected condition (and a pin)."""
+        self.pinned.discard(code)
+        if code in STATE_ALARMS:
+            self.forced.pop(STATE_ALARMS[code][0], None)
+        elif code in LOOP_ALARMS:
+            self._fault_loop(code).release()
+        elif code == "pump_occlusion":
+            self.forced.pop("fluidics.line_pressure", None)
+
+    def _fault_loop(self, code: str) -> ControlLoop:
+        loop = LOOP_ALARMS[code][0]
+        return self.cold if loop == "cold_zone" else self.reactor.loops[loop]
+
+    def alarm_states(self, values: dict[str, Any], active: dict[str, Any]) -> dict[str, bool]:
+        """Whether each alarm's condition holds for the published `values` (`active`: the
+        codes active now): a missing cassette or reagent only once a run needs it, a pinned
+        code always."""
+        conditions = alarm_conditions(self.conditions, values, active)
+        needs = self.run.needs if self.run is not None else set()
+        for code, (channel, _) in STATE_ALARMS.items():
+            if channel in NEEDED_FROM and channel not in needs and channel not in self.forced:
+                conditions[code] = False
+        for code in self.pinned:
+            conditions[code] = True
+        return conditions
+
+    # -- readings ------------------------------------------------------------------------------
+
+    def measure(self, channel: str) -> Any:
+        """A channel's value now (forced by an injected condition, or measured with noise)."""
         if channel in self.forced:
             return self.forced[channel]
         unit, variable = channel.split(".")
+        run = self.run
         match channel:
-            case "chamber.temperature_setpoint":
-                return self.reactor.loops["temperature"].setpoint
-            case "chamber.co2_setpoint":
-                return self.reactor.loops["co2"].setpoint
+            case "chamber.temperature_setpoint" | "chamber.co2_setpoint":
+                return self.loop(channel).setpoint
             case "cold_zone.temperature_setpoint":
                 return self.cold.setpoint
             case "cold_zone.temperature":
@@ -350,30 +232,35 @@ class CocoonDevice(OpcUaEventLogDevice):
             case "controller.mains_power" | "controller.remote_link":
                 return True
             case "controller.operator_prompt":
-                return self.run.runner.prompt or "" if self.run else ""
+                return run.runner.prompt or "" if run else ""
             case "controller.step_index":
-                return self.run.runner.status.step_index or 0 if self.run else 0
+                return run.runner.status.step_index or 0 if run else 0
             case "controller.step_name":
-                return self.run.runner.status.step_name or "" if self.run else ""
+                return run.runner.status.step_name or "" if run else ""
             case "controller.step_elapsed":
-                return self.elapsed() - self.run.step_started if self.run else 0.0
+                return self.elapsed() - run.step_started if run else 0.0
             case "controller.run_elapsed":
-                return self.run.runner.status.elapsed / 3600.0 if self.run else 0.0
+                return run.runner.status.elapsed / 3600.0 if run else 0.0
         if unit == "cassette":
             return self.cassette[channel]
         return self.reactor.read(variable).value
 
-    async def _publish_progress(self) -> None:
-        if self.run is not None and self.run.runner.outcome is None:
-            status = self.run.runner.status
-            await self._set_status(Progress=status.progress, RemainingTime=status.remaining)
+    # -- a run's steps -------------------------------------------------------------------------
 
-    async def _set_status(self, **values: Any) -> None:
-        await self.set_status(**values)
+    def runner(self, program: ProgramTemplate, run_id: str, **options: Any) -> CultureRun:
+        """A runner of `program` with this process's step hooks, as the current run."""
+        runner = ProgramRunner(
+            program,
+            self.clock,
+            device=self.serial,
+            on_step_start={"*": self._step_start},
+            on_step_end={"*": self._step_end},
+            **options,
+        )
+        self.run = CultureRun(runner, run_id)
+        return self.run
 
-    # -- process -----------------------------------------------------------------------------
-
-    def _expansion(self) -> None:
+    def expansion(self) -> None:
         """Feeds during expansion: on schedule, or early when glucose runs low."""
         run = self.run
         if run is None or run.runner.outcome is not None:
@@ -394,7 +281,7 @@ class CocoonDevice(OpcUaEventLogDevice):
         if since >= interval * 3600.0 or (glucose < LOW_GLUCOSE and since >= MIN_FEED_SPACING):
             self._feed(run, params)
 
-    def _feed(self, run: _Run, params: dict[str, PropertyValue]) -> None:
+    def _feed(self, run: CultureRun, params: dict[str, PropertyValue]) -> None:
         state = self.reactor.culture.state
         if "exchange_fraction" in params:
             self.reactor.exchange(state.volume * _number(params, "exchange_fraction", "%") / 100)
@@ -412,7 +299,7 @@ class CocoonDevice(OpcUaEventLogDevice):
 
     def _step_start(self, ctx: StepContext) -> None:
         assert self.run is not None
-        self._advance()
+        self.advance()
         op = ctx.step.unit_operation
         self.run.step_started = self.elapsed()
         self.transferred = 0.0
@@ -436,7 +323,7 @@ class CocoonDevice(OpcUaEventLogDevice):
     def _step_end(self, ctx: StepContext) -> None:
         run = self.run
         assert run is not None
-        self._advance()
+        self.advance()
         op = ctx.step.unit_operation
         if op == "install_cassette":
             self._cassettes += 1
@@ -459,314 +346,50 @@ class CocoonDevice(OpcUaEventLogDevice):
             run.harvested = self.reactor.harvest()
         self.flow = 0.0
 
-    # -- alarms ------------------------------------------------------------------------------
+    def ended(self) -> None:
+        """The run's program ended: nothing it provided is needed any more."""
+        if self.run is not None:
+            self.run.needs.clear()
 
-    def _check_alarms(self) -> None:
-        active = self.alarms.active_codes()
-        conditions = alarm_conditions(self.conditions, self.values, active)
-        needs = self.run.needs if self.run is not None else set()
-        for code, (channel, _) in STATE_ALARMS.items():
-            if channel in NEEDED_FROM and channel not in needs and channel not in self.forced:
-                conditions[code] = False
-        for code in self.pinned:
-            conditions[code] = True
-        for code, on in conditions.items():
-            if on and code not in active:
-                self._raise_alarm(code)
-            elif not on and code in active:
-                for alarm in self.alarms.clear(code):
-                    self._alarm_event(alarm, "cleared", "")
-
-    def _raise_alarm(self, code: str) -> str:
-        alarm = self.alarms.raise_(code)
-        assert alarm is not None  # callers raise only codes not active
-        self._alarm_event(alarm, "raised", "")
-        self.runs.react(self.alarms, alarm)
-        return alarm.alarm_id
-
-    def _alarm_event(self, alarm: BookAlarm, status: str, user: str) -> None:
-        spec = alarm.spec
-        self.event(
-            "alarm",
-            f"{spec.title} ({status})",
-            severity=SEVERITY[spec.severity],
-            AlarmId=alarm.alarm_id,
-            Code=alarm.code,
-            Status=status,
-            SourceUnit=spec.functional_unit or "",
-            User=user,
-        )
-        held = [
-            {"AlarmId": a.alarm_id, "Code": a.code, "Active": a.active}
-            | {"Acknowledged": a.acknowledged}
-            for a in self.alarms
-        ]
-        self._alarm_list = json.dumps(held)
-
-    # -- events (the OPC UA event-log family base publishes them) --------------------------
-
-    def status_for(self, entry: Mapping[str, Any]) -> dict[str, Any]:
-        if entry["Kind"] == "state":
-            return {"State": entry["State"]}
-        if entry["Kind"] == "alarm":
-            return {"ActiveAlarms": self._alarm_list}
-        return {}
-
-    async def after_events(self) -> None:
-        await self._publish_changes()
-
-    # -- state -------------------------------------------------------------------------------
-
-    def run_state(self, transition: Transition, cause: StateCause) -> None:
-        why = {"command": f"command:{cause.detail}", "alarm": f"alarm:{cause.detail}"}
-        self.event(
-            "state",
-            f"{VENDOR_STATES[transition.from_state]} -> {VENDOR_STATES[transition.to_state]}",
-            State=VENDOR_STATES[transition.to_state],
-            PreviousState=VENDOR_STATES[transition.from_state],
-            Cause=why.get(cause.kind, "done"),
-        )
-
-    def run_result(self, run: SimRun, outcome: Outcome) -> None:
-        assert self.run is not None
-        self._result_event(self.run, outcome)
-
-    def _result_event(self, run: _Run, outcome: str) -> None:
-        runner = run.runner
+    def result_properties(self) -> dict[str, Any]:
+        """The current run's result: harvested cells, viability, feeds."""
+        run = self.run
         state = self.reactor.culture.state
-        properties = {
-            "harvested_cells": {"value": run.harvested, "unit": "{cells}"},
-            "viability": {"value": round(100 * state.viability, 3), "unit": "%"},
-            "feeds": {"value": run.feeds, "unit": "1"},
-        }
-        self.event(
-            "result",
-            f"run {run.run_id} {outcome}",
-            RunId=run.run_id,
-            Outcome=outcome,
-            Started=runner.started or self.clock.now(),
-            Stopped=self.clock.now(),
-            PauseTime=runner.paused,
-            Properties=json.dumps(properties),
-        )
-
-    def run_step(self, run: SimRun, event: RunEvent) -> None:
-        status = event.status
-        assert event.step is not None
-        self.event(
-            "step",
-            event.step.name,
-            RunId=run.run_id,
-            StepNumber=status.step_index or 0,
-            StepName=event.step.name,
-            UnitOperation=event.step.unit_operation,
-            Progress=status.progress,
-            RemainingTime=status.remaining,
-        )
-
-    def new_prompt_id(self, run: SimRun) -> str:
-        return f"{run.run_id}-{run.runner.status.step_index}"
-
-    def run_prompt(self, run: SimRun, prompt_id: str, text: str) -> None:
-        self._prompt_event(run, prompt_id, text, "open", "", "")
-
-    def run_prompt_answered(self, run: SimRun, prompt_id: str, answer: str, user: str) -> None:
-        self._prompt_event(run, prompt_id, run.runner.prompt or "", "answered", user, answer)
-
-    def _prompt_event(
-        self, run: SimRun, prompt_id: str, text: str, status: str, user: str, answer: str
-    ) -> None:
-        self.event(
-            "prompt",
-            text,
-            severity=300,
-            PromptId=prompt_id,
-            RunId=run.run_id,
-            Text=text,
-            Status=status,
-            User=user,
-            Answer=answer,
-        )
-
-    async def _run_program(self, run: _Run) -> None:
-        await run.runner.run()
-        run.needs.clear()
-
-    def _state_command(self, command: StateCommand) -> int:
-        try:
-            self.runs.command(command)
-        except InvalidTransition as exc:
-            raise MethodFailed("BadInvalidState", str(exc)) from None
-        return self.seq
-
-    # -- methods (protocol section 3) --------------------------------------------------------
-
-    def _handlers(self) -> dict[str, Callable[..., Any]]:
-        def state_method(command: StateCommand) -> Callable[[], Any]:
-            async def handler() -> tuple[str, int]:
-                seq = self._state_command(command)
-                return VENDOR_STATES[self.machine.state], seq
-
-            return handler
-
-        commands = {
-            "Hold": StateCommand.HOLD,
-            "Unhold": StateCommand.UNHOLD,
-            "Suspend": StateCommand.SUSPEND,
-            "Unsuspend": StateCommand.UNSUSPEND,
-            "Stop": StateCommand.STOP,
-            "Abort": StateCommand.ABORT,
-            "Clear": StateCommand.CLEAR,
-            "Reset": StateCommand.RESET,
-        }
         return {
-            **{name: state_method(cmd) for name, cmd in commands.items()},
-            "LoadProtocol": self._load_protocol,
-            "Start": self._start,
-            "AcknowledgePrompt": self._acknowledge_prompt,
-            "AcknowledgeAlarm": self._acknowledge_alarm,
-            "TakeSample": self._take_sample,
-            "CheckCassette": self._check_cassette,
-            "ValidateProtocol": self._validate_protocol,
-            "ReleaseCassette": self._release_cassette,
-            "ReadEventLog": self._read_event_log,
+            "harvested_cells": {"value": run.harvested if run else 0.0, "unit": "{cells}"},
+            "viability": {"value": round(100 * state.viability, 3), "unit": "%"},
+            "feeds": {"value": run.feeds if run else 0, "unit": "1"},
         }
 
-    def _running(self) -> bool:
-        return self.runs.running
+    # -- the operator's actions ----------------------------------------------------------------
 
-    async def _load_protocol(self, definition: str, content_hash: str) -> None:
-        if self._running():
-            raise MethodFailed("BadInvalidState", "a protocol is running")
-        try:
-            data = json.loads(definition)
-        except ValueError as exc:
-            raise MethodFailed("BadInvalidArgument", f"definition is not JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise MethodFailed("BadInvalidArgument", "definition is not a JSON object")
-        try:
-            computed = protocol_hash(data)
-        except ValueError:
-            raise MethodFailed("BadInvalidArgument", "definition holds NaN or infinity") from None
-        if content_hash != computed:
-            raise MethodFailed("BadInvalidArgument", "content hash does not match the definition")
-        try:
-            template = ProgramTemplate.model_validate(data | {"content_hash": ""})
-        except ValidationError as exc:
-            raise MethodFailed("BadInvalidArgument", f"invalid protocol: {exc}") from None
-        self.protocol = template
+    def ready(self, program: ProgramTemplate) -> bool:
+        """Whether `program` can start: a cassette is seated, or the program seats its own."""
+        seats = any(step.unit_operation == "install_cassette" for step in program.steps)
+        return bool(self.measure("cassette.present")) or seats
 
-    async def _start(
-        self, run_id: str, batch_id: str, patient_id: str, parameters: str
-    ) -> tuple[float, int]:
-        if self.protocol is None:
-            raise MethodFailed("BadInvalidState", "no protocol loaded; call LoadProtocol first")
-        try:
-            self.machine.check(StateCommand.START)
-        except InvalidTransition as exc:
-            raise MethodFailed("BadInvalidState", str(exc)) from None
-        params = self._parameters(self.protocol, parameters)
-        if not self._measure("cassette.present") and not _installs_cassette(self.protocol):
-            raise MethodFailed("BadResourceUnavailable", "no cassette seated")
-        runner = ProgramRunner(
-            self.protocol,
-            self.clock,
-            device=self.serial,
-            machine=self.machine,
-            parameters=params,
-            on_step_start={"*": self._step_start},
-            on_step_end={"*": self._step_end},
-        )
-        run = self.run = _Run(runner, run_id or f"{self.serial}-{self.seq}")
-        lifecycle = self.runs.begin(runner, run.run_id)
-        await self._set_status(
-            RunId=run.run_id, ProgramName=self.protocol.name, BatchId=batch_id, PatientId=patient_id
-        )
-        started = asyncio.Event()
-        remove = runner.add_listener(lambda _e: started.set())
-        lifecycle.task = asyncio.create_task(
-            self._run_program(run), name=f"cocoon run {run.run_id}"
-        )
-        await started.wait()
-        remove()
-        return runner.status.remaining, self.seq
-
-    def _parameters(self, protocol: ProgramTemplate, text: str) -> dict[str, PropertyValue]:
-        """Start's Parameters (protocol section 3) checked against the protocol's own."""
-        try:
-            raw = json.loads(text or "{}")
-        except ValueError as exc:
-            raise MethodFailed("BadInvalidArgument", f"Parameters is not JSON: {exc}") from None
-        if not isinstance(raw, dict):
-            raise MethodFailed("BadInvalidArgument", "Parameters is not a JSON object")
-        try:
-            given = {name: _given(value) for name, value in raw.items()}
-            return check_parameters(protocol.parameters, given, what=protocol.name)
-        except ParameterRefused as exc:
-            raise MethodFailed("BadInvalidArgument", exc.reason) from None
-
-    async def _acknowledge_prompt(self, prompt_id: str, user: str, answer: str) -> int:
-        try:
-            self.runs.answer(prompt_id, answer, user)
-        except NoSuchPrompt:
-            raise MethodFailed("BadNotFound", f"no open prompt {prompt_id!r}") from None
-        return self.seq
-
-    async def _acknowledge_alarm(self, alarm_id: str, user: str) -> int:
-        alarm = self.alarms.get(alarm_id)
-        if alarm is None or not self.alarms.acknowledge(alarm):
-            raise MethodFailed("BadNotFound", f"no unacknowledged alarm {alarm_id!r}")
-        self._alarm_event(alarm, "acknowledged", user)
-        return self.seq
-
-    async def _take_sample(self, volume: float) -> str:
-        spec = next(c for c in self.profile.commands if c.name == "take_sample")
-        try:
-            check_parameters(spec.parameters, {"volume": Given(volume)}, what="TakeSample")
-        except ParameterRefused as exc:
-            raise MethodFailed("BadInvalidArgument", exc.reason) from None
-        self._advance()
+    def take_sample(self, volume: float) -> str | None:
+        """Draw `volume` mL of culture; the sample's id (None: not that much in the chamber)."""
+        self.advance()
         if self.reactor.culture.state.volume <= volume:
-            raise MethodFailed("BadInvalidState", "not enough culture in the chamber")
+            return None
         self.reactor.culture.remove(volume)
         self._samples_taken += 1
         return f"{self.serial}-S{self._samples_taken:03d}"
 
-    async def _check_cassette(self) -> str:
-        if not self._measure("cassette.present"):
-            raise MethodFailed("BadResourceUnavailable", "no cassette seated")
-        integrity = self._measure("cassette.integrity")
+    def check_cassette(self) -> str:
+        """Test the seated cassette's integrity (once); the result."""
+        integrity = self.measure("cassette.integrity")
         if integrity in ("", "untested", "running"):
             integrity = self.cassette["cassette.integrity"] = "pass"
         return str(integrity)
 
-    async def _validate_protocol(self) -> str:
-        problems = []
-        if self.protocol is None:
-            problems.append("no protocol loaded")
-        elif not self._measure("cassette.present") and not _installs_cassette(self.protocol):
-            problems.append("no cassette seated")
-        return json.dumps(problems)
-
-    async def _release_cassette(self) -> None:
-        if self._running():
-            raise MethodFailed("BadInvalidState", "a protocol is running")
+    def release_cassette(self) -> None:
+        """Take the cassette out."""
         self.cassette |= {
             "cassette.present": False,
             "cassette.id": "",
             "cassette.integrity": UNTESTED,
-        }
-
-    async def _read_event_log(self, first: int) -> tuple[str, int]:
-        return self.read_log(first)
-
-    def _identification(self) -> dict[str, str]:
-        return {
-            "Manufacturer": "cellauto (simulated Lonza Cocoon)",
-            "Model": "Cocoon Platform (simulator)",
-            "SerialNumber": self.serial,
-            "SoftwareRevision": "cellauto-sim 1",
-            "DeviceRevision": "protocol v1",
         }
 
 
@@ -779,35 +402,3 @@ def _number(
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     return default
-
-
-def _given(value: Any) -> Given:
-    """A Parameters entry: a plain value, or ``{"value": v, "unit": u}``."""
-    if isinstance(value, dict):
-        if set(value) != {"value", "unit"} or not isinstance(value["unit"], str):
-            raise ParameterRefused(None, f"{value!r} is not a value or {{value, unit}}")
-        return Given(value["value"], value["unit"])
-    return Given(value)
-
-
-def _installs_cassette(protocol: ProgramTemplate) -> bool:
-    """Whether the protocol seats its own cassette (so none need be seated to start it)."""
-    return any(step.unit_operation == "install_cassette" for step in protocol.steps)
-
-
-def protocol_hash(definition: dict[str, Any]) -> str:
-    """LoadProtocol's ContentHash of a definition (protocol section 3): SHA-256, lower-case hex,
-    of its canonical JSON without the ``content_hash`` member."""
-    body = {k: v for k, v in definition.items() if k != "content_hash"}
-    text = json.dumps(
-        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _truth_value(value: Any) -> float | str | bool:
-    if isinstance(value, bool | str | float):
-        return value
-    if isinstance(value, int):
-        return float(value)
-    return str(value)

@@ -17,7 +17,7 @@ from cellauto.sim import Bioreactor
 from cellauto.sim.handle import SimHandle
 from cellauto.sim.servers.stream import PtyServer, TcpServer
 
-from .device import SimulatedProdigy
+from .server import SimulatedProdigy
 
 __all__ = ["ProdigySimulator", "SimulatedProdigy", "start_simulator"]
 

@@ -1,60 +1,18 @@
-"""The simulated CliniMACS Prodigy: state machine, program runner, event log, alarms, sampling,
-and the request handling of schemas/protocols/prodigy.md, one session per connection."""
+"""The Prodigy's program steps on its process model: what each unit operation does to the
+`ProdigyProcess` (fluidics, tubing set, magnetic separation, activation, transduction, in-process
+samples, harvest), the feed schedule of an expansion, and what an alarm's condition does to the
+machine. It knows no wire: `SimulatedProdigy` (server.py) serves it.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Callable, Mapping, Sequence
-from typing import ClassVar
+from collections.abc import Callable
 
-from cellauto.errors import InvalidTransition
-from cellauto.protocols import load_protocol
-from cellauto.schema import (
-    DeviceProfile,
-    ParameterSpec,
-    ProgramTemplate,
-    PropertyValue,
-    Quantity,
-)
-from cellauto.schema.programs import Outcome
-from cellauto.sim import Clock, ProgramRunner, RunEvent, StepContext
-from cellauto.sim.alarms import AlarmBook, BookAlarm
-from cellauto.sim.device import EventLog
-from cellauto.sim.families.framed import FramedSimDevice, Session
-from cellauto.sim.lifecycle import NoSuchPrompt, RunLifecycle, SimRun, StateCause
-from cellauto.sim.params import Given, ParameterRefused, check_parameters
-from cellauto.sim.sampling import Deadband
-from cellauto.sim.truth import GroundTruth
-from cellauto.state import EXECUTE, State, StateCommand, StateMachine, Transition
-from cellauto.transport import StxEtxFramer
+from cellauto.schema import ProgramTemplate
+from cellauto.sim import Clock, StepContext
 
-from .process import UNITS, ProdigyProcess
-from .wire import Frame, WireError, build, framer, num, parse, stamp
+from .process import ProcessState, ProdigyProcess
 
-logger = logging.getLogger("cellauto_simulators.prodigy")
-
-VENDOR: dict[State, str] = load_protocol("prodigy").by_state()
-"""cellauto state -> vendor state name (schemas/protocols/prodigy.toml)."""
-
-LOG_SIZE = 100_000
-MAX_REASON = 200  # characters of a NAK reason: a refusal always fits a frame (assumed)
-KEEPALIVE = 1800.0  # s: a SAMPLE at least this often even without change (assumed)
-PROGRESS_EVERY = 3600.0  # s of Execute between STEP progress events (assumed)
-DEADBAND = {  # change that triggers a SAMPLE before the keepalive (assumed)
-    "chamber.temperature": 0.1,
-    "chamber.co2": 0.1,
-    "chamber.centrifuge_speed": 50.0,
-    "chamber.rcf": 5.0,
-    "chamber.culture_volume": 1.0,
-    "pump.flow_rate": 1.0,
-    "pump.line_pressure": 5.0,
-}
-FAST = frozenset(
-    {"chamber.centrifuge_speed", "chamber.rcf", "pump.flow_rate", "pump.line_pressure"}
-)
-"""Channels sampled at their own (short) period only while the pump or centrifuge runs."""
-EVENT_DRIVEN = frozenset(c for c in UNITS if c.startswith("in_process_control."))
 FLUIDIC_MODES = {
     "integrity_test": ("idle", True),
     "wash": ("centrifugation", True),
@@ -63,210 +21,73 @@ FLUIDIC_MODES = {
     "formulate": ("centrifugation", True),
     "harvest": ("transfer", True),
 }
+"""Unit operation -> the chamber mode and whether the pump runs while it does."""
+LOW_GLUCOSE = 2.0  # mmol/L: an in-process sample below this raises glucose_low (assumed)
+LOW_MEDIUM = 50.0  # mL left in the medium bag after a feed that raises bag_empty (assumed)
+
+Hook = Callable[[StepContext], None]
 
 
-class SimulatedProdigy(FramedSimDevice):
-    """The device behind the wire, a member of the framed request/reply family. All request
-    handling is synchronous (no awaits), so a request is handled and answered as one atomic
-    step of virtual time."""
+def tubing_set(program: str) -> str:
+    """The tubing set a program's process needs."""
+    return "TS310" if program == "CD34" else "TS520"
 
-    UNREADABLE: ClassVar[str] = "E01"
-    UNKNOWN_VERB: ClassVar[str] = "E02"
-    REQUEST_KIND: ClassVar[str] = "H"
-    SESSION_OPENER: ClassVar[str] = "HELLO"
+
+def fluidics_active(process: ProdigyProcess) -> bool:
+    """Whether the pump or the centrifuge runs."""
+    s = process.state
+    return s.pump_on or s.mode in ("centrifugation", "mixing")
+
+
+def alarm_condition(state: ProcessState, code: str, on: bool) -> None:
+    """What the condition behind alarm `code` does to the machine while it holds."""
+    if code == "door_open":
+        state.door_closed = not on
+    elif code == "air_detected":
+        state.air_detected = on
+    elif code == "pressure_high":
+        state.pressure_offset = 150.0 if on else 0.0
+
+
+class ProdigyRun:
+    """One program run on a fresh process: its step hooks and feed schedule. `changed(force)`
+    is told when the process changed (force: report every channel now), `alarm(code)` raises
+    an alarm whose condition the process reached."""
 
     def __init__(
         self,
-        profile: DeviceProfile,
+        process: ProdigyProcess,
+        program: ProgramTemplate,
+        params: dict[str, float],
         clock: Clock,
         *,
-        seed: int = 0,
-        truth: GroundTruth | None = None,
+        changed: Callable[[bool], None],
+        alarm: Callable[[str], object],
     ) -> None:
-        self.truth = truth if truth is not None else GroundTruth()
-        super().__init__(clock, EventLog(clock, self.truth, maxlen=LOG_SIZE, wrap=999_999))
-        self.profile = profile
-        self.seed = seed
-        self.process = ProdigyProcess(profile, seed)
-        self.machine = StateMachine("prodigy-sim")
-        self.alarms = AlarmBook(
-            profile, "A{:04d}".format, keep_unacknowledged=False, device="prodigy simulator"
-        )
-        self.channels = profile.channels()
-        self.runs = RunLifecycle(self.machine, self)
-        self.run_id = "-"
-        self.program: ProgramTemplate | None = None
-        self.run_params: dict[str, float] = {}
-        self.prompt_count = 0
-        self.selected_process = "TCT"
-        self.sampling = Deadband(DEADBAND, default=5.0, keepalive=KEEPALIVE)
-        """Report by exception (protocol section 4); its counters are the SAMPLEs' `n`."""
-        self._last_progress = 0.0
-        self._next_feed: float | None = None
-        self.faults_apply: Callable[[str, float], float | None] = lambda channel, value: value
+        self.process = process
+        self.program = program
+        self.params = params
+        self.clock = clock
+        self.changed = changed
+        self.alarm = alarm
+        self.next_feed: float | None = None
 
-    @property
-    def event_seq(self) -> int:
-        """The newest event's seq."""
-        return self.log.seq
-
-    def start(self) -> None:
-        """At speed=max, hold virtual time until the first session: a seeded run then does not
-        depend on how long the client took to come, and an idle simulator burns no CPU."""
-        self.start_pin.hold()
-
-    # --- events and the log ---------------------------------------------------------------
-
-    def emit(self, verb: str, fields: dict[str, str], channel: str | None = None) -> int:
-        """Log an event and push it to every session that wants it (a SAMPLE is also a
-        published value of its channel)."""
-        if verb == "SAMPLE":
-            value: float | str = float(fields["v"]) if "v" in fields else fields.get("x", "")
-            self.truth.sample(fields["ch"], self.clock.now(), value)
-        return self.publish(verb, fields, channel)
-
-    def now(self) -> str:
-        return stamp(self.clock.now())
-
-    # --- sampling ---------------------------------------------------------------------------
-
-    def reading(self, channel: str) -> dict[str, str] | None:
-        """GET/SAMPLE fields of a channel now (None if it has no value yet)."""
-        self.process.advance_to(self.clock.monotonic())
-        if channel in UNITS:
-            value = self.process.numeric(channel)
-            if value is None:
-                return None
-            quality = "good"
-            faulty = self.faults_apply(channel, value)
-            if faulty is None:
-                return {"ch": channel, "v": num(value), "u": UNITS[channel], "q": "bad"}
-            return {"ch": channel, "v": num(faulty), "u": UNITS[channel], "q": quality}
-        text = self.process.text(channel)
-        if text is None:
-            return None
-        x = ("true" if text else "false") if isinstance(text, bool) else text
-        return {"ch": channel, "x": x, "q": "good"}
-
-    def sample_all(self, *, force: bool = False) -> None:
-        """Emit SAMPLE events for channels that changed beyond their deadband or are due."""
-        now = self.clock.monotonic()
-        for channel in self.channels:
-            if channel in EVENT_DRIVEN and not force:
-                continue
-            if channel in FAST and not force and not self.fluidics_active():
-                last = self.sampling.last(channel)
-                if last is not None and last[1] == 0.0 and now - last[0] < KEEPALIVE:
-                    continue
-            fields = self.reading(channel)
-            if fields is None:
-                continue
-            value: float | str | bool = float(fields["v"]) if "v" in fields else fields["x"]
-            if not force and not self.sampling.wants(channel, value, now):
-                continue
-            n = self.sampling.sent(channel, value, now)
-            self.emit("SAMPLE", fields | {"t": self.now(), "n": str(n)}, channel)
-
-    def tick(self) -> float:
-        """One sampling round; returns virtual seconds until the next."""
-        now = self.clock.monotonic()
-        self.process.advance_to(now)
-        if self._next_feed is not None and now >= self._next_feed:
-            interval = self.run_params.get("feed_interval", 24.0) * 3600.0
-            self._next_feed = now + interval
-            self.process.feed(self.run_params.get("culture_volume", 250.0))
-            if self.process.state.bags.medium < 50.0:
-                self.raise_alarm("bag_empty")
-        self.sample_all()
-        runner = self.runner
-        due = now - self._last_progress >= PROGRESS_EVERY
-        if runner is not None and runner.state == EXECUTE and due:
-            self._last_progress = now
-            self.emit_step(runner)
-        return 5.0 if self.fluidics_active() else 60.0
-
-    def fluidics_active(self) -> bool:
-        """Whether the pump or the centrifuge runs (fast channels are sampled then)."""
-        s = self.process.state
-        return s.pump_on or s.mode in ("centrifugation", "mixing")
-
-    async def sample_loop(self) -> None:
-        while True:
-            await self.clock.sleep(self.tick())
-
-    # --- program runs -----------------------------------------------------------------------
-
-    def emit_step(self, runner: ProgramRunner) -> None:
-        status = runner.status
-        if status.step_index is None:
+    def feed_due(self, now: float) -> None:
+        """Feed if the expansion's next feed is due (the process advanced to `now`)."""
+        if self.next_feed is None or now < self.next_feed:
             return
-        step = runner.program.steps[status.step_index - 1]
-        self.emit(
-            "STEP",
-            {
-                "run": self.run_id,
-                "n": str(status.step_index),
-                "name": step.name,
-                "op": step.unit_operation,
-                "progress": num(round(status.progress, 6)),
-                "remaining": num(round(status.remaining, 3)),
-                "t": self.now(),
-            },
-        )
+        self.next_feed = now + self.params.get("feed_interval", 24.0) * 3600.0
+        self.process.feed(self.params.get("culture_volume", 250.0))
+        if self.process.state.bags.medium < LOW_MEDIUM:
+            self.alarm("bag_empty")
 
-    @property
-    def runner(self) -> ProgramRunner | None:
-        """The runner of the current (or last) run."""
-        return self.runs.run.runner if self.runs.run is not None else None
+    def ended(self) -> None:
+        """The program ended: no more feeds, the pump stops."""
+        self.next_feed = None
+        self.process.state.pump_on = False
 
-    # --- the run life cycle's events on the wire (RunPublisher) ------------------------------
-
-    def run_state(self, transition: Transition, cause: StateCause) -> None:
-        word = {"command": "cmd"}.get(cause.kind, cause.kind)
-        text = f"{word}:{cause.detail}" if cause.detail else word
-        self.emit_state(transition.from_state, transition.to_state, text)
-
-    def run_result(self, run: SimRun, outcome: Outcome) -> None:
-        self.emit_result(run.runner, outcome)
-
-    def run_step(self, run: SimRun, event: RunEvent) -> None:
-        self._last_progress = self.clock.monotonic()
-        self.emit_step(run.runner)
-
-    def new_prompt_id(self, run: SimRun) -> str:
-        self.prompt_count += 1
-        return f"P{self.prompt_count:04d}"
-
-    def run_prompt(self, run: SimRun, prompt_id: str, text: str) -> None:
-        self.emit("PROMPT", {"id": prompt_id, "run": run.run_id, "text": text, "t": self.now()})
-
-    def run_prompt_answered(self, run: SimRun, prompt_id: str, answer: str, user: str) -> None:
-        self.emit(
-            "PROMPT_DONE", {"id": prompt_id, "user": user or "-", "a": answer, "t": self.now()}
-        )
-
-    def emit_state(self, prev: State, state: State, cause: str) -> None:
-        self.emit(
-            "STATE",
-            {"state": VENDOR[state], "prev": VENDOR[prev], "cause": cause, "t": self.now()},
-        )
-
-    def emit_result(self, runner: ProgramRunner, outcome: str) -> None:
-        if runner.started is None:
-            return
-        fields = {
-            "run": self.run_id,
-            "outcome": outcome,
-            "started": stamp(runner.started),
-            "stopped": self.now(),
-            "pause": num(round(runner.paused, 3)),
-        }
-        for name, (value, unit) in sorted(self.process.results.items()):
-            fields[f"r.{name}"] = num(float(f"{value:.6g}"))
-            fields[f"r.{name}.u"] = unit
-        self.emit("RESULT", fields | {"t": self.now()})
-
-    def hooks(self) -> dict[str, Callable[[StepContext], None]]:
+    def hooks(self) -> tuple[dict[str, Hook], dict[str, Hook]]:
+        """The step hooks by unit operation: (on start, on end)."""
         p = self.process
 
         def fluidic_start(ctx: StepContext) -> None:
@@ -274,26 +95,25 @@ class SimulatedProdigy(FramedSimDevice):
             p.state.pump_on = pump
             if ctx.step.unit_operation != "integrity_test":
                 p.state.mode = mode
-            self.sample_all()
+            self.changed(False)
 
         def fluidic_end(ctx: StepContext) -> None:
             p.state.pump_on = False
             if p.state.mode in ("centrifugation", "mixing", "transfer"):
                 p.state.mode = "culture" if p.reactor.culture.state.volume > 0 else "idle"
-            self.sample_all()
+            self.changed(False)
 
         def install_end(ctx: StepContext) -> None:
-            program = self.program.name if self.program else "TCT"
-            p.install("TS310" if program == "CD34" else "TS520")
-            self.sample_all()
+            p.install(tubing_set(self.program.name))
+            self.changed(False)
 
         def connect_end(ctx: StepContext) -> None:
-            p.load_starting_material(ctx.runner.program.name, self.run_params)
+            p.load_starting_material(ctx.runner.program.name, self.params)
 
         def separate_start(ctx: StepContext) -> None:
             fluidic_start(ctx)
             p.state.separation, p.state.magnet_engaged = "loading", True
-            self.sample_all()
+            self.changed(False)
 
         def separate_end(ctx: StepContext) -> None:
             p.separate()
@@ -301,351 +121,48 @@ class SimulatedProdigy(FramedSimDevice):
             fluidic_end(ctx)
 
         def activate_start(ctx: StepContext) -> None:
-            p.activate(self.run_params.get("starting_t_cells", 5e7))
-            self._next_feed = self.clock.monotonic() + 3600.0 * self.run_params.get(
-                "feed_interval", 24.0
-            )
-            self.sample_all()
+            p.activate(self.params.get("starting_t_cells", 5e7))
+            interval = self.params.get("feed_interval", 24.0)
+            self.next_feed = self.clock.monotonic() + 3600.0 * interval
+            self.changed(False)
 
         def transduce_end(ctx: StepContext) -> None:
             p.transduce()
 
         def sample_start(ctx: StepContext) -> None:
             values = p.take_sample()
-            self.sample_all(force=True)
-            if values["glucose"] < 2.0:
-                self.raise_alarm("glucose_low")
+            self.changed(True)
+            if values["glucose"] < LOW_GLUCOSE:
+                self.alarm("glucose_low")
 
         def harvest_end(ctx: StepContext) -> None:
-            self._next_feed = None
+            self.next_feed = None
             p.harvest()
             fluidic_end(ctx)
 
         def formulate_start(ctx: StepContext) -> None:
-            self._next_feed = None
+            self.next_feed = None
             fluidic_start(ctx)
 
-        return {
-            "start:integrity_test": fluidic_start,
-            "end:integrity_test": fluidic_end,
-            "end:install_tubing_set": install_end,
-            "end:connect_bag": connect_end,
-            "start:wash": fluidic_start,
-            "end:wash": fluidic_end,
-            "start:label": fluidic_start,
-            "end:label": fluidic_end,
-            "start:separate": separate_start,
-            "end:separate": separate_end,
-            "start:activate": activate_start,
-            "end:transduce": transduce_end,
-            "start:take_sample": sample_start,
-            "start:formulate": formulate_start,
-            "end:formulate": fluidic_end,
-            "start:harvest": fluidic_start,
-            "end:harvest": harvest_end,
+        on_start: dict[str, Hook] = {
+            "integrity_test": fluidic_start,
+            "wash": fluidic_start,
+            "label": fluidic_start,
+            "separate": separate_start,
+            "activate": activate_start,
+            "take_sample": sample_start,
+            "formulate": formulate_start,
+            "harvest": fluidic_start,
         }
-
-    def start_run(self, template: ProgramTemplate, run_id: str, params: dict[str, float]) -> None:
-        self.process = ProdigyProcess(self.profile, self.seed + self.prompt_count + 1)
-        self.sampling.forget()
-        self.program = template
-        self.run_id = run_id
-        self.run_params = params
-        hooks = self.hooks()
-        parameters: dict[str, PropertyValue] = dict(params)
-        runner = ProgramRunner(
-            template,
-            self.clock,
-            device="prodigy-sim",
-            machine=self.machine,
-            parameters=parameters,
-            on_step_start={k[6:]: v for k, v in hooks.items() if k.startswith("start:")},
-            on_step_end={k[4:]: v for k, v in hooks.items() if k.startswith("end:")},
-        )
-        run = self.runs.begin(runner, run_id)
-        run.task = asyncio.ensure_future(self._run(runner))
-
-    async def _run(self, runner: ProgramRunner) -> None:
-        try:
-            await runner.run()
-        except Exception:
-            logger.exception("prodigy simulator: run %s failed", self.run_id)
-        finally:
-            self._next_feed = None
-            self.process.state.pump_on = False
-
-    def running(self) -> bool:
-        return self.runs.running
-
-    # --- alarms -----------------------------------------------------------------------------
-
-    def raise_alarm(self, code: str, message: str = "") -> str:
-        """Raise a profile alarm (no-op if one with this code is active); returns its id."""
-        active = self.alarms.active(code)
-        if active is not None:
-            return active.alarm_id
-        alarm = self.alarms.raise_(code, message)
-        assert alarm is not None
-        self.emit_alarm(alarm, "raised")
-        if code == "door_open":
-            self.process.state.door_closed = False
-        elif code == "air_detected":
-            self.process.state.air_detected = True
-        elif code == "pressure_high":
-            self.process.state.pressure_offset = 150.0
-        self.runs.react(self.alarms, alarm)
-        self.sample_all()
-        return alarm.alarm_id
-
-    def clear_alarm(self, code: str) -> None:
-        """The condition behind an alarm is gone."""
-        for alarm in self.alarms.clear(code):
-            self.emit_alarm(alarm, "cleared")
-        if code == "door_open":
-            self.process.state.door_closed = True
-        elif code == "air_detected":
-            self.process.state.air_detected = False
-        elif code == "pressure_high":
-            self.process.state.pressure_offset = 0.0
-        self.sample_all()
-
-    def emit_alarm(self, alarm: BookAlarm, st: str, user: str | None = None) -> None:
-        fields = {
-            "id": alarm.alarm_id,
-            "code": alarm.code,
-            "sev": alarm.severity,
-            "st": st,
-            "msg": alarm.message,
-            "t": self.now(),
+        on_end: dict[str, Hook] = {
+            "integrity_test": fluidic_end,
+            "install_tubing_set": install_end,
+            "connect_bag": connect_end,
+            "wash": fluidic_end,
+            "label": fluidic_end,
+            "separate": separate_end,
+            "transduce": transduce_end,
+            "formulate": fluidic_end,
+            "harvest": harvest_end,
         }
-        if user is not None:
-            fields["user"] = user
-        self.emit("ALARM", fields)
-
-    # --- the codec (wire.py, written from the protocol document) ----------------------------
-
-    def framer(self) -> StxEtxFramer:
-        return framer()
-
-    def read(self, payload: bytes) -> Frame:
-        return parse(payload)
-
-    def reply_frame(self, request: Frame, fields: Mapping[str, str]) -> bytes:
-        return build("R", request.seq, request.verb, dict(fields))
-
-    def refusal_frame(self, seq: int, code: str, reason: str) -> bytes:
-        """A NAK; a long reason is cut (ending in "...") so the frame always fits."""
-        text = reason if len(reason) <= MAX_REASON else reason[: MAX_REASON - 3] + "..."
-        while True:
-            try:
-                return build("N", seq, "NAK", {"code": code, "reason": text})
-            except WireError:
-                text = text[: len(text) // 2] + "..."
-
-    def event_frame(self, seq: int, verb: str, fields: Mapping[str, str]) -> bytes:
-        return build("E", seq, verb, dict(fields))
-
-    # --- requests ----------------------------------------------------------------------------
-
-    @staticmethod
-    def need(frame: Frame, key: str) -> str:
-        if key not in frame.fields:
-            raise WireError("E03", f"{frame.verb}: missing field {key}")
-        return frame.fields[key]
-
-    def do_hello(self, session: Session, frame: Frame) -> dict[str, str]:
-        return {
-            "manufacturer": "Miltenyi Biotec",
-            "model": "CliniMACS Prodigy (simulated)",
-            "serial": f"SIM-{self.seed:04d}",
-            "sw": "1.0",
-            "hw": "A",
-            "last": str(self.event_seq),
-        }
-
-    def do_state(self, session: Session, frame: Frame) -> dict[str, str]:
-        return {"state": VENDOR[self.machine.state], "run": self.run_id}
-
-    def do_ping(self, session: Session, frame: Frame) -> dict[str, str]:
-        return {"t": self.now(), "last": str(self.event_seq)}
-
-    def do_get(self, session: Session, frame: Frame) -> dict[str, str]:
-        channel = self.need(frame, "ch")
-        if channel not in self.channels:
-            raise WireError("E06", f"unknown channel {channel}")
-        fields = self.reading(channel)
-        if fields is None:
-            fields = {"ch": channel, "v": "0", "u": UNITS[channel], "q": "bad"}
-        latest = self.sampling.count(channel)
-        extra = {} if latest is None else {"n": str(latest)}
-        return fields | {"t": self.now(), "seq": str(self.event_seq)} | extra
-
-    def do_sub(self, session: Session, frame: Frame) -> dict[str, str]:
-        wanted = self.need(frame, "ch")
-        if wanted == "*":
-            session.subs = None
-            return {"n": str(len(self.channels)), "last": str(self.event_seq)}
-        channels = frozenset(c for c in wanted.split(",") if c)
-        unknown = sorted(channels - set(self.channels))
-        if unknown:
-            raise WireError("E06", f"unknown channel {', '.join(unknown)}")
-        session.subs = channels
-        return {"n": str(len(channels)), "last": str(self.event_seq)}
-
-    def do_log(self, session: Session, frame: Frame) -> dict[str, str]:
-        text = self.need(frame, "from")
-        if not text.isdigit():
-            raise WireError("E03", "LOG: from must be a sequence number")
-        start = int(text)
-        entries, lost = self.log.since(start)
-        for entry in entries:
-            session.push(build("L", entry.seq, entry.kind, dict(entry.data)))
-        reply = {"n": str(len(entries)), "last": str(self.event_seq)}
-        if lost is not None:
-            reply["lost"] = str(lost[1] - lost[0] + 1)
-        return reply
-
-    def do_start(self, session: Session, frame: Frame) -> dict[str, str]:
-        name = self.need(frame, "prog")
-        run_id = self.need(frame, "run")
-        try:
-            template = self.profile.program(name)
-        except KeyError:
-            raise WireError("E06", f"unknown program {name}") from None
-        if self.running():
-            raise WireError("E04", f"a program is running (state {VENDOR[self.machine.state]})")
-        try:
-            self.machine.check(StateCommand.START)
-        except InvalidTransition:
-            raise WireError(
-                "E04", f"START not allowed in state {VENDOR[self.machine.state]}"
-            ) from None
-        values = self.parameters(frame, template.parameters, f"START {name}")
-        params = {k: v.value for k, v in values.items() if isinstance(v, Quantity)}
-        self.start_run(template, run_id, params)
-        total = sum(s.duration_seconds or 0.0 for s in template.steps)
-        return {"run": run_id, "est": num(total)}
-
-    def parameters(
-        self, frame: Frame, specs: Sequence[ParameterSpec], what: str, *, defaults: bool = True
-    ) -> dict[str, PropertyValue]:
-        """The `p.<name>` fields (with their `.u` units) checked against `specs` (protocol
-        section 3: the declared unit only; every parameter left out gets its default)."""
-        given: dict[str, Given] = {}
-        for key, text in frame.fields.items():
-            if not key.startswith("p.") or key.endswith(".u"):
-                continue
-            given[key[2:]] = Given(text, frame.fields.get(f"{key}.u"))
-        for key in frame.fields:
-            if key.startswith("p.") and key.endswith(".u") and key[2:-2] not in given:
-                raise WireError("E03", f"{what}: unit {key} without its parameter", frame.seq)
-        try:
-            return check_parameters(
-                specs,
-                given,
-                what=what,
-                convert_units=False,
-                text_numbers=True,
-                defaults=defaults,
-            )
-        except ParameterRefused as exc:
-            raise WireError("E03", exc.reason, frame.seq) from None
-
-    def do_cmd(self, session: Session, frame: Frame) -> dict[str, str]:
-        name = self.need(frame, "c")
-        try:
-            command = StateCommand(name)
-        except ValueError:
-            raise WireError("E03", f"unknown state command {name}") from None
-        if command is StateCommand.START:
-            raise WireError("E03", "start is the START request")
-        try:
-            self.runs.command(command)
-        except InvalidTransition:
-            raise WireError(
-                "E04", f"{name} not allowed in state {VENDOR[self.machine.state]}"
-            ) from None
-        return {"state": VENDOR[self.machine.state]}
-
-    def do_ack(self, session: Session, frame: Frame) -> dict[str, str]:
-        alarm_id = self.need(frame, "alarm")
-        user = self.need(frame, "user")
-        alarm = self.alarms.get(alarm_id)
-        if alarm is None:
-            raise WireError("E06", f"no active alarm {alarm_id}")
-        if self.alarms.acknowledge(alarm):
-            self.emit_alarm(alarm, "acked", user)
-        return {"alarm": alarm_id}
-
-    def do_answer(self, session: Session, frame: Frame) -> dict[str, str]:
-        prompt = self.need(frame, "prompt")
-        user = self.need(frame, "user")
-        self.answer(prompt, frame.fields.get("a", "done"), user)
-        return {"prompt": prompt}
-
-    def answer(self, prompt: str, answer: str, user: str) -> None:
-        """Answer the open prompt (E06 if `prompt` is not the open one)."""
-        try:
-            self.runs.answer(prompt, answer, user)
-        except NoSuchPrompt:
-            raise WireError("E06", f"no pending prompt {prompt}") from None
-
-    def do_x(self, session: Session, frame: Frame) -> dict[str, str]:
-        name = self.need(frame, "c")
-        spec = next((c for c in self.profile.commands if c.name == name), None)
-        if spec is None:
-            raise WireError("E06", f"unknown command {name}")
-        checked = self.parameters(frame, spec.parameters, f"X {name}", defaults=False)
-        numbers = {k: v.value for k, v in checked.items() if isinstance(v, Quantity)}
-        texts = {k: v for k, v in checked.items() if isinstance(v, str)}
-        p = self.process
-        match name:
-            case "select_process":
-                if self.running():
-                    raise WireError("E04", "select_process: a program is running")
-                process = texts.get("process", "")
-                if process not in ("TCT", "CD34"):
-                    raise WireError("E03", f"process {process!r} is not TCT or CD34")
-                self.selected_process = process
-                return {"c": name, "process": process}
-            case "run_integrity_test":
-                if self.running():
-                    raise WireError("E04", "run_integrity_test: a program is running")
-                if p.state.tubing_set == "none":
-                    p.install("TS310" if self.selected_process == "CD34" else "TS520")
-                    self.sample_all()
-                failed = self.alarms.active("tubing_set_integrity_failure") is not None
-                return {"c": name, "result": "fail" if failed else "pass", "drop": "0.4"}
-            case "confirm_user_step":
-                prompt = texts.get("prompt_id", "")
-                self.answer(prompt, texts.get("answer", "done"), texts.get("user", "-"))
-                return {"c": name, "prompt": prompt}
-            case "take_sample":
-                if p.reactor.culture.state.volume <= 0:
-                    raise WireError("E04", "take_sample: the chamber holds no culture")
-                values = p.take_sample(numbers.get("volume", 2.0))
-                self.sample_all(force=True)
-                return {"c": name} | {k: num(float(f"{v:.6g}")) for k, v in values.items()}
-            case "enter_ipc_result":
-                p.enter_ipc(numbers)
-                self.sample_all(force=True)
-                if numbers.get("glucose", 99.0) < 2.0:
-                    self.raise_alarm("glucose_low")
-                return {"c": name, "n": str(len(numbers))}
-            case "export_run_report":
-                report = {"c": name, "run": self.run_id}
-                for key, (value, unit) in sorted(p.results.items()):
-                    report[f"r.{key}"] = num(float(f"{value:.6g}"))
-                    report[f"r.{key}.u"] = unit
-                return report
-        raise WireError("E02", f"command {name} is not implemented by the simulator")
-
-    # --- housekeeping -------------------------------------------------------------------------
-
-    async def close(self) -> None:
-        """Stop the current run, if any, and let the clock go."""
-        run = self.runs.run
-        if run is not None and run.task is not None:
-            run.task.cancel()
-            await asyncio.gather(run.task, return_exceptions=True)
-        self.start_pin.release()
+        return on_start, on_end

@@ -6,6 +6,8 @@ calls of the device's `RunPublisher`, which puts them on its wire:
 - the result is published once, on the one agreed transition (`result_outcome`): entering
   Complete (from Completing), Stopping or Aborting, just before that state event, so a client
   holds the result by the time it sees the run end;
+- `start` runs a program in a task (a failure is logged, `on_end` runs however it ends) and
+  `close` cancels it;
 - a state command goes where the state model says (`command`): to the running program while one
   runs (hold, unhold, suspend, unsuspend, stop, abort; reset and clear are refused then), to the
   device's state machine otherwise, acting states completed at once; `InvalidTransition` if the
@@ -20,7 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -38,6 +41,8 @@ from cellauto.state import (
     StateMachine,
     Transition,
 )
+
+_log = logging.getLogger("cellauto.sim")
 
 __all__ = [
     "RUNNER_COMMANDS",
@@ -142,6 +147,33 @@ class RunLifecycle:
         run = self.run = SimRun(runner, run_id)
         runner.add_listener(lambda event: self._on_event(run, event))
         return run
+
+    def start(
+        self, runner: ProgramRunner, run_id: str, *, on_end: Callable[[], None] | None = None
+    ) -> SimRun:
+        """Follow a new run and run its program in a task (`run.task`); `on_end` is called when
+        the program ends, completed, failed or cancelled."""
+        run = self.begin(runner, run_id)
+        run.task = asyncio.create_task(
+            self._drive(run, on_end), name=f"{self.machine.device} run {run_id}"
+        )
+        return run
+
+    async def _drive(self, run: SimRun, on_end: Callable[[], None] | None) -> None:
+        try:
+            await run.runner.run()
+        except Exception:
+            _log.exception("%s: run %s failed", self.machine.device, run.run_id)
+        finally:
+            if on_end is not None:
+                on_end()
+
+    async def close(self) -> None:
+        """Cancel the run's task, if one runs, and wait for it to end."""
+        task = self.run.task if self.run is not None else None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     # --- commands -------------------------------------------------------------------------
 

@@ -3,9 +3,10 @@ them, checked against the profile's `ParameterSpec` list exactly as a protocol d
 unknown names refused, type, unit, finiteness, range and choices checked, and every parameter
 left out given its declared default (a required one without default is refused).
 
-Each wire reads its own syntax into `Given` values (a JSON number, a text field, a unit code)
-and turns a `ParameterRefused` into its own refusal (an OPC UA status, a NAK code) with the
-readable reason the exception carries.
+Each wire reads its own syntax into `Given` values (a JSON number, a text field, a unit code;
+`Given.from_json` reads the JSON convention of a value or ``{"value", "unit"}``) and turns a
+`ParameterRefused` into its own refusal (an OPC UA status, a NAK code) with the readable reason
+the exception carries.
 """
 
 from __future__ import annotations
@@ -28,6 +29,16 @@ class Given:
 
     value: object
     unit: str | None = None
+
+    @classmethod
+    def from_json(cls, value: object) -> Given:
+        """A parameter as a JSON wire carries it: a plain value, or ``{"value": v, "unit": u}``
+        (`ParameterRefused` for any other object)."""
+        if isinstance(value, dict):
+            if set(value) != {"value", "unit"} or not isinstance(value["unit"], str):
+                raise ParameterRefused(None, f"{value!r} is not a value or {{value, unit}}")
+            return cls(value["value"], value["unit"])
+        return cls(value)
 
 
 class ParameterRefused(ValueError):

@@ -5,7 +5,10 @@ pushed to every session that subscribed to them and kept in the device's `EventL
 A device subclasses `FramedSimDevice`, provides its codec (`framer`, `read`, and the three frame
 builders) and its refusal codes, and answers each verb in a ``do_<verb>(session, request)``
 method returning the reply fields, or raising `Refusal`. Request handling is synchronous: a
-request is read, handled and answered as one atomic step of virtual time.
+request is read, handled and answered as one atomic step of virtual time. A refusal always fits
+a frame: its reason is cut to `MAX_REASON` characters, and halved while the codec refuses to
+frame it (a `refusal_frame` raises `Refusal` for a payload too long). `start()` holds a
+max-speed clock until the first session and `close()` lets it go.
 """
 
 from __future__ import annotations
@@ -78,7 +81,11 @@ class FramedSimDevice(ABC):
     SESSION_OPENER: ClassVar[str]
     """The verb that opens a session: it forgets the cached replies and is never answered
     from the cache."""
+    MISSING_FIELD: ClassVar[str]
+    """Refusal code of a request without a field its verb requires (`require`)."""
     REPLY_CACHE: ClassVar[int] = 64
+    MAX_REASON: ClassVar[int] = 200
+    """Characters of a refusal's reason at most (a longer one is cut, ending in "...")."""
 
     def __init__(self, clock: Clock, log: EventLog) -> None:
         self.clock = clock
@@ -87,6 +94,15 @@ class FramedSimDevice(ABC):
         self.naks: list[str] = []
         """Codes to refuse the next requests with, whatever they are (fault injection)."""
         self.start_pin = ClockPin(clock)
+
+    def start(self) -> None:
+        """At speed=max, hold virtual time until the first session: a seeded run then does not
+        depend on how long the client took to come, and an idle simulator burns no CPU."""
+        self.start_pin.hold()
+
+    async def close(self) -> None:
+        """Let the clock go."""
+        self.start_pin.release()
 
     # --- the codec (device-specific) -----------------------------------------------------------
 
@@ -104,7 +120,8 @@ class FramedSimDevice(ABC):
 
     @abstractmethod
     def refusal_frame(self, seq: int, code: str, reason: str) -> bytes:
-        """The payload refusing request `seq` with `code`."""
+        """The payload refusing request `seq` with `code`; `Refusal` if it would not fit a
+        frame (`refuse` then cuts the reason)."""
 
     @abstractmethod
     def event_frame(self, seq: int, verb: str, fields: Mapping[str, str]) -> bytes:
@@ -120,6 +137,15 @@ class FramedSimDevice(ABC):
             if channel is None or session.subs is None or channel in session.subs:
                 session.push(payload)
         return entry.seq
+
+    def refuse(self, seq: int, code: str, reason: str) -> bytes:
+        """The payload refusing request `seq` with `code`, its reason cut to fit."""
+        text = reason if len(reason) <= self.MAX_REASON else reason[: self.MAX_REASON - 3] + "..."
+        while True:
+            try:
+                return self.refusal_frame(seq, code, text)
+            except Refusal:
+                text = text[: len(text) // 2] + "..."
 
     # --- sessions and requests ---------------------------------------------------------------
 
@@ -144,20 +170,20 @@ class FramedSimDevice(ABC):
     def handle(self, session: Session, item: bytes | FramingError) -> None:
         """Answer one framed item (or framing error) on `session`."""
         if isinstance(item, FramingError):
-            session.push(self.refusal_frame(0, self.UNREADABLE, item.reason))
+            session.push(self.refuse(0, self.UNREADABLE, item.reason))
             return
         try:
             request = self.read(item)
         except Refusal as exc:
-            session.push(self.refusal_frame(exc.seq, exc.code, exc.reason))
+            session.push(self.refuse(exc.seq, exc.code, exc.reason))
             return
         if request.kind != self.REQUEST_KIND:
-            session.push(self.refusal_frame(request.seq, self.UNKNOWN_VERB, "not a request"))
+            session.push(self.refuse(request.seq, self.UNKNOWN_VERB, "not a request"))
             return
         if self.naks:
             code = self.naks.pop(0)
             seq = 0 if code == self.UNREADABLE else request.seq
-            session.push(self.refusal_frame(seq, code, "injected"))
+            session.push(self.refuse(seq, code, "injected"))
             return
         if request.verb != self.SESSION_OPENER and request.seq in session.replies:
             session.push(session.replies[request.seq])
@@ -167,7 +193,7 @@ class FramedSimDevice(ABC):
         try:
             answer = self.reply_frame(request, self.dispatch(session, request))
         except Refusal as exc:
-            answer = self.refusal_frame(request.seq, exc.code, exc.reason)
+            answer = self.refuse(request.seq, exc.code, exc.reason)
         session.replies[request.seq] = answer
         while len(session.replies) > self.REPLY_CACHE:
             session.replies.popitem(last=False)
@@ -182,9 +208,8 @@ class FramedSimDevice(ABC):
             raise Refusal(self.UNKNOWN_VERB, f"unknown verb {request.verb}")
         return handler(session, request)
 
-    @staticmethod
-    def require(request: Request, key: str, code: str) -> str:
-        """A required field, or `Refusal` with `code` naming it."""
+    def require(self, request: Request, key: str) -> str:
+        """A required field, or `Refusal` with `MISSING_FIELD` naming it."""
         if key not in request.fields:
-            raise Refusal(code, f"{request.verb}: missing field {key}")
+            raise Refusal(self.MISSING_FIELD, f"{request.verb}: missing field {key}")
         return request.fields[key]
