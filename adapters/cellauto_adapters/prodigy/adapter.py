@@ -1,44 +1,26 @@
 """`ProdigyAdapter`: the CliniMACS Prodigy through cellauto's serial protocol profile
 (schemas/protocols/prodigy.md), over `cellauto.transport` only.
 
-A `ProdigyLink` carries requests and replies; its event frames go to an `EventSequencer`, which
-applies them in event-seq order. A gap in event seqs (a corrupt or lost frame, a pulled cable), a
-reconnect or a PING reporting a newer event is filled from the device's log with
-`LOG from=<first missing>`; what the log no longer holds is recorded as one lost range. A command
-returns once the events the device sent before its reply are applied.
+The framed-stream family base (`cellauto.adapter.FramedEventDevice`) carries requests and
+replies; its event frames go to an `EventSequencer`, which applies them in event-seq order. A
+gap in event seqs (a corrupt or lost frame, a pulled cable), a reconnect or a PING reporting a
+newer event is filled from the device's log with `LOG from=<first missing>`; what the log no
+longer holds is recorded as one lost range. A command returns once the events the device sent
+before its reply are applied.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import ClassVar
 
-from cellauto.adapter import (
-    CAPTURE,
-    CONNECTION,
-    HEARTBEAT,
-    TIMEOUT,
-    Conformance,
-    ConnectionEvent,
-    EventSequencer,
-    Options,
-    ReadBack,
-    Values,
-    host_port,
-    integer,
-    number,
-    reconnect_policy,
-)
-from cellauto.driver import Device, OperatorPrompt, TimeSource
-from cellauto.errors import DeviceError, ProtocolError
-from cellauto.registry import DeviceUrl
+from cellauto.adapter import Conformance, FramedEventDevice, ReadBack
+from cellauto.driver import OperatorPrompt
 from cellauto.schema import (
     Alarm,
     AlarmSeverity,
     CommandResult,
     DeviceInfo,
-    DeviceProfile,
     EventKind,
     ProgramRun,
     ProgramTemplate,
@@ -47,26 +29,13 @@ from cellauto.schema import (
     Sample,
 )
 from cellauto.state import StateCommand
-from cellauto.transport import (
-    FrameTransport,
-    Heartbeat,
-    ReplayTransport,
-    SerialConnector,
-    StreamTransport,
-    TcpConnector,
-)
 
-from .codec import SEQ_MAX, Message, PayloadError, make_framer
-from .link import PROTOCOL, ProdigyLink, params, quantities, reply_data
+from .codec import CODEC, SEQ_MAX, Message, params, quantities, reply_data
 
 __all__ = ["ProdigyAdapter"]
 
-BAUDRATE = integer("baudrate", 115200, "serial line speed", minimum=1)
-REQUEST_TIMEOUT = number("request_timeout", 2.0, "s per request attempt", minimum=0.001)
-RETRIES = integer("retries", 3, "resends of one request")
 
-
-class ProdigyAdapter(Device):
+class ProdigyAdapter(FramedEventDevice[Message]):
     """Miltenyi CliniMACS Prodigy (cellauto's own serial protocol; see the protocol profile).
 
     URL options: those of `cellauto.adapter.CONNECTION` (``timeout``, ``heartbeat`` between
@@ -76,88 +45,20 @@ class ProdigyAdapter(Device):
     """
 
     kind = "prodigy"
-    transports = ("serial", "tcp", "replay")
     conformance: ClassVar[Conformance] = Conformance(
         program="TCT",
         test_options={"request_timeout": "0.3", "heartbeat": "0.2"},
         values_recoverable=True,
         outage_hours=None,
     )
+    codec = CODEC
+    resend: ClassVar[dict[str, float]] = {"E01": 0.0, "E05": 0.1}  # E05: busy, 100 ms
 
-    options: ClassVar[Options] = CONNECTION | Options(BAUDRATE, REQUEST_TIMEOUT, RETRIES)
-
-    def __init__(
-        self,
-        device_id: str,
-        profile: DeviceProfile,
-        url: DeviceUrl | None = None,
-        *,
-        time: TimeSource | None = None,
-        transport: FrameTransport | None = None,
-    ) -> None:
-        values = self.options.parse(device_id, url.options if url is not None else {})
-        super().__init__(device_id, profile, timeout=values[TIMEOUT], time=time)
-        self.request_timeout = values[REQUEST_TIMEOUT]
-        self.retries = values[RETRIES]
-        self.sequencer = EventSequencer(
-            device_id, self._apply, self._read_log, self.report_lost_events, wrap=SEQ_MAX
-        )
-        self.link = ProdigyLink(
-            device_id,
-            transport or self._make_transport(url, values),
-            lambda m: self.sequencer.offer(m.seq, m),
-            request_timeout=self.request_timeout,
-            retries=self.retries,
-        )
-        self._request = self.link.request
-
-    @property
-    def framing_errors(self) -> int:
-        """Incoming frames dropped as unreadable (bad checksum, half frames, bad grammar)."""
-        return self.link.framing_errors
-
-    def _make_transport(self, url: DeviceUrl | None, values: Values) -> FrameTransport:
-        if url is None:
-            raise DeviceError(self.device_id, "connect", "give a device URL or a transport")
-        connector: SerialConnector | TcpConnector
-        if url.transport == "serial":
-            connector = SerialConnector(url.address, {"baudrate": values[BAUDRATE]})
-        elif url.transport == "replay":
-            return ReplayTransport(url.address, device=self.device_id)
-        elif url.transport == "tcp":
-            connector = TcpConnector(*host_port(self.device_id, url.address))
-        else:
-            raise DeviceError(
-                self.device_id, "connect", f"no transport {url.transport!r}; use serial or tcp"
-            )
-        heartbeat = values[HEARTBEAT]
-        return StreamTransport(
-            connector,
-            make_framer(),
-            device=self.device_id,
-            reconnect=reconnect_policy(values, initial=0.05, max_delay=1.0, seed=0),
-            on_reconnect=self._on_reconnect,
-            heartbeat=Heartbeat(
-                interval=heartbeat,
-                probe=self._ping,
-                timeout=self.request_timeout * (self.retries + 1) + 1.0,
-            )
-            if heartbeat > 0
-            else None,
-            on_event=self._on_connection,
-            capture=Path(values[CAPTURE]) if values.given(CAPTURE) else None,
-        )
-
-    def _on_connection(self, event: ConnectionEvent) -> None:
-        self.report_connection(event.state, event.detail, event.attempts)
-
-    async def _connect(self) -> DeviceInfo:
-        await self.link.open()
-        hello = await self._request("HELLO", {}, operation="connect")
-        subscribed = await self._request("SUB", {"ch": "*"}, operation="connect")
-        self.sequencer.start_at(subscribed.integer("last"))  # every later event reaches us
-        await self._sync_state("connect")
-        return DeviceInfo(
+    async def open_session(self, operation: str) -> tuple[DeviceInfo, int]:
+        """HELLO (a new session), then SUB to every channel."""
+        hello = await self.request("HELLO", {}, operation=operation)
+        subscribed = await self.request("SUB", {"ch": "*"}, operation=operation)
+        info = DeviceInfo(
             manufacturer=hello.text("manufacturer"),
             model=hello.text("model"),
             serial_number=hello.text("serial"),
@@ -169,49 +70,30 @@ class ProdigyAdapter(Device):
                 "last_event": hello.text("last"),
             },
         )
+        return info, subscribed.integer("last")
 
-    async def _close(self) -> None:
-        await self.sequencer.close()
-        await self.link.close()
+    async def sync(self, operation: str) -> None:
+        reply = await self.request("STATE", {}, operation=operation)
+        await self.report_state(self.vendor_state(reply.text("state"), operation))
 
-    async def _on_reconnect(self) -> None:
-        """A new link: a new session (HELLO), re-subscribe, then read back what was missed."""
-        await self._request("HELLO", {}, operation="reconnect")
-        await self._request("SUB", {"ch": "*"}, operation="reconnect")
-        await self._sync_state("reconnect")
-        await self.sequencer.read_back()
-
-    async def _sync_state(self, operation: str) -> None:
-        reply = await self._request("STATE", {}, operation=operation)
-        state = PROTOCOL.state(reply.text("state"))
-        if state is None:
-            raise ProtocolError(self.device_id, operation, f"unknown state {reply.text('state')}")
-        await self.report_state(state)
-
-    async def _ping(self) -> None:
-        if self.link.busy:
-            return  # a request in flight proves the line as well
-        reply = await self._request("PING", {}, operation="heartbeat", retries=0)
+    async def probe(self) -> int | None:
+        reply = await self.request("PING", {}, operation="heartbeat", retries=0)
         last = reply.get("last")
-        if last is not None and last.isdigit():
-            self.sequencer.behind(int(last))
+        return int(last) if last is not None and last.isdigit() else None
 
-    async def _read_log(self, first: int) -> ReadBack[Message]:
+    async def read_log(self, first: int) -> ReadBack[Message]:
         """``LOG from=first``: the device sends the logged events as `L` frames (offered to the
         sequencer by the reader), then a reply whose ``lost`` counts what it no longer held."""
-        reply = await self._request("LOG", {"from": str(first)}, operation="log read-back")
+        reply = await self.request("LOG", {"from": str(first)}, operation="log read-back")
         lost = int(reply.get("lost") or "0")
         return ReadBack(lost=(first, (first + lost - 2) % SEQ_MAX + 1) if lost else None)
 
-    async def _apply(self, seq: int, m: Message) -> None:
+    async def apply_event(self, seq: int, m: Message) -> None:
         verb = m.verb
         if verb == "SAMPLE":
             self.report_sample(self._sample(m))
         elif verb == "STATE":
-            state = PROTOCOL.state(m.text("state"))
-            if state is None:
-                raise PayloadError(f"STATE: unknown vendor state {m.text('state')!r}")
-            await self.report_state(state)
+            await self.report_state(self.vendor_state(m.text("state"), "apply STATE"))
         elif verb == "STEP":
             await self.report_progress(
                 progress=m.number("progress"),
@@ -242,23 +124,16 @@ class ProdigyAdapter(Device):
         quality = Quality(m.get("q") or "good")
         count = m.get("n")  # the device's per-channel publication counter, where it sends one
         seq = int(count) if count is not None and count.isdigit() else None
+        value: float | bool | str
+        unit = None
         if "x" in m.fields:
-            text = m.text("x")
             spec = self.profile.channels().get(channel)
-            value: float | bool | str = text
-            if spec is not None and spec.dtype == "bool":
-                value = text == "true"
-            return self.sample(
-                channel, value, m.time("t"), quality=quality, seq=seq, publish=publish
-            )
+            boolean = spec is not None and spec.dtype == "bool"
+            value = m.text("x") == "true" if boolean else m.text("x")
+        else:
+            value, unit = m.number("v"), m.text("u")
         return self.sample(
-            channel,
-            m.number("v"),
-            m.time("t"),
-            unit=m.text("u"),
-            quality=quality,
-            seq=seq,
-            publish=publish,
+            channel, value, m.time("t"), unit=unit, quality=quality, seq=seq, publish=publish
         )
 
     async def _alarm(self, m: Message) -> None:
@@ -287,7 +162,7 @@ class ProdigyAdapter(Device):
         )
 
     async def _read(self, channel: str) -> Sample:
-        reply = await self._request("GET", {"ch": channel}, operation=f"read {channel}")
+        reply = await self.request("GET", {"ch": channel}, operation=f"read {channel}")
         return self._sample(reply, publish=False)
 
     async def _start_program(
@@ -297,33 +172,28 @@ class ProdigyAdapter(Device):
         if run.supervisory_job_id:
             fields["job"] = run.supervisory_job_id
         fields |= params(parameters)
-        await self._request("START", fields, operation=f"start_program {template.name}")
-        await self.sequencer.caught_up()
+        await self.request_applied("START", fields, operation=f"start_program {template.name}")
 
     async def _send_state_command(self, command: StateCommand) -> None:
-        # The device sends the command's transitions before its reply, on the same ordered
-        # stream; some may wait in the sequencer behind a gap. The reply's state is not adopted.
-        await self._request("CMD", {"c": PROTOCOL.commands[command]}, operation=str(command))
-        await self.sequencer.caught_up()
+        vendor = self.protocol.commands[command]
+        await self.request_applied("CMD", {"c": vendor}, operation=str(command))
 
     async def _acknowledge(self, alarm: Alarm, user: str) -> None:
-        await self._request(
+        await self.request_applied(
             "ACK",
             {"alarm": alarm.alarm_id, "user": user},
             operation=f"acknowledge {alarm.alarm_id}",
         )
-        await self.sequencer.caught_up()
 
     async def _command(self, name: str, parameters: dict[str, PropertyValue]) -> CommandResult:
-        reply = await self._request("X", {"c": name} | params(parameters), operation=name)
+        reply = await self.request("X", {"c": name} | params(parameters), operation=name)
         return self.command_result(
             name, data=reply_data(reply), command_id=f"{self.device_id}-x{reply.seq}"
         )
 
     async def _answer_prompt(self, prompt: OperatorPrompt, answer: str, user: str) -> None:
-        await self._request(
+        await self.request_applied(
             "ANSWER",
             {"prompt": prompt.prompt_id, "user": user, "a": answer},
             operation=f"answer_prompt {prompt.prompt_id}",
         )
-        await self.sequencer.caught_up()

@@ -4,7 +4,9 @@ sans-I/O.
 `decode(payload)` gives a `Message` or raises `PayloadError`; `encode(message)` is its inverse.
 `FrameDecoder.feed(data)` turns any byte stream into messages and typed errors, never anything
 else. Typed accessors (`Message.number`, `Message.time`, ...) raise `PayloadError` naming the
-field, so a malformed field never surfaces as a bare ValueError.
+field, so a malformed field never surfaces as a bare ValueError. `CODEC` is the grammar as the
+framed-stream family base (`cellauto.adapter.FramedEventDevice`) uses it; `params`,
+`quantities` and `reply_data` say how fields carry cellauto values.
 """
 
 from __future__ import annotations
@@ -17,10 +19,15 @@ from datetime import UTC, datetime
 from typing import Literal, cast
 from urllib.parse import quote, unquote_to_bytes
 
+from pydantic import JsonValue
+
+from cellauto.adapter import Incoming
 from cellauto.errors import FramingError, ProtocolError
+from cellauto.schema import PropertyValue, Quantity
 from cellauto.transport import SUM8_HEX, StxEtxFramer
 
 __all__ = [
+    "CODEC",
     "MAX_PAYLOAD",
     "SEQ_MAX",
     "FrameDecoder",
@@ -33,8 +40,11 @@ __all__ = [
     "format_time",
     "make_framer",
     "next_seq",
+    "params",
     "parse_number",
     "parse_time",
+    "quantities",
+    "reply_data",
 ]
 
 Kind = Literal["H", "R", "N", "E", "L"]
@@ -221,3 +231,76 @@ class FrameDecoder:
                 yield decode(item)
             except PayloadError as exc:
                 yield exc
+
+
+class ProdigyCodec:
+    """The grammar as a `cellauto.adapter.FramedCodec`: `R` replies, `N` refusals (``code=``,
+    ``reason=``), and `E` events and `L` logged events (both go to the event sequencer)."""
+
+    wrap: int | None = SEQ_MAX
+
+    def framer(self) -> StxEtxFramer:
+        return make_framer()
+
+    def request(self, seq: int, verb: str, fields: Mapping[str, str]) -> bytes:
+        return encode(Message("H", seq, verb, fields))
+
+    def decode(self, payload: bytes) -> Incoming[Message]:
+        m = decode(payload)
+        if m.kind == "R":
+            return Incoming("reply", m.seq, m)
+        if m.kind == "N":
+            return Incoming("refusal", m.seq, m, m.get("code") or "", m.get("reason") or "")
+        if m.kind == "H":
+            raise PayloadError("a host request sent by the device", raw=payload)
+        return Incoming("event", m.seq, m)
+
+
+CODEC = ProdigyCodec()
+
+
+def params(parameters: dict[str, PropertyValue]) -> dict[str, str]:
+    """Command parameters as `p.<name>` (and `p.<name>.u`) request fields."""
+    fields: dict[str, str] = {}
+    for name, value in parameters.items():
+        if isinstance(value, Quantity):
+            fields[f"p.{name}"] = format_number(value.value)
+            fields[f"p.{name}.u"] = value.unit
+        elif isinstance(value, bool):
+            fields[f"p.{name}"] = "true" if value else "false"
+        elif isinstance(value, int | float):
+            fields[f"p.{name}"] = format_number(value)
+        else:
+            fields[f"p.{name}"] = value
+    return fields
+
+
+def reply_data(reply: Message) -> dict[str, JsonValue]:
+    """An `X` reply's fields as JSON: integers, numbers (``{value, unit}`` with a `.u` field)
+    and text."""
+    data: dict[str, JsonValue] = {}
+    for key, text in reply.fields.items():
+        if key == "c" or key.endswith(".u"):
+            continue
+        if text.isascii() and text.isdigit():
+            data[key] = int(text)
+            continue
+        try:
+            number = parse_number(text)
+        except PayloadError:
+            data[key] = text
+            continue
+        unit = reply.get(f"{key}.u")
+        data[key] = {"value": number, "unit": unit} if unit else number
+    return data
+
+
+def quantities(m: Message, prefix: str) -> dict[str, PropertyValue]:
+    """The `<prefix><name>` fields of `m` as numbers, or quantities where `.u` gives a unit."""
+    found: dict[str, PropertyValue] = {}
+    for name, text in m.prefixed(prefix).items():
+        if not name.endswith(".u"):
+            number = parse_number(text, f"{m.verb} {prefix}{name}")
+            unit = m.get(f"{prefix}{name}.u")
+            found[name] = Quantity(value=number, unit=unit) if unit else number
+    return found

@@ -5,6 +5,7 @@ simulators). Adapters import the core through here, not through private modules.
 """
 
 from cellauto.adapter.conformance import CASES, Conformance, conformance_of
+from cellauto.adapter.framed import FramedCodec, FramedEventDevice, FramedLink, Incoming
 from cellauto.adapter.options import (
     CAPTURE,
     CONNECTION,
@@ -41,6 +42,10 @@ __all__ = [
     "DeviceLost",
     "DeviceOptionError",
     "EventSequencer",
+    "FramedCodec",
+    "FramedEventDevice",
+    "FramedLink",
+    "Incoming",
     "Option",
     "Options",
     "ProtocolTables",
