@@ -5,6 +5,7 @@ simulators). Adapters import the core through here, not through private modules.
 """
 
 from cellauto.adapter.conformance import CASES, Conformance, conformance_of
+from cellauto.adapter.opcua_log import OpcUaEventLogAdapter
 from cellauto.adapter.options import (
     CAPTURE,
     CONNECTION,
@@ -41,6 +42,7 @@ __all__ = [
     "DeviceLost",
     "DeviceOptionError",
     "EventSequencer",
+    "OpcUaEventLogAdapter",
     "Option",
     "Options",
     "ProtocolTables",
