@@ -34,8 +34,9 @@ tools:
 	@missing=""; for t in $(DEBIAN_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
 	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } || echo "not installed:$$missing (the tests that need them will be skipped)"
 
+# one worker per core; a test file stays on one worker (its module fixtures serve it once)
 unit: $(STAMP) tools
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 test: lint typecheck schemas unit
 

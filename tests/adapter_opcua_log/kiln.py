@@ -21,7 +21,7 @@ from cellauto.schema import DeviceProfile, ProgramRun, ProgramTemplate, Property
 from cellauto.sim.clock import ScaledClock
 from cellauto.sim.families.opcua_log import OpcUaEventLogDevice
 from cellauto.sim.servers.opcua import EventType, Method, MethodFailed, Obj, Var
-from cellauto.state import State, StateCommand
+from cellauto.state import IDLE, State, StateCommand
 
 NAMESPACE = "urn:cellauto:tests:kiln:v1"
 PROTOCOL = ProtocolTables(
@@ -162,8 +162,9 @@ class KilnSimulator(OpcUaEventLogDevice):
             name="Kiln simulator",
             anonymous="operate",
             maxlen=maxlen,
+            vendor_states={IDLE: "Hot"},  # the state it starts in
         )
-        self.alarms: dict[str, dict[str, Any]] = {}
+        self.alarm_records: dict[str, dict[str, Any]] = {}  # ActiveAlarms, by AlarmId
         self._flushed = asyncio.Event()
 
     @property
@@ -183,7 +184,7 @@ class KilnSimulator(OpcUaEventLogDevice):
 
     def alarm(self, alarm_id: str, code: str, status: str, **fields: Any) -> int:
         """Log an alarm event and keep ActiveAlarms up to date."""
-        record = self.alarms.setdefault(
+        record = self.alarm_records.setdefault(
             alarm_id, {"AlarmId": alarm_id, "Code": code, "Active": True, "Acknowledged": False}
         )
         record["Active"] = record["Active"] and status != "cleared"
@@ -205,7 +206,7 @@ class KilnSimulator(OpcUaEventLogDevice):
         if entry["Kind"] == "state":
             return {"State": entry["State"]}
         if entry["Kind"] == "alarm":
-            return {"ActiveAlarms": json.dumps(list(self.alarms.values()))}
+            return {"ActiveAlarms": json.dumps(list(self.alarm_records.values()))}
         return {}
 
     def _move(self, expected: str, *states: str) -> tuple[str, int]:
@@ -222,7 +223,7 @@ class KilnSimulator(OpcUaEventLogDevice):
         return self._move("Cold", "Firing", "Hot")
 
     async def _acknowledge_alarm(self, alarm_id: str, user: str) -> int:
-        code = self.alarms[alarm_id]["Code"]
+        code = self.alarm_records[alarm_id]["Code"]
         return self.alarm(alarm_id, code, "acknowledged", User=user)
 
     async def _acknowledge_prompt(self, prompt_id: str, user: str, answer: str) -> int:
