@@ -5,7 +5,6 @@ server."""
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -79,26 +78,11 @@ class LiCellGrowSimulator(SimHandle):
             await self.device.close()
 
     async def _disconnect(self, duration: float) -> None:
-        """Pull the cable for `duration` virtual s: every client connection drops and new ones
-        are refused, while the server and its runs go on. An open operator prompt stops a
-        max-speed clock, so an outage waits for open prompts to close and ends early if one
-        opens: otherwise its answer could never arrive and the outage could never end."""
+        """Pull the cable for `duration` virtual s, between prompts: every client connection
+        drops and new ones are refused, while the server and its runs go on."""
         if not hasattr(self, "link"):
             raise SimulationError("licellgrow simulator: no link faults with discovery=1")
-        device = self.device
-        while device.prompts:
-            await device.prompts_changed.wait()
-            device.prompts_changed.clear()
-        await self.link.unplug()
-        device.prompts_changed.clear()
-        ended = asyncio.ensure_future(self.clock.sleep(duration))
-        prompted = asyncio.ensure_future(device.prompts_changed.wait())
-        try:
-            await asyncio.wait({ended, prompted}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            ended.cancel()
-            prompted.cancel()
-            await self.link.plug()
+        await self._outage_between_prompts(self.device, duration, self.link.unplug, self.link.plug)
 
 
 async def start_simulator(

@@ -12,7 +12,6 @@ self-signed certificate whose PEM is `MaholoSimulator.certificate`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 import tempfile
@@ -96,23 +95,10 @@ class MaholoSimulator(SimHandle):
         return context
 
     async def _disconnect(self, duration: float) -> None:
-        """Drop the link for `duration` virtual s. An open operator prompt stops a max-speed
-        clock, so an outage waits for open prompts to close and ends early if one opens:
-        otherwise its answer could never arrive and the outage could never end."""
-        device = self.device
-        while device.prompts:
-            await device.prompts_changed.wait()
-            device.prompts_changed.clear()
-        await self.server.unplug()
-        device.prompts_changed.clear()
-        ended = asyncio.ensure_future(self.clock.sleep(duration))
-        prompted = asyncio.ensure_future(device.prompts_changed.wait())
-        try:
-            await asyncio.wait({ended, prompted}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            ended.cancel()
-            prompted.cancel()
-            self.server.plug()
+        """Drop the link for `duration` virtual s, between prompts."""
+        await self._outage_between_prompts(
+            self.device, duration, self.server.unplug, self.server.plug
+        )
 
 
 start_simulator = MaholoSimulator.launch

@@ -17,9 +17,10 @@ simulator overrides whichever does not fit.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sized
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
@@ -103,6 +104,17 @@ class StallableWire(Protocol):
     def stall(self) -> None: ...
 
     def resume(self) -> None: ...
+
+
+@runtime_checkable
+class PromptingDevice(Protocol):
+    """A simulated device whose open operator prompts a link outage must wait for."""
+
+    @property
+    def prompts(self) -> Sized: ...
+
+    @property
+    def prompts_changed(self) -> asyncio.Event: ...
 
 
 class SimHandle(ABC):
@@ -216,6 +228,33 @@ class SimHandle(ABC):
     @abstractmethod
     def _disconnect(self, duration: float) -> Awaitable[None]:
         """Drop the link for `duration` virtual s (awaited: returns when it is back)."""
+
+    async def _outage_between_prompts(
+        self,
+        device: PromptingDevice,
+        duration: float,
+        unplug: Callable[[], Awaitable[None] | None],
+        plug: Callable[[], Awaitable[None] | None],
+    ) -> None:
+        """Drop the link (`unplug` ... `plug`) for `duration` virtual s, between prompts. An open
+        operator prompt stops a max-speed clock, so the outage waits for open prompts to close
+        and ends early if one opens: otherwise its answer could never arrive and the outage
+        could never end."""
+        while device.prompts:
+            await device.prompts_changed.wait()
+            device.prompts_changed.clear()
+        if inspect.isawaitable(unplugged := unplug()):
+            await unplugged
+        device.prompts_changed.clear()
+        ended = asyncio.ensure_future(self.clock.sleep(duration))
+        prompted = asyncio.ensure_future(device.prompts_changed.wait())
+        try:
+            await asyncio.wait({ended, prompted}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            prompted.cancel()
+            if inspect.isawaitable(plugged := plug()):
+                await plugged
 
     def _stall(self, duration: float) -> None:
         """Stop answering for `duration` virtual s."""
