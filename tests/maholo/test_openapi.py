@@ -159,3 +159,25 @@ async def test_a_plain_client_following_the_document_submits_and_lists_the_job_q
     await client.json("POST", "/control", "/control", 409, body={"command": "clear"})
     await client.json("DELETE", "/jobs/{job_id}", f"/jobs/{first['job']['job_id']}", 200)
     await client.json("GET", "/jobs/{job_id}", "/jobs/J9999", 404)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "named"),
+    [
+        ({"plates": "eight"}, "plates must be a number"),
+        ({"trypsin_period": float("nan")}, "trypsin_period must be a finite number"),
+        ({"trypsin_period": 90}, "trypsin_period"),
+        ({"trypsin_period": {"value": 20, "unit": "h"}}, "trypsin_period"),
+        ({"trypsin_period": {"value": 20}}, "is not a value or {value, unit}"),
+        ({"spin_speed": 3}, "unknown parameter spin_speed"),
+    ],
+)
+async def test_a_job_with_a_parameter_its_program_refuses_is_a_422_naming_it(
+    plain: tuple[MaholoSimulator, PlainClient], parameters: dict[str, Any], named: str
+) -> None:
+    _sim, client = plain
+    job = {"program": "iPSC-RPE differentiation", "run_id": "R-bad", "parameters": parameters}
+    key = {"Idempotency-Key": f"bad-{named}"}
+    problem = await client.json("POST", "/jobs", "/jobs", 422, body=job, **key)
+    assert named in problem["detail"]
+    assert (await client.json("GET", "/jobs", "/jobs", 200))["jobs"] == []

@@ -20,6 +20,7 @@ from cellauto.protocols import load_protocol
 from cellauto.schema import DeviceProfile, ProgramStep, ProgramTemplate, PropertyValue, Quantity
 from cellauto.sim import Clock, ProgramRunner, RunEvent, StepContext
 from cellauto.sim.device import ClockPin
+from cellauto.sim.params import Given, ParameterRefused, check_parameters
 from cellauto.sim.servers.http import HttpRequest, HttpSimServer, Problem, Reply
 from cellauto.sim.truth import GroundTruth
 from cellauto.state import (
@@ -821,21 +822,14 @@ class SimulatedMaholo:
             ) from None
 
     def _check_parameters(self, template: ProgramTemplate, parameters: dict[str, Any]) -> None:
-        specs = {p.name: p for p in template.parameters}
-        for name, raw in parameters.items():
-            spec = specs.get(name)
-            if spec is None:
-                raise Problem(422, "Unknown parameter", f"{template.name} has no {name}", "param")
-            value = raw.get("value") if isinstance(raw, dict) else raw
-            unit = raw.get("unit") if isinstance(raw, dict) else None
-            if spec.unit and unit not in (None, spec.unit):
-                raise Problem(422, "Wrong unit", f"{name}: {unit} is not {spec.unit}", "param")
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                low, high = spec.minimum, spec.maximum
-                if (low is not None and value < low) or (high is not None and value > high):
-                    raise Problem(
-                        422, "Out of range", f"{name}={value} outside {low}..{high}", "param"
-                    )
+        """Refuse (422, naming the parameter) what the template does not declare, a wrong type
+        or unit, NaN or infinity, a value out of range or a required one left out (the kit's
+        check; units must be the declared ones)."""
+        try:
+            given = {name: Given.from_json(raw) for name, raw in parameters.items()}
+            check_parameters(template.parameters, given, what=template.name, convert_units=False)
+        except ParameterRefused as refused:
+            raise Problem(422, "Bad parameter", refused.reason[:300], "param") from None
 
     def cancel_job(self, request: HttpRequest) -> Any:
         job = self._job(request)
