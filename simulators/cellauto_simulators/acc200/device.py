@@ -23,21 +23,13 @@ from pydantic import ValidationError
 from cellauto.errors import InvalidTransition
 from cellauto.protocols import state_named
 from cellauto.schema import DeviceProfile, ProgramStep, ProgramTemplate, Quantity
+from cellauto.schema.programs import Outcome
 from cellauto.sim import Clock, ProgramRunner, RunEvent, StepContext
-from cellauto.sim.device import ClockPin, EventLog, LimitAlarm, alarm_reaction, react
+from cellauto.sim.device import ClockPin, EventLog, LimitAlarm, alarm_reaction
+from cellauto.sim.lifecycle import RUN_ENDS, NoSuchPrompt, RunLifecycle, SimRun, StateCause
 from cellauto.sim.servers.modbus import MapServer
 from cellauto.sim.truth import GroundTruth
-from cellauto.state import (
-    ABORTING,
-    COMPLETE,
-    EXECUTE,
-    IDLE,
-    STOPPED,
-    STOPPING,
-    StateCommand,
-    StateMachine,
-    Transition,
-)
+from cellauto.state import EXECUTE, IDLE, STOPPED, StateCommand, StateMachine, Transition
 from cellauto.transport.modbus import RegisterMap, decode, encode, recipe_crc
 from cellauto.transport.modbus.codec import Value
 
@@ -56,7 +48,7 @@ EVENT_KINDS = {
     "medium_change": 7,
     "run_end": 8,
 }
-RUN_ENDS = {COMPLETE: "complete", STOPPING: "stopped", ABORTING: "aborted"}
+END_STATES = {outcome: state for state, outcome in RUN_ENDS.items()}
 LIMIT_ALARMS = {
     "incubator.temperature": "temperature_deviation",
     "incubator.co2": "gas_deviation",
@@ -89,11 +81,11 @@ PARAMETERS = (
 
 @dataclass
 class _Run:
+    """A run's culture bookkeeping (its life cycle is the device's `RunLifecycle`)."""
+
     runner: ProgramRunner
     number: int
     parameters: dict[str, float]
-    task: asyncio.Task[Any] | None = None
-    ended: bool = False
     culturing: bool = False
     next_change: dict[int, float] = field(default_factory=dict)
     next_image: dict[int, float] = field(default_factory=dict)
@@ -127,6 +119,7 @@ class Acc200Device:
         self.server.record_requests = False
         self.server.on_request.append(self._on_request)
         self.machine = StateMachine(self.serial, initial=IDLE)
+        self.lifecycle = RunLifecycle(self.machine, self)
         self.rng = random.Random(f"acc200:{seed}")
         self.env = Environment(self.rng)
         self.vessels: list[Vessel] = make_vessels(seed, "")
@@ -162,7 +155,6 @@ class Acc200Device:
             name for name in profile.channels() if regmap.entry(name).table in ("input", "discrete")
         ]
         self._pulses: list[int] = []
-        self._prompt_pin = ClockPin(clock)
         self._start_pin = ClockPin(clock)
         self._tasks: list[asyncio.Task[Any]] = []
         self._writer: asyncio.Future[None] | None = None
@@ -185,14 +177,12 @@ class Acc200Device:
         self._tasks.append(asyncio.create_task(self._scanner(), name="acc200 scan"))
 
     async def stop(self) -> None:
-        if self.run is not None and self.run.task is not None:
-            self._tasks.append(self.run.task)
+        await self.lifecycle.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._prompt_pin.release()
         self._start_pin.release()
         await self.server.stop()
 
@@ -424,9 +414,7 @@ class Acc200Device:
         alarm_id = f"{code}-{seq}"
         self.alarms[code] = (alarm_id, False)
         spec = next(a for a in self.profile.alarms if a.code == code)
-        if self.run is not None and self.run.runner.outcome is None:
-            with contextlib.suppress(InvalidTransition):
-                react(alarm_reaction(self.profile, spec.severity), self.run.runner)
+        self.lifecycle.react_to(alarm_reaction(self.profile, spec.severity), alarm_id)
         self._schedule_bits()
         return alarm_id
 
@@ -552,36 +540,31 @@ class Acc200Device:
 
     # -- the run -------------------------------------------------------------------------------
 
-    def _transition(self, transition: Transition | None) -> None:
-        if transition is None:
-            return
-        outcome = RUN_ENDS.get(transition.to_state)
-        if outcome is not None and self.run is not None and not self.run.ended:
-            self.run.ended = True
-            self._event("run_end", self._codes[transition.to_state], 0.0, outcome=outcome)
+    # The run life cycle's events on the wire (RunPublisher); the wire names no cause.
+
+    def run_state(self, transition: Transition, cause: StateCause) -> None:
         code = self._codes[transition.to_state]
         self._event("state", code, 0.0, state=str(code))
 
-    def _on_run_event(self, event: RunEvent) -> None:
-        if event.kind == "state":
-            self._transition(event.transition)
-        elif event.kind == "step_started":
-            self._event("step", event.status.step_index or 0, 0.0)
-        elif event.kind == "prompt":
-            self.prompt_step = event.status.step_index or 0
-            self.prompt_seq = self._event("prompt", self.prompt_step, 0.0, text=event.detail)
-        elif event.kind == "prompt_answered":
-            self.prompt_seq = self.prompt_step = 0
-            self._spawn(self._write_status())
-        self._prompt_pin.set(self.run is not None and self.run.runner.prompt is not None)
+    def run_result(self, run: SimRun, outcome: Outcome) -> None:
+        self._event("run_end", self._codes[END_STATES[outcome]], 0.0, outcome=outcome)
 
-    async def _run_program(self, run: _Run) -> None:
-        try:
-            await run.runner.run()
-        finally:
-            self.prompt_seq = self.prompt_step = 0
-            self._prompt_pin.release()
-            self._spawn(self._write_status())
+    def run_step(self, run: SimRun, event: RunEvent) -> None:
+        self._event("step", event.status.step_index or 0, 0.0)
+
+    def new_prompt_id(self, run: SimRun) -> str:
+        return str(self.log.seq + 1)  # the prompt is known by its event's seq
+
+    def run_prompt(self, run: SimRun, prompt_id: str, text: str) -> None:
+        self.prompt_step = run.runner.status.step_index or 0
+        self.prompt_seq = self._event("prompt", self.prompt_step, 0.0, text=text)
+
+    def run_prompt_answered(self, run: SimRun, prompt_id: str, answer: str, user: str) -> None:
+        self._prompt_closed()
+
+    def _prompt_closed(self) -> None:
+        self.prompt_seq = self.prompt_step = 0
+        self._spawn(self._write_status())
 
     def _start(self) -> int | None:
         if self.recipe is None or self.machine.state not in (IDLE, STOPPED):
@@ -605,23 +588,16 @@ class Acc200Device:
             self.setpoints["incubator.temperature_setpoint"] = parameters["culture_temperature"]
             self._spawn(self._write_setpoints())
         self.env.store_volume = STORE_VOLUME
-        run = self.run = _Run(runner, self.runs, parameters)
-        runner.add_listener(self._on_run_event)
-        run.task = asyncio.create_task(self._run_program(run), name=f"acc200 run {run.number}")
+        self.run = _Run(runner, self.runs, parameters)
+        self.lifecycle.start(runner, str(self.runs), on_end=self._prompt_closed)
         return None
 
     def _holding_parameter(self, name: str) -> float:
         return float(self._holding.get(f"parameter.{name}", 0.0))
 
     def _state_command(self, command: StateCommand) -> int | None:
-        run = self.run
         try:
-            if run is not None and run.runner.outcome is None and command != StateCommand.RESET:
-                getattr(run.runner, str(command))()
-            else:
-                self._transition(self.machine.command(command))
-                while self.machine.state.is_acting:
-                    self._transition(self.machine.state_complete())
+            self.lifecycle.command(command)
         except InvalidTransition:
             return ILLEGAL_VALUE
         return None
@@ -713,7 +689,7 @@ class Acc200Device:
         if not 1 <= index <= 10:
             return ILLEGAL_VALUE
         vessel = self.vessels[index - 1]
-        running = self.run is not None and self.run.runner.outcome is None
+        running = self.lifecycle.running
         if coil == 27:
             if vessel.state != "empty":
                 return ILLEGAL_VALUE
@@ -762,15 +738,13 @@ class Acc200Device:
 
     async def _answer_prompt(self) -> int | None:
         got = await self._read_holding("prompt.answer_for", "prompt.answer")
-        run = self.run
-        if (
-            run is None
-            or run.runner.prompt is None
-            or int(got["prompt.answer_for"]) != self.prompt_seq
-            or int(got["prompt.answer"]) not in (1, 2)
-        ):
+        answer = {1: "done", 2: "declined"}.get(int(got["prompt.answer"]))
+        if answer is None:
             return ILLEGAL_VALUE
-        run.runner.answer_prompt("done" if int(got["prompt.answer"]) == 1 else "declined")
+        try:
+            self.lifecycle.answer(str(int(got["prompt.answer_for"])), answer, "")
+        except NoSuchPrompt:
+            return ILLEGAL_VALUE
         return None
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from cellauto.errors import InvalidTransition, SimulationError
+from cellauto.schema.profile import AlarmReaction
 from cellauto.schema.programs import Outcome
 from cellauto.sim.alarms import AlarmBook, BookAlarm
 from cellauto.sim.device import react
@@ -203,13 +204,18 @@ class RunLifecycle:
 
     def react(self, book: AlarmBook, alarm: BookAlarm) -> None:
         """Apply the profile's reaction to `alarm` to the running program, if any."""
+        self.react_to(book.reaction(alarm), alarm.alarm_id)
+
+    def react_to(self, reaction: AlarmReaction, alarm_id: str) -> None:
+        """Apply `reaction` to the running program, if any, for alarm `alarm_id` (a device
+        that keeps its alarms without an `AlarmBook`)."""
         run = self.run
         if run is None or not run.running:
             return
-        self._cause = StateCause("alarm", alarm.alarm_id)
+        self._cause = StateCause("alarm", alarm_id)
         try:
             with contextlib.suppress(InvalidTransition):
-                react(book.reaction(alarm), run.runner)
+                react(reaction, run.runner)
         finally:
             self._cause = None
 
