@@ -78,21 +78,22 @@ async def test_identity_and_temperature_at_the_documented_addresses(
     assert (await inputs(client, 41, 1))[0] == 4  # PackML Idle
 
 
-async def test_a_recipe_runs_to_completion_through_coils_and_the_event_ring(
-    client: AsyncModbusTcpClient,
-) -> None:
-    recipe = {
-        "recipe": 1,
-        "program": "plain client",
-        "version": "1",
-        "hash": "",
-        "steps": [
-            {"name": "Connect", "op": "connect_bag", "unit": None, "s": None, "prompt": "Go?"},
-            {"name": "Culture", "op": "medium_exchange", "unit": "vessels", "s": 3600},
-        ],
-        "parameters": {"vessel_count": 2},
-    }
-    payload = json.dumps(recipe).encode()
+RECIPE = {
+    "recipe": 1,
+    "program": "plain client",
+    "version": "1",
+    "hash": "",
+    "steps": [
+        {"name": "Connect", "op": "connect_bag", "unit": None, "s": None, "prompt": "Go?"},
+        {"name": "Culture", "op": "medium_exchange", "unit": "vessels", "s": 3600},
+    ],
+    "parameters": {"vessel_count": 2},
+}
+
+
+async def commit_recipe(client: AsyncModbusTcpClient) -> int:
+    """Download and commit `RECIPE` (section 5); returns its CRC."""
+    payload = json.dumps(RECIPE).encode()
     padded = payload + b"\0" * (len(payload) % 2)
     words = [int.from_bytes(padded[i : i + 2], "big") for i in range(0, len(padded), 2)]
     for offset in range(0, len(words), 120):  # holding 1000-3047, at most 120 per write
@@ -101,13 +102,26 @@ async def test_a_recipe_runs_to_completion_through_coils_and_the_event_ring(
     await client.write_registers(60, [len(payload), crc >> 16, crc & 0xFFFF], device_id=UNIT)
     await pulse(client, 16)  # recipe.commit
     assert (await inputs(client, 200, 1))[0] == 1  # recipe.status: accepted
+    return crc
+
+
+async def open_prompt(client: AsyncModbusTcpClient) -> int:
+    """Wait for the running recipe's prompt; returns `prompt.active` (its event's seq)."""
+    prompt = 0
+    while not prompt:
+        prompt = u32(*await inputs(client, 54, 2))
+    return prompt
+
+
+async def test_a_recipe_runs_to_completion_through_coils_and_the_event_ring(
+    client: AsyncModbusTcpClient,
+) -> None:
+    crc = await commit_recipe(client)
     assert u32(*await inputs(client, 52, 2)) == crc  # program.loaded_crc
 
     head = u32(*await inputs(client, 58, 2))
     await pulse(client, 0)  # cmd.start
-    prompt = 0
-    while not prompt:  # prompt.active: the prompt event's sequence number
-        prompt = u32(*await inputs(client, 54, 2))
+    prompt = await open_prompt(client)
     record = await inputs(client, 310 + 8 * ((prompt - 1) % 64), 8)
     assert u32(record[0], record[1]) == prompt
     assert record[4] == 5  # kind: prompt
@@ -125,6 +139,30 @@ async def test_a_recipe_runs_to_completion_through_coils_and_the_event_ring(
     states = [code for kind, code in kinds if kind == 1]
     assert states == [3, 6, 16, 17]  # Starting, Execute, Completing, Complete
     assert (8, 17) in kinds  # run_end, complete
+
+
+async def test_during_a_run_clear_reset_and_an_answer_to_another_prompt_are_exception_03(
+    client: AsyncModbusTcpClient,
+) -> None:
+    await commit_recipe(client)
+    await pulse(client, 0)  # cmd.start
+    prompt = await open_prompt(client)
+    for coil in (7, 8):  # cmd.clear, cmd.reset: not while the recipe runs (section 3)
+        reply = await client.write_coil(coil, True, device_id=UNIT)
+        assert reply.isError()
+        assert reply.exception_code == 3
+    other = prompt + 1
+    await client.write_registers(50, [other >> 16, other & 0xFFFF, 1], device_id=UNIT)
+    reply = await client.write_coil(17, True, device_id=UNIT)  # prompt.submit
+    assert reply.isError()
+    assert reply.exception_code == 3
+    assert u32(*await inputs(client, 54, 2)) == prompt  # still open
+    await client.write_registers(50, [prompt >> 16, prompt & 0xFFFF, 1], device_id=UNIT)
+    await pulse(client, 17)
+    assert u32(*await inputs(client, 54, 2)) == 0
+    await pulse(client, 2)  # cmd.hold: the run takes it
+    while (await inputs(client, 41, 1))[0] != 11:  # until PackML Held
+        pass
 
 
 async def test_exception_replies_for_a_bad_address_value_or_command(
