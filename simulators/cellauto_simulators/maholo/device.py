@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import logging
 import random
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -18,21 +17,14 @@ from typing import Any
 from cellauto.errors import InvalidTransition
 from cellauto.protocols import load_protocol
 from cellauto.schema import DeviceProfile, ProgramStep, ProgramTemplate, PropertyValue, Quantity
+from cellauto.schema.programs import Outcome
 from cellauto.sim import Clock, ProgramRunner, RunEvent, StepContext
-from cellauto.sim.device import ClockPin
+from cellauto.sim.device import ClockPin, alarm_reaction
+from cellauto.sim.lifecycle import NoSuchPrompt, RunLifecycle, SimRun, StateCause
 from cellauto.sim.params import Given, ParameterRefused, check_parameters
 from cellauto.sim.servers.http import HttpRequest, HttpSimServer, Problem, Reply
 from cellauto.sim.truth import GroundTruth
-from cellauto.state import (
-    ABORTING,
-    COMPLETE,
-    EXECUTE,
-    IDLE,
-    STOPPING,
-    State,
-    StateCommand,
-    StateMachine,
-)
+from cellauto.state import EXECUTE, IDLE, State, StateCommand, StateMachine, Transition
 
 from . import process
 from .process import (
@@ -42,8 +34,6 @@ from .process import (
     COMMANDS_PER_JOB,
     MEAN_JOB_SECONDS,
 )
-
-logger = logging.getLogger("cellauto_simulators.maholo")
 
 PROTOCOL = load_protocol("maholo")
 VENDOR: dict[State, str] = PROTOCOL.by_state()
@@ -59,16 +49,6 @@ JOB_OPERATIONS = {
     "passage": "passage",
 }
 """The unit operation of each robot job type (as in the profile's programs)."""
-RUNNER_COMMANDS = frozenset(
-    {
-        StateCommand.HOLD,
-        StateCommand.UNHOLD,
-        StateCommand.SUSPEND,
-        StateCommand.UNSUSPEND,
-        StateCommand.STOP,
-        StateCommand.ABORT,
-    }
-)
 
 
 def stamp(t: datetime) -> str:
@@ -185,12 +165,11 @@ class SimulatedMaholo:
         self.alarms: dict[str, ActiveAlarm] = {}
         self.prompts: dict[str, Prompt] = {}
         self.images: dict[str, tuple[bytes, dict[str, Any]]] = {}
-        self.runner: ProgramRunner | None = None
+        self.runs = RunLifecycle(self.machine, self)
         self.current: Job | None = None
-        self.run_task: asyncio.Task[None] | None = None
         self.work_task: asyncio.Task[None] | None = None
         self.cause: str | None = None
-        self.result_sent = False
+        """A job request's own cause for the state events it causes (``cancel``, ``abort_job``)."""
         self.results: dict[str, Any] = {}
         self.plates = process.Plates(random.Random(seed), 0)
         """The wells of the running job's plates and their growth."""
@@ -292,47 +271,25 @@ class SimulatedMaholo:
 
     # --- state and runs -------------------------------------------------------------------------
 
-    def emit_state(self, prev: State, state: State, cause: str) -> None:
+    @property
+    def runner(self) -> ProgramRunner | None:
+        """The runner of the current (or last) job."""
+        return self.runs.run.runner if self.runs.run is not None else None
+
+    # The run life cycle's events on the wire (RunPublisher).
+
+    def run_state(self, transition: Transition, cause: StateCause) -> None:
+        word = {"command": "cmd"}.get(cause.kind, cause.kind)
+        text = self.cause or (f"{word}:{cause.detail}" if cause.detail else word)
         job = self.current.job_id if self.current else None
-        self.emit(
-            "state",
-            {"state": VENDOR[state], "prev": VENDOR[prev], "cause": cause, "job_id": job},
-        )
-        if state == IDLE:
+        state, prev = VENDOR[transition.to_state], VENDOR[transition.from_state]
+        self.emit("state", {"state": state, "prev": prev, "cause": text, "job_id": job})
+        if transition.to_state == IDLE:
             self._start_next()
 
-    def on_run_event(self, event: RunEvent) -> None:
+    def run_result(self, run: SimRun, outcome: Outcome) -> None:
         job = self.current
         assert job is not None
-        if event.kind == "state" and event.transition is not None:
-            tr = event.transition
-            ending = {COMPLETE: "complete", STOPPING: "stopped", ABORTING: "aborted"}
-            if tr.to_state in ending and not self.result_sent:
-                self.result_sent = True
-                self._finish(job, ending[tr.to_state])
-            cause = self.cause or (f"cmd:{tr.command}" if tr.command else "done")
-            self.emit_state(tr.from_state, tr.to_state, cause)
-        elif event.kind == "step_started" and event.step is not None:
-            status = event.status
-            self.emit(
-                "step",
-                {
-                    "job_id": job.job_id,
-                    "n": status.step_index,
-                    "name": event.step.name,
-                    "op": event.step.unit_operation,
-                    "progress": round(status.progress, 6),
-                    "remaining": round(status.remaining, 3),
-                },
-            )
-        elif event.kind == "prompt":
-            self.open_prompt(event.detail, "step", job.job_id)
-        elif event.kind == "prompt_answered":
-            pass  # answered through `answer_prompt`, which emitted the event
-
-    def _finish(self, job: Job, outcome: str) -> None:
-        runner = self.runner
-        assert runner is not None
         job.status = {"complete": "succeeded"}.get(outcome, outcome)
         job.finished = self.clock.now()
         self.values["booth.handover"] = "none"
@@ -340,6 +297,7 @@ class SimulatedMaholo:
             self.work_task.cancel()
         for prompt in list(self.prompts.values()):
             self._close_prompt(prompt, "cancelled", "-")
+        runner = run.runner
         self.emit(
             "result",
             {
@@ -359,8 +317,33 @@ class SimulatedMaholo:
         )
         self.emit("job", {"job_id": job.job_id, "status": job.status})
 
+    def run_step(self, run: SimRun, event: RunEvent) -> None:
+        status, step = event.status, event.step
+        assert self.current is not None
+        assert step is not None
+        self.emit(
+            "step",
+            {
+                "job_id": self.current.job_id,
+                "n": status.step_index,
+                "name": step.name,
+                "op": step.unit_operation,
+                "progress": round(status.progress, 6),
+                "remaining": round(status.remaining, 3),
+            },
+        )
+
+    def new_prompt_id(self, run: SimRun) -> str:
+        return self._next("prompt", "P")
+
+    def run_prompt(self, run: SimRun, prompt_id: str, text: str) -> None:
+        self.open_prompt(prompt_id, text, "step", self.current.job_id if self.current else None)
+
+    def run_prompt_answered(self, run: SimRun, prompt_id: str, answer: str, user: str) -> None:
+        self._close_prompt(self.prompts[prompt_id], answer, user)
+
     def _start_next(self) -> None:
-        if self.running() or self.machine.state != IDLE:
+        if self.runs.running or self.machine.state != IDLE:
             return
         queued = [j for j in self.jobs.values() if j.status == "queued"]
         if queued:
@@ -372,7 +355,6 @@ class SimulatedMaholo:
         job.status = "running"
         job.started = self.clock.now()
         self.results = {}
-        self.result_sent = False
         plates = int(_number(job.parameters.get("plates"), 8))
         self.plates = process.Plates(random.Random(f"{self.seed}:{job.run_id}:wells"), plates)
         self.emit("job", {"job_id": job.job_id, "status": job.status})
@@ -385,18 +367,7 @@ class SimulatedMaholo:
             on_step_start={"*": self._step_started},
             on_step_end={"*": self._step_ended},
         )
-        self.runner = runner
-        runner.add_listener(self.on_run_event)
-        self.run_task = asyncio.ensure_future(self._run(runner))
-
-    async def _run(self, runner: ProgramRunner) -> None:
-        try:
-            await runner.run()
-        except Exception:
-            logger.exception("maholo simulator: job failed")
-
-    def running(self) -> bool:
-        return self.run_task is not None and not self.run_task.done()
+        self.runs.start(runner, job.run_id)
 
     # --- robot work -----------------------------------------------------------------------------
 
@@ -515,6 +486,7 @@ class SimulatedMaholo:
         alarm_id = self.raise_alarm(code, f"{command} failed")
         spec = next(a for a in self.profile.alarms if a.code == code)
         prompt = self.open_prompt(
+            self._next("prompt", "P"),
             f"Robot job {entry.robot_job_id}: {command} failed ({failure.cause}). {spec.action}",
             "intervention",
             entry.job_id,
@@ -627,6 +599,7 @@ class SimulatedMaholo:
         )
         self.alarms[alarm.alarm_id] = alarm
         self.emit_alarm(alarm, "raised")
+        self.runs.react_to(alarm_reaction(self.profile, spec.severity), alarm.alarm_id)
         if code == "microscope_failure":
             self.set(microscope__status="error")
         elif code == "fan_filter_unit_failure":
@@ -660,8 +633,8 @@ class SimulatedMaholo:
             data["user"] = user
         self.emit("alarm", data)
 
-    def open_prompt(self, text: str, kind: str, job_id: str | None) -> Prompt:
-        prompt = Prompt(self._next("prompt", "P"), text, kind, job_id, self.clock.now())
+    def open_prompt(self, prompt_id: str, text: str, kind: str, job_id: str | None) -> Prompt:
+        prompt = Prompt(prompt_id, text, kind, job_id, self.clock.now())
         self.prompts[prompt.prompt_id] = prompt
         self.prompts_changed.set()
         self.prompt_pin.hold()
@@ -723,10 +696,10 @@ class SimulatedMaholo:
 
     def get_status(self, request: HttpRequest) -> Any:
         runner = self.runner
-        status = runner.status if runner is not None and self.running() else None
+        status = runner.status if runner is not None and self.runs.running else None
         return {
             "state": VENDOR[self.machine.state],
-            "job_id": self.current.job_id if self.current and self.running() else None,
+            "job_id": self.current.job_id if self.current and self.runs.running else None,
             "step": status.step_index if status else None,
             "progress": round(status.progress, 6) if status else None,
             "time": self.now(),
@@ -780,7 +753,7 @@ class SimulatedMaholo:
         supervisory_job_id: str | None = None,
     ) -> Job:
         """Queue a job (a protocol run or one robot job); it starts now if the robot is free."""
-        if not self.running() and self.machine.state != IDLE:
+        if not self.runs.running and self.machine.state != IDLE:
             raise Problem(
                 409,
                 "Not ready",
@@ -799,7 +772,7 @@ class SimulatedMaholo:
         job.run_id = job.run_id or job.job_id
         self.jobs[job.job_id] = job
         self.emit("job", {"job_id": job.job_id, "status": job.status})
-        if not self.running():
+        if not self.runs.running:
             self._start(job)
         return job
 
@@ -857,18 +830,8 @@ class SimulatedMaholo:
             raise Problem(400, "Bad Request", f"unknown command {name!r}", "bad-command") from None
         if command is StateCommand.START:
             raise Problem(400, "Bad Request", "start a job with POST /jobs", "bad-command")
-        runner = self.runner
         try:
-            if self.running() and runner is not None and command in RUNNER_COMMANDS:
-                getattr(runner, command.value)()
-            else:
-                before = self.machine.state
-                if self.machine.command(command) is not None:
-                    self.emit_state(before, self.machine.state, f"cmd:{command}")
-                    while self.machine.state.is_acting:
-                        prev = self.machine.state
-                        self.machine.state_complete()
-                        self.emit_state(prev, self.machine.state, "done")
+            self.runs.command(command)
         except InvalidTransition:
             raise Problem(
                 409,
@@ -911,9 +874,13 @@ class SimulatedMaholo:
             raise Problem(404, "Unknown prompt", f"no open prompt {request.match['prompt_id']}")
         body = request.body if isinstance(request.body, dict) else {}
         answer, user = str(body.get("answer", "done")), str(body.get("user", "-"))
-        self._close_prompt(prompt, answer, user)
-        if prompt.kind == "step" and self.runner is not None:
-            self.runner.answer_prompt(answer)
+        if prompt.kind == "intervention":
+            self._close_prompt(prompt, answer, user)
+        else:
+            try:
+                self.runs.answer(prompt.prompt_id, answer, user)
+            except NoSuchPrompt as gone:
+                raise Problem(404, "Unknown prompt", str(gone)) from None
         return {"prompt_id": prompt.prompt_id, "event_seq": self.server.log.seq}
 
     def list_alarms(self, request: HttpRequest) -> Any:
@@ -1051,7 +1018,7 @@ class SimulatedMaholo:
 
     def _resume(self, user: str) -> list[str]:
         """Answer the current job's open interventions (the robot job carries on)."""
-        job = self.current.job_id if self.current is not None and self.running() else None
+        job = self.current.job_id if self.current is not None and self.runs.running else None
         open_ = [p for p in self.prompts.values() if p.kind == "intervention" and p.job_id == job]
         if not open_:
             raise Problem(409, "Nothing to resume", "no job waits for an intervention", "state")
@@ -1062,7 +1029,7 @@ class SimulatedMaholo:
     def _abort(self) -> str:
         """Abort the running job (as ``POST /control {"command": "abort"}`` would)."""
         job, runner = self.current, self.runner
-        if job is None or runner is None or not self.running():
+        if job is None or runner is None or not self.runs.running:
             raise Problem(409, "Nothing to abort", "no job is running", "state")
         self.cause = "abort_job"
         try:
@@ -1081,10 +1048,10 @@ class SimulatedMaholo:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
+        await self.runs.close()
         tasks = list(self._tasks)
-        for extra in (self.run_task, self.work_task):
-            if extra is not None:
-                tasks.append(extra)
+        if self.work_task is not None:
+            tasks.append(self.work_task)
         for task in tasks:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
