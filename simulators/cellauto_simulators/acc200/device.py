@@ -1,5 +1,5 @@
 """The simulated ACC-200 PLC: its register map served by `cellauto.sim.servers.modbus.MapServer`,
-the run life cycle on the engine's `ProgramRunner`, ten vessels on the process model, an event
+its runs on the kit's `RunLifecycle`, ten vessels on the process model, an event
 ring, alarm bits, recipe download and the image share (schemas/protocols/acc200.md).
 
 The PLC publishes its process image once per scan (`scan` virtual s): every channel of the
@@ -119,7 +119,7 @@ class Acc200Device:
         self.server.record_requests = False
         self.server.on_request.append(self._on_request)
         self.machine = StateMachine(self.serial, initial=IDLE)
-        self.lifecycle = RunLifecycle(self.machine, self)
+        self.runs = RunLifecycle(self.machine, self)
         self.rng = random.Random(f"acc200:{seed}")
         self.env = Environment(self.rng)
         self.vessels: list[Vessel] = make_vessels(seed, "")
@@ -130,7 +130,7 @@ class Acc200Device:
         }
         self.recipe: tuple[ProgramTemplate, dict[str, float], int] | None = None
         self.run: _Run | None = None
-        self.runs = 0
+        self.run_count = 0
         self.images = 0
         self.scans = 0
         self.prompt_seq = 0
@@ -177,7 +177,7 @@ class Acc200Device:
         self._tasks.append(asyncio.create_task(self._scanner(), name="acc200 scan"))
 
     async def stop(self) -> None:
-        await self.lifecycle.close()
+        await self.runs.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -414,7 +414,7 @@ class Acc200Device:
         alarm_id = f"{code}-{seq}"
         self.alarms[code] = (alarm_id, False)
         spec = next(a for a in self.profile.alarms if a.code == code)
-        self.lifecycle.react_to(alarm_reaction(self.profile, spec.severity), alarm_id)
+        self.runs.react_to(alarm_reaction(self.profile, spec.severity), alarm_id)
         self._schedule_bits()
         return alarm_id
 
@@ -523,7 +523,7 @@ class Acc200Device:
                 "device.state": self._codes[self.machine.state],
                 "program.step": (status.step_index or 0) if status else 0,
                 "program.step_count": status.step_count if status else 0,
-                "program.run_id": self.runs,
+                "program.run_id": self.run_count,
                 "program.progress": 100.0 * status.progress if status else 0.0,
                 "program.elapsed": status.elapsed if status else 0.0,
                 "program.remaining": status.remaining if status else 0.0,
@@ -574,8 +574,8 @@ class Acc200Device:
             value = self._holding_parameter(name)
             if value:
                 parameters = parameters | {name: value}
-        self.runs += 1
-        self.vessels = make_vessels(self.seed + self.runs - 1, template.name)
+        self.run_count += 1
+        self.vessels = make_vessels(self.seed + self.run_count - 1, template.name)
         runner = ProgramRunner(
             template,
             self.clock,
@@ -588,8 +588,8 @@ class Acc200Device:
             self.setpoints["incubator.temperature_setpoint"] = parameters["culture_temperature"]
             self._spawn(self._write_setpoints())
         self.env.store_volume = STORE_VOLUME
-        self.run = _Run(runner, self.runs, parameters)
-        self.lifecycle.start(runner, str(self.runs), on_end=self._prompt_closed)
+        self.run = _Run(runner, self.run_count, parameters)
+        self.runs.start(runner, str(self.run_count), on_end=self._prompt_closed)
         return None
 
     def _holding_parameter(self, name: str) -> float:
@@ -597,7 +597,7 @@ class Acc200Device:
 
     def _state_command(self, command: StateCommand) -> int | None:
         try:
-            self.lifecycle.command(command)
+            self.runs.command(command)
         except InvalidTransition:
             return ILLEGAL_VALUE
         return None
@@ -689,7 +689,7 @@ class Acc200Device:
         if not 1 <= index <= 10:
             return ILLEGAL_VALUE
         vessel = self.vessels[index - 1]
-        running = self.lifecycle.running
+        running = self.runs.running
         if coil == 27:
             if vessel.state != "empty":
                 return ILLEGAL_VALUE
@@ -742,7 +742,7 @@ class Acc200Device:
         if answer is None:
             return ILLEGAL_VALUE
         try:
-            self.lifecycle.answer(str(int(got["prompt.answer_for"])), answer, "")
+            self.runs.answer(str(int(got["prompt.answer_for"])), answer, "")
         except NoSuchPrompt:
             return ILLEGAL_VALUE
         return None
