@@ -13,8 +13,10 @@ from sila2.framework import DefinedExecutionError
 
 import cellauto
 from cellauto.gateway.sila import serve_sila
+from cellauto.profiles import load_profile
 from cellauto.records import open_batch
 from cellauto.registry import connect
+from cellauto_simulators.licellgrow import LiCellGrowSimulator
 
 
 async def test_a_simulated_prodigy_behind_the_sila_gateway(tmp_path: Path) -> None:
@@ -115,3 +117,31 @@ async def test_commands_through_the_gateway_are_audit_entries_of_the_batch(tmp_p
             "outcome": f"refused: {refusal.removeprefix('ProgramRejected: ')}",
         },
     ]
+
+
+async def test_a_read_right_after_connect_answers_before_the_channels_next_sample(
+    tmp_path: Path,
+) -> None:
+    """The device published its channels before the gateway served it; the next value of an
+    hourly channel is an hour of (real-time) virtual time away, yet a read answers now."""
+    sim = await LiCellGrowSimulator.launch(load_profile("licellgrow"), {"seed": "5"})
+    channel = "metabolite_sensor.glucose_consumption_rate"
+    period = sim.profile.channel(channel).sample_period
+    assert period is not None
+    try:
+        device = await connect(sim.url, time=sim.time)
+        try:
+            async with serve_sila([device], state=tmp_path, port=0, insecure=True) as gateway:
+                started = sim.clock.monotonic()
+                address = gateway.servers[0].address
+                mirror = await connect(f"sila+grpc://{address}?insecure=1&timeout=10")
+                try:
+                    sample = await mirror.read(channel)
+                finally:
+                    await mirror.close()
+                assert sample.value == (await device.read(channel)).value
+                assert sim.clock.monotonic() - started < period.to("s").value
+        finally:
+            await device.close()
+    finally:
+        await sim.stop()

@@ -219,6 +219,7 @@ class DeviceSilaServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._queues: dict[str, Queue[Any]] = {}
+        self._published: set[str] = set()
         self._events: list[str] = []
         self._first_seq = 0
         self._runs: dict[uuid.UUID, _Run] = {}
@@ -335,7 +336,23 @@ class DeviceSilaServer:
     def _publish(self, key: str, value: Any) -> None:
         queue = self._queues.get(key)
         if queue is not None:
+            self._published.add(key)
             queue.put(value)
+
+    def _first_value(self, key: str, channel: str | None) -> Callable[..., None]:
+        """A subscription hook: a channel nothing was published for yet (its samples come once
+        per period, the device's first ones before this server listened) is read from the
+        device, so a subscriber, and a Get, has its current value at once."""
+
+        def on_subscription(*, metadata: Any) -> None:
+            if channel is None or key in self._published:
+                return
+            with contextlib.suppress(DeviceError):  # then the next sample is the first value
+                value = self._call(self.device.read(channel)).value
+                if key not in self._published:
+                    self._publish(key, value)
+
+        return on_subscription
 
     # -- features ----------------------------------------------------------------------------
 
@@ -362,10 +379,12 @@ class DeviceSilaServer:
             calls = builders[name]() if name in builders else {}
             impl = _Impl(self.server, calls)
             for prop in feature._observable_properties:
+                key = f"{name}.{prop}"
                 queue: Queue[Any] = Queue()
-                self._queues[f"{name}.{prop}"] = queue
+                self._queues[key] = queue
                 setattr(impl, f"_{prop}_producer_queue", queue)
-                setattr(impl, f"{prop}_on_subscription", lambda *, metadata: None)
+                channel = self.channel_names.get(prop) if name == channels.identifier else None
+                setattr(impl, f"{prop}_on_subscription", self._first_value(key, channel))
             self.server.set_feature_implementation(feature, impl)
         device = self.device
         self._publish("DeviceStateController.State", str(device.state))
