@@ -28,9 +28,6 @@ from sila2.features.lockcontroller import LockControllerFeature
 from sila2.framework import Feature as SilaFeature
 from sila2.framework.errors.defined_execution_error import DefinedExecutionError
 from sila2.server import FeatureImplementationBase, SilaServer
-from sila2.server.default_feature_implementations.lockcontroller_impl import (
-    LockControllerImpl,
-)
 
 from cellauto.driver import Device, acting_via
 from cellauto.errors import DeviceError
@@ -39,6 +36,7 @@ from cellauto.schema import Event, EventKind, ProgramTemplate, Result
 from cellauto.schema.quantity import Q
 from cellauto.sila.fdl import channel_feature, channels_identifier, load_feature
 from cellauto.sila.features import FEATURES, SIMULATION_CONTROLLER
+from cellauto.sila.lock import LockRefusals, ServerLock, intercept
 from cellauto.sila.tls import Credentials, server_credentials
 from cellauto.state import StateCommand
 
@@ -72,6 +70,9 @@ PLACEHOLDER_VENDOR_URL = "https://example.org/cellauto"
 """SiLAService's ServerVendorURL unless given: a placeholder (the project names no home page)."""
 CLIENT = "sila:client"
 """Who commands through SiLA: the standard's core features do not identify the client."""
+LOCKED = "refused: locked by another client"
+"""The outcome of a command the LockController's lock refused."""
+GRPC_WORKERS = 100
 
 
 @dataclass(frozen=True)
@@ -88,30 +89,6 @@ class CommandCall:
 class _Run:
     execution: uuid.UUID
     operation: Operation[Result]
-
-
-class _Lock(LockControllerImpl):
-    """LockController whose lock guards the commands of cellauto's features, and only while a
-    client holds it: properties stay readable by everyone, and an unlocked server needs no
-    LockIdentifier."""
-
-    def _server_features(self) -> list[Any]:
-        server: Any = self.parent_server
-        return list(server.features.values())
-
-    def get_calls_affected_by_LockIdentifier(self) -> list[Any]:
-        if not self.is_locked:
-            return []
-        return [
-            command
-            for feature in self._server_features()
-            if feature.fully_qualified_identifier.startswith("org.cellauto/")
-            or feature._identifier in ("CancelController", "PauseController")
-            for command in (
-                *feature._unobservable_commands.values(),
-                *feature._observable_commands.values(),
-            )
-        ]
 
 
 class _Broadcaster:
@@ -216,6 +193,8 @@ class DeviceSilaServer:
             server_vendor_url=vendor_url,
             server_uuid=self.server_uuid,
         )
+        self._refusals = LockRefusals()
+        intercept(self.server, self._refusals, GRPC_WORKERS)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._queues: dict[str, Queue[Any]] = {}
@@ -357,7 +336,9 @@ class DeviceSilaServer:
     # -- features ----------------------------------------------------------------------------
 
     def _add_features(self) -> None:
-        lock = _Lock(self.server)
+        lock = ServerLock(self.server)
+        self._refusals.lock = lock
+        self._refusals.on_refused = lambda command: self._report(CommandCall(command, {}, LOCKED))
         self.server.set_feature_implementation(LockControllerFeature, lock)
         for spec in (*FEATURES, *([SIMULATION_CONTROLLER] if self.simulated else [])):
             self.features[spec.identifier] = SilaFeature(load_feature(spec.identifier))
