@@ -9,12 +9,10 @@ and tells `on_refused` of each command the lock is about to refuse, so it can be
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc  # type: ignore[import-untyped]
 from sila2.features.lockcontroller import LockControllerFeature
-from sila2.server import SilaServer
 from sila2.server.default_feature_implementations.lockcontroller_impl import (
     LockControllerImpl,
 )
@@ -87,18 +85,3 @@ class LockRefusals(grpc.ServerInterceptor):  # type: ignore[misc]
             if lock.refuses(feature_id, command_id, token):
                 self.on_refused(f"{feature_id}.{command_id}")
         return continuation(details)
-
-
-def intercept(server: SilaServer, interceptor: grpc.ServerInterceptor, workers: int) -> None:
-    """Serve `server` (not started, only SiLAService added yet) through `interceptor`: the
-    library builds its gRPC server without interceptors, so this replaces it."""
-    name = f"grpc-executor-{server.server_uuid}"
-    server.grpc_server = grpc.server(
-        ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name),
-        interceptors=[interceptor],
-    )
-    for servicer in server.feature_servicers.values():
-        add = getattr(
-            servicer.feature._grpc_module, f"add_{servicer.feature._identifier}Servicer_to_server"
-        )
-        add(servicer, server.grpc_server)

@@ -15,12 +15,13 @@ import json
 import logging
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from queue import Queue
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from pydantic import JsonValue, ValidationError
@@ -36,7 +37,7 @@ from cellauto.schema import Event, EventKind, ProgramTemplate, Result
 from cellauto.schema.quantity import Q
 from cellauto.sila.fdl import channel_feature, channels_identifier, load_feature
 from cellauto.sila.features import FEATURES, SIMULATION_CONTROLLER
-from cellauto.sila.lock import LockRefusals, ServerLock, intercept
+from cellauto.sila.lock import LockRefusals, ServerLock
 from cellauto.sila.tls import Credentials, server_credentials
 from cellauto.state import StateCommand
 
@@ -72,7 +73,6 @@ CLIENT = "sila:client"
 """Who commands through SiLA: the standard's core features do not identify the client."""
 LOCKED = "refused: locked by another client"
 """The outcome of a command the LockController's lock refused."""
-GRPC_WORKERS = 100
 
 
 @dataclass(frozen=True)
@@ -119,21 +119,28 @@ class _Broadcaster:
 
 
 @contextlib.contextmanager
-def _own_broadcaster() -> Iterator[None]:
+def _own_construction(interceptors: Sequence[Any]) -> Iterator[None]:
+    """While a `SilaServer` is made: our broadcaster, and a gRPC server with `interceptors`
+    (the library makes its own without any)."""
     from sila2.server import sila_server
 
     library = sila_server.SilaServiceBroadcaster  # type: ignore[attr-defined]
+    grpc = sila_server.grpc  # type: ignore[attr-defined]
     sila_server.SilaServiceBroadcaster = _Broadcaster  # type: ignore[attr-defined,assignment]
+    sila_server.grpc = SimpleNamespace(  # type: ignore[attr-defined]
+        server=lambda executor: grpc.server(executor, interceptors=list(interceptors))
+    )
     try:
         yield
     finally:
         sila_server.SilaServiceBroadcaster = library  # type: ignore[attr-defined]
+        sila_server.grpc = grpc  # type: ignore[attr-defined]
 
 
-def new_sila_server(**settings: Any) -> SilaServer:
+def new_sila_server(*, interceptors: Sequence[Any] = (), **settings: Any) -> SilaServer:
     """A library `SilaServer` (its keyword settings) that opens mDNS sockets only when started
-    with discovery, and then on its own address only."""
-    with _own_broadcaster():
+    with discovery, and then on its own address only; its gRPC server runs `interceptors`."""
+    with _own_construction(interceptors):
         return SilaServer(**settings)
 
 
@@ -185,7 +192,9 @@ class DeviceSilaServer:
         self._cert_dir = cert_dir
         self.host = "127.0.0.1"
         self.port = 0
+        self._refusals = LockRefusals()
         self.server = new_sila_server(
+            interceptors=[self._refusals],
             server_name=(name or device.device_id)[:255],
             server_type="CellautoDevice",
             server_version="1.0",
@@ -193,8 +202,6 @@ class DeviceSilaServer:
             server_vendor_url=vendor_url,
             server_uuid=self.server_uuid,
         )
-        self._refusals = LockRefusals()
-        intercept(self.server, self._refusals, GRPC_WORKERS)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._queues: dict[str, Queue[Any]] = {}
