@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from sila2.client import SilaClient
-from sila2.framework import DefinedExecutionError
+from sila2.framework import DefinedExecutionError, SilaError
 
 import cellauto
 from cellauto.gateway.sila import serve_sila
+from cellauto.profiles import load_profile
 from cellauto.records import open_batch
 from cellauto.registry import connect
+from cellauto_simulators.licellgrow import LiCellGrowSimulator
 
 
 async def test_a_simulated_prodigy_behind_the_sila_gateway(tmp_path: Path) -> None:
@@ -115,3 +117,83 @@ async def test_commands_through_the_gateway_are_audit_entries_of_the_batch(tmp_p
             "outcome": f"refused: {refusal.removeprefix('ProgramRejected: ')}",
         },
     ]
+
+
+async def test_commands_the_lock_refuses_are_audit_entries_too(tmp_path: Path) -> None:
+    """Client A holds the lock; client B's commands, without a LockIdentifier and with its own,
+    are refused by the library before the device sees them, and each is an audit entry."""
+    async with cellauto.Batch(
+        "SILA-2",
+        product="test",
+        operator="alice",
+        records=tmp_path,
+        alarm_policy=None,
+        prompts=NeverAnswer(),
+        signatures_for=(),
+    ) as batch:
+        device = await batch.connect("prodigy+sim://?speed=max", device_id="prodigy-8")
+        async with serve_sila([device], state=tmp_path, port=0, insecure=True) as gateway:
+            port = gateway.servers[0].port
+
+            def clients() -> list[str]:
+                a = SilaClient("127.0.0.1", port, insecure=True)
+                b = SilaClient("127.0.0.1", port, insecure=True)
+                refused = []
+                try:
+                    a.LockController.LockServer(LockIdentifier="lock-a", Timeout=600)
+                    for metadata in ([], [b.LockController.LockIdentifier("lock-b")]):
+                        try:
+                            b.DeviceStateController.Reset(metadata=metadata)
+                        except SilaError as exc:
+                            refused.append(type(exc).__name__)
+                    a.DeviceStateController.Reset(
+                        metadata=[a.LockController.LockIdentifier("lock-a")]
+                    )
+                    a.LockController.UnlockServer(LockIdentifier="lock-a")
+                    b.DeviceStateController.Reset()
+                finally:
+                    a.close()
+                    b.close()
+                return refused
+
+            refused = await asyncio.to_thread(clients)
+    assert refused == ["InvalidMetadata", "DefinedExecutionError"]
+    audit = open_batch(tmp_path / "SILA-2").audit_entries()
+    entries = [e for e in audit if e.action.startswith("gateway.")]
+    assert [(e.actor, e.action, e.object) for e in entries] == [
+        ("sila:client", "gateway.DeviceStateController.Reset", "prodigy-8")
+    ] * 4
+    assert [e.value for e in entries] == [
+        {"arguments": {}, "outcome": "refused: locked by another client"},
+        {"arguments": {}, "outcome": "refused: locked by another client"},
+        {"arguments": {}, "outcome": "ok"},
+        {"arguments": {}, "outcome": "ok"},
+    ]
+
+
+async def test_a_read_right_after_connect_answers_before_the_channels_next_sample(
+    tmp_path: Path,
+) -> None:
+    """The device published its channels before the gateway served it; the next value of an
+    hourly channel is an hour of (real-time) virtual time away, yet a read answers now."""
+    sim = await LiCellGrowSimulator.launch(load_profile("licellgrow"), {"seed": "5"})
+    channel = "metabolite_sensor.glucose_consumption_rate"
+    period = sim.profile.channel(channel).sample_period
+    assert period is not None
+    try:
+        device = await connect(sim.url, time=sim.time)
+        try:
+            async with serve_sila([device], state=tmp_path, port=0, insecure=True) as gateway:
+                started = sim.clock.monotonic()
+                address = gateway.servers[0].address
+                mirror = await connect(f"sila+grpc://{address}?insecure=1&timeout=10")
+                try:
+                    sample = await mirror.read(channel)
+                finally:
+                    await mirror.close()
+                assert sample.value == (await device.read(channel)).value
+                assert sim.clock.monotonic() - started < period.to("s").value
+        finally:
+            await device.close()
+    finally:
+        await sim.stop()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from cellauto.errors import ConnectionLost
+from cellauto.errors import CommandRejected, ConnectionLost
 from cellauto.profiles import load_profile
 from cellauto.registry import connect
 from cellauto.schema import EventKind, ProgramTemplate
@@ -15,6 +15,7 @@ from cellauto_simulators.licellgrow import LiCellGrowSimulator
 from cellauto_simulators.licellgrow.engine import (
     CALIBRATION_DUE,
     KINETICS,
+    VOLUME,
     Culture,
     MetaboliteSensor,
 )
@@ -161,6 +162,57 @@ async def test_state_transitions_made_while_the_link_was_down_are_read_back() ->
         assert states[-3:] == ["Running/Execute", "Running/Completing", "Running/Complete"], [
             (e.kind, e.from_state, e.to_state, e.message) for e in seen
         ]
+    finally:
+        await device.close()
+        await sim.stop()
+
+
+def test_a_sample_takes_its_volume_and_its_share_of_the_cells() -> None:
+    culture = _culture("t_cell", glucose=20.0)
+    cells = culture.cells
+    culture.withdraw(5.0)
+    assert culture.volume == VOLUME - 5.0
+    assert culture.cells == pytest.approx(cells * (VOLUME - 5.0) / VOLUME)
+    assert culture.glucose == 20.0  # a concentration: the sample does not change it
+
+
+async def test_take_sample_draws_from_the_running_culture_over_sila() -> None:
+    sim = await LiCellGrowSimulator.launch(
+        load_profile("licellgrow"), {"seed": "4"}, default_speed="max"
+    )
+    device = await connect(sim.url, time=sim.time)
+    try:
+        with pytest.raises(CommandRejected, match=r"take_sample.*no culture is running"):
+            await device.command("take_sample", volume=Q(1, "mL"))
+        events = device.events()
+        await device.start_program("T-cell expansion")
+        async for event in events:  # the activation prompt comes after seeding; it holds time
+            if event.kind is EventKind.PROMPT:
+                if "activation" in event.message:
+                    break
+                await device.answer_prompt(str(event.data["prompt_id"]), "done", "alice")
+        events.close()
+        culture = sim.device.culture
+        cells, glucose = culture.cells, culture.glucose
+        volumes = device.subscribe(["culture.volume"])
+        result = await device.command("take_sample", volume=Q(5, "mL"))
+        assert result.data["sample_id"] == "LCG-SIM-1-S001"
+        density = result.data["viable_cell_density"]
+        assert density == {"value": pytest.approx(cells / VOLUME, rel=1e-3), "unit": "{cells}/mL"}
+        assert result.data["glucose"] == {"value": round(glucose, 3), "unit": "mmol/L"}
+        assert set(result.data) == {"sample_id", "viable_cell_density", "glucose", "lactate", "ph"}
+        async for sample in volumes:  # published with the sample, on its own subscription
+            if sample.value != VOLUME:
+                break
+        assert sample.value == VOLUME - 5.0
+        volumes.close()
+        assert culture.cells == pytest.approx(cells * (VOLUME - 5.0) / VOLUME)
+        second = await device.command("take_sample", volume=Q(1, "mL"))
+        assert second.data["sample_id"] == "LCG-SIM-1-S002"
+        culture.volume = 3.0  # (many samples later)
+        with pytest.raises(CommandRejected, match=r"take_sample.*holds less"):
+            await device.command("take_sample", volume=Q(5, "mL"))
+        await device.abort()
     finally:
         await device.close()
         await sim.stop()

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from pydantic import JsonValue
+
 from cellauto.driver import Device, OperatorPrompt
 from cellauto.errors import CommandRejected, SimulationError
 from cellauto.protocols import load_protocol
@@ -45,7 +47,7 @@ _ENDINGS: dict[State, Outcome] = {COMPLETE: "complete", STOPPING: "stopped", ABO
 # -- the culture model (all assumed) ------------------------------------------------------------
 
 MEDIUM_GLUCOSE = 25.0  # mmol/L in fresh medium (assumed)
-VOLUME = 500.0  # mL working volume (assumed)
+VOLUME = 500.0  # mL working volume at seeding (assumed)
 CALIBRATION_DUE = 336.0  # h after which drift is suspected (assumed)
 CALIBRATION_STANDARD = "glucose 10 mmol/L, lactate 5 mmol/L"  # (assumed)
 
@@ -81,6 +83,7 @@ class Culture:
     kinetics: CellKinetics = KINETICS["t_cell"]
     growth_per_day: float = 0.7
     cells: float = 0.0
+    volume: float = VOLUME  # mL
     glucose: float = MEDIUM_GLUCOSE  # mmol/L
     lactate: float = 0.5  # mmol/L
     feeding: bool = False  # the feeding controller runs (expansion steps)
@@ -107,7 +110,7 @@ class Culture:
         days = dt / 86400
         growth = self.growth_per_day * (1 - self.cells / k.capacity) * min(1.0, self.glucose / 2.0)
         self.cells *= math.exp(growth * days)
-        used = min(self.glucose, self.cells * k.glucose_per_cell_day * days / (VOLUME / 1000))
+        used = min(self.glucose, self.cells * k.glucose_per_cell_day * days / (self.volume / 1000))
         self.glucose -= used
         self.lactate += used * k.lactate_yield
         self.consumed_day = used / days
@@ -130,7 +133,7 @@ class Culture:
         """`volume` mL of fresh medium in, as much out (`bleed_fraction` of it as culture)."""
         if volume <= 0:
             return
-        fraction = min(1.0, volume / VOLUME)
+        fraction = min(1.0, volume / self.volume)
         self.glucose += (MEDIUM_GLUCOSE - self.glucose) * fraction
         self.lactate -= self.lactate * fraction
         if not self.kinetics.adherent:
@@ -138,6 +141,11 @@ class Culture:
         self.fed += volume
         self.bled += volume * bleed_fraction
         self.reservoir -= volume
+
+    def withdraw(self, volume: float) -> None:
+        """Take `volume` mL of culture out (a sample): cells go with it, concentrations hold."""
+        self.cells -= self.cells * volume / self.volume
+        self.volume -= volume
 
     @property
     def ph(self) -> float:
@@ -206,6 +214,7 @@ class SimulatedLiCellGrow(Device):
         self.prompts_changed = asyncio.Event()
         """Set whenever a prompt opens or is answered (the link faults wait on it)."""
         self._calibrations = 0
+        self._samples_taken = 0
         self.start_pin = ClockPin(clock)
         self.start_pin.hold()  # virtual time starts with the first client (see `first_client`)
         self._changes: asyncio.Queue[Any] = asyncio.Queue()
@@ -378,6 +387,11 @@ class SimulatedLiCellGrow(Device):
             if wanted > self.culture.reservoir:
                 raise CommandRejected(self.device_id, name, "the medium reservoir holds less")
             self.culture.exchange(wanted, self.culture.bleed_fraction)
+        elif name == "take_sample":
+            data = self._take_sample(parameters.get("volume", Q(1, "mL")))
+            self.log.append("command", {"name": name, "sample_id": str(data["sample_id"])})
+            self._publish("culture.volume")
+            return self.command_result(name, data=data)
         elif name == "set_feed_thresholds":
             for key, attribute in (
                 ("glucose_low", "glucose_low"),
@@ -388,6 +402,27 @@ class SimulatedLiCellGrow(Device):
                     setattr(self.culture, attribute, float(value.to("mmol/L").value))
         self.log.append("command", {"name": name})
         return self.command_result(name)
+
+    def _take_sample(self, volume: PropertyValue) -> dict[str, JsonValue]:
+        """Draw `volume` of culture; its id and off-line analysis (the model's state now: an
+        off-line analyser does not drift as the in-line sensor does)."""
+        assert isinstance(volume, Quantity)
+        wanted = float(volume.to("mL").value)
+        culture = self.culture
+        if culture.cells <= 0:
+            raise CommandRejected(self.device_id, "take_sample", "no culture is running")
+        if wanted >= culture.volume:
+            raise CommandRejected(self.device_id, "take_sample", "the vessel holds less culture")
+        density = culture.cells / culture.volume
+        culture.withdraw(wanted)
+        self._samples_taken += 1
+        return {
+            "sample_id": f"LCG-SIM-1-S{self._samples_taken:03d}",
+            "viable_cell_density": {"value": float(f"{density:.4g}"), "unit": "{cells}/mL"},
+            "glucose": {"value": round(culture.glucose, 3), "unit": "mmol/L"},
+            "lactate": {"value": round(culture.lactate, 3), "unit": "mmol/L"},
+            "ph": {"value": round(culture.ph, 3), "unit": "[pH]"},
+        }
 
     # -- alarms (the handle's injection) --------------------------------------------------------
 
@@ -444,7 +479,7 @@ class SimulatedLiCellGrow(Device):
             "culture.temperature_setpoint": 37.0,
             "culture.co2": 5.0 + noise(0, 0.02),
             "culture.co2_setpoint": 5.0,
-            "culture.volume": VOLUME,
+            "culture.volume": c.volume,
             "culture.ph": c.ph + noise(0, 0.005),
             "culture.dissolved_oxygen": c.dissolved_oxygen,
             "metabolite_sensor.glucose": max(0.0, c.glucose + s.glucose_offset + noise(0, 0.05)),

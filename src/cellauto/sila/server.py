@@ -15,12 +15,13 @@ import json
 import logging
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from queue import Queue
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from pydantic import JsonValue, ValidationError
@@ -28,9 +29,6 @@ from sila2.features.lockcontroller import LockControllerFeature
 from sila2.framework import Feature as SilaFeature
 from sila2.framework.errors.defined_execution_error import DefinedExecutionError
 from sila2.server import FeatureImplementationBase, SilaServer
-from sila2.server.default_feature_implementations.lockcontroller_impl import (
-    LockControllerImpl,
-)
 
 from cellauto.driver import Device, acting_via
 from cellauto.errors import DeviceError
@@ -39,6 +37,7 @@ from cellauto.schema import Event, EventKind, ProgramTemplate, Result
 from cellauto.schema.quantity import Q
 from cellauto.sila.fdl import channel_feature, channels_identifier, load_feature
 from cellauto.sila.features import FEATURES, SIMULATION_CONTROLLER
+from cellauto.sila.lock import LockRefusals, ServerLock
 from cellauto.sila.tls import Credentials, server_credentials
 from cellauto.state import StateCommand
 
@@ -72,6 +71,8 @@ PLACEHOLDER_VENDOR_URL = "https://example.org/cellauto"
 """SiLAService's ServerVendorURL unless given: a placeholder (the project names no home page)."""
 CLIENT = "sila:client"
 """Who commands through SiLA: the standard's core features do not identify the client."""
+LOCKED = "refused: locked by another client"
+"""The outcome of a command the LockController's lock refused."""
 
 
 @dataclass(frozen=True)
@@ -88,30 +89,6 @@ class CommandCall:
 class _Run:
     execution: uuid.UUID
     operation: Operation[Result]
-
-
-class _Lock(LockControllerImpl):
-    """LockController whose lock guards the commands of cellauto's features, and only while a
-    client holds it: properties stay readable by everyone, and an unlocked server needs no
-    LockIdentifier."""
-
-    def _server_features(self) -> list[Any]:
-        server: Any = self.parent_server
-        return list(server.features.values())
-
-    def get_calls_affected_by_LockIdentifier(self) -> list[Any]:
-        if not self.is_locked:
-            return []
-        return [
-            command
-            for feature in self._server_features()
-            if feature.fully_qualified_identifier.startswith("org.cellauto/")
-            or feature._identifier in ("CancelController", "PauseController")
-            for command in (
-                *feature._unobservable_commands.values(),
-                *feature._observable_commands.values(),
-            )
-        ]
 
 
 class _Broadcaster:
@@ -142,21 +119,28 @@ class _Broadcaster:
 
 
 @contextlib.contextmanager
-def _own_broadcaster() -> Iterator[None]:
+def _own_construction(interceptors: Sequence[Any]) -> Iterator[None]:
+    """While a `SilaServer` is made: our broadcaster, and a gRPC server with `interceptors`
+    (the library makes its own without any)."""
     from sila2.server import sila_server
 
     library = sila_server.SilaServiceBroadcaster  # type: ignore[attr-defined]
+    grpc = sila_server.grpc  # type: ignore[attr-defined]
     sila_server.SilaServiceBroadcaster = _Broadcaster  # type: ignore[attr-defined,assignment]
+    sila_server.grpc = SimpleNamespace(  # type: ignore[attr-defined]
+        server=lambda executor: grpc.server(executor, interceptors=list(interceptors))
+    )
     try:
         yield
     finally:
         sila_server.SilaServiceBroadcaster = library  # type: ignore[attr-defined]
+        sila_server.grpc = grpc  # type: ignore[attr-defined]
 
 
-def new_sila_server(**settings: Any) -> SilaServer:
+def new_sila_server(*, interceptors: Sequence[Any] = (), **settings: Any) -> SilaServer:
     """A library `SilaServer` (its keyword settings) that opens mDNS sockets only when started
-    with discovery, and then on its own address only."""
-    with _own_broadcaster():
+    with discovery, and then on its own address only; its gRPC server runs `interceptors`."""
+    with _own_construction(interceptors):
         return SilaServer(**settings)
 
 
@@ -208,7 +192,9 @@ class DeviceSilaServer:
         self._cert_dir = cert_dir
         self.host = "127.0.0.1"
         self.port = 0
+        self._refusals = LockRefusals()
         self.server = new_sila_server(
+            interceptors=[self._refusals],
             server_name=(name or device.device_id)[:255],
             server_type="CellautoDevice",
             server_version="1.0",
@@ -219,6 +205,7 @@ class DeviceSilaServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._queues: dict[str, Queue[Any]] = {}
+        self._published: set[str] = set()
         self._events: list[str] = []
         self._first_seq = 0
         self._runs: dict[uuid.UUID, _Run] = {}
@@ -335,12 +322,30 @@ class DeviceSilaServer:
     def _publish(self, key: str, value: Any) -> None:
         queue = self._queues.get(key)
         if queue is not None:
+            self._published.add(key)
             queue.put(value)
+
+    def _first_value(self, key: str, channel: str | None) -> Callable[..., None]:
+        """A subscription hook: a channel nothing was published for yet (its samples come once
+        per period, the device's first ones before this server listened) is read from the
+        device, so a subscriber, and a Get, has its current value at once."""
+
+        def on_subscription(*, metadata: Any) -> None:
+            if channel is None or key in self._published:
+                return
+            with contextlib.suppress(DeviceError):  # then the next sample is the first value
+                value = self._call(self.device.read(channel)).value
+                if key not in self._published:
+                    self._publish(key, value)
+
+        return on_subscription
 
     # -- features ----------------------------------------------------------------------------
 
     def _add_features(self) -> None:
-        lock = _Lock(self.server)
+        lock = ServerLock(self.server)
+        self._refusals.lock = lock
+        self._refusals.on_refused = lambda command: self._report(CommandCall(command, {}, LOCKED))
         self.server.set_feature_implementation(LockControllerFeature, lock)
         for spec in (*FEATURES, *([SIMULATION_CONTROLLER] if self.simulated else [])):
             self.features[spec.identifier] = SilaFeature(load_feature(spec.identifier))
@@ -362,10 +367,12 @@ class DeviceSilaServer:
             calls = builders[name]() if name in builders else {}
             impl = _Impl(self.server, calls)
             for prop in feature._observable_properties:
+                key = f"{name}.{prop}"
                 queue: Queue[Any] = Queue()
-                self._queues[f"{name}.{prop}"] = queue
+                self._queues[key] = queue
                 setattr(impl, f"_{prop}_producer_queue", queue)
-                setattr(impl, f"{prop}_on_subscription", lambda *, metadata: None)
+                channel = self.channel_names.get(prop) if name == channels.identifier else None
+                setattr(impl, f"{prop}_on_subscription", self._first_value(key, channel))
             self.server.set_feature_implementation(feature, impl)
         device = self.device
         self._publish("DeviceStateController.State", str(device.state))
