@@ -14,9 +14,10 @@ import contextlib
 import json
 import logging
 import socket
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -209,8 +210,12 @@ class DeviceSilaServer:
         self._events: list[str] = []
         self._first_seq = 0
         self._runs: dict[uuid.UUID, _Run] = {}
+        self._starting: set[uuid.UUID] = set()
+        self._runs_changed = threading.Condition()
         self._paused: set[uuid.UUID] = set()
         self._pending: set[Future[Any]] = set()
+        self._calls = threading.Lock()
+        self._stopping = False
         self.features: dict[str, SilaFeature] = {}
         self.channel_names: dict[str, str] = {}
 
@@ -253,8 +258,12 @@ class DeviceSilaServer:
         return f"{self.host}:{self.port}"
 
     async def stop(self) -> None:
-        """Stop serving (the device stays connected); calls still waiting on the device end."""
-        for future in list(self._pending):
+        """Stop serving (the device stays connected); calls still waiting on the device end,
+        and calls made from now on end at once."""
+        with self._calls:
+            self._stopping = True
+            pending = list(self._pending)
+        for future in pending:
             future.cancel()
         for task in self._tasks:
             task.cancel()
@@ -281,8 +290,13 @@ class DeviceSilaServer:
             with acting_via("sila"):
                 return await coro
 
-        future: Future[T] = asyncio.run_coroutine_threadsafe(wrapped(), self._loop)
-        self._pending.add(future)
+        with self._calls:
+            if self._stopping:  # a gRPC thread late to a stopping server: its call ends now
+                if asyncio.iscoroutine(coro):
+                    coro.close()
+                raise CancelledError
+            future: Future[T] = asyncio.run_coroutine_threadsafe(wrapped(), self._loop)
+            self._pending.add(future)
         try:
             return future.result()
         finally:
@@ -400,11 +414,19 @@ class DeviceSilaServer:
                 )
 
             arguments: dict[str, JsonValue] = {"Program": program, "Parameters": parameters}
-            operation = self._guard(
-                "ProgramController.RunProgram", arguments, "ProgramRejected", start()
-            )
-            run = _Run(instance.execution_uuid, operation)
-            self._runs[run.execution] = run
+            execution = instance.execution_uuid
+            with self._runs_changed:  # a client may see the run (a prompt) before it is started
+                self._starting.add(execution)
+            try:
+                operation = self._guard(
+                    "ProgramController.RunProgram", arguments, "ProgramRejected", start()
+                )
+                run = _Run(execution, operation)
+                self._runs[execution] = run
+            finally:
+                with self._runs_changed:
+                    self._starting.discard(execution)
+                    self._runs_changed.notify_all()
             instance.begin_execution()
             try:
                 return self._call(self._follow(run, instance))
@@ -551,8 +573,13 @@ class DeviceSilaServer:
         return {"CancelCommand": cancel, "CancelAll": cancel_all}
 
     def _find_run(self, feature: str, execution: str) -> _Run:
+        """The run of `execution`, once it has started (a client can see a run, by its first
+        prompt, while its RunProgram call is still on its way back from the device)."""
         with contextlib.suppress(ValueError):
-            run = self._runs.get(uuid.UUID(execution))
+            key = uuid.UUID(execution)
+            with self._runs_changed:
+                self._runs_changed.wait_for(lambda: key not in self._starting)
+            run = self._runs.get(key)
             if run is not None:
                 return run
         raise self._error(feature, "InvalidCommandExecutionUUID", f"no running command {execution}")
