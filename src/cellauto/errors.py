@@ -68,6 +68,31 @@ class ConnectionLost(DeviceError):
     """The connection to a device dropped and could not be re-established in time."""
 
 
+class ServerCertificateRefused(DeviceError):
+    """A secure OPC UA server presented a certificate other than the one trusted for it (pinned
+    at first use, or named by ``server_cert=``): perhaps renewed, perhaps a man in the middle.
+    Names both SHA-256 fingerprints and the file that holds the trusted certificate."""
+
+    def __init__(
+        self, device: str, operation: str, *, presented: str, trusted: str, file: str, pinned: bool
+    ) -> None:
+        self.presented = presented
+        self.trusted = trusted
+        self.file = file
+        renewed = "if the server's certificate was renewed on purpose"
+        if pinned:
+            hint = f"{renewed}, remove {file} to trust the new one"
+        else:
+            hint = f"{renewed}, name the new one in server_cert="
+        super().__init__(
+            device,
+            operation,
+            f"the server's certificate (SHA-256 {presented}) is not the trusted one "
+            f"(SHA-256 {trusted}, {file}); refusing to connect",
+            hint=hint,
+        )
+
+
 class DeviceTimeout(DeviceError):
     """A device did not answer an operation within its timeout."""
 

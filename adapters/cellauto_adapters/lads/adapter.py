@@ -23,7 +23,9 @@ import hashlib
 import json
 import logging
 import math
+import shutil
 import tempfile
+import weakref
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +49,7 @@ from cellauto.errors import (
     CommandRejected,
     ConnectionLost,
     DeviceError,
+    DeviceOptionError,
     InvalidTransition,
     OpcUaStatusError,
 )
@@ -111,6 +114,12 @@ SECURITY = Option(
     "none",
     "none, sign or sign_encrypt (Basic256Sha256 with cellauto's client certificate)",
 )
+SERVER_CERT = text(
+    "server_cert",
+    "",
+    "the server's certificate file (DER or PEM) a secure connection trusts; "
+    "else the one pinned at the first secure connection",
+)
 
 
 _ACTIVE = ("DeviceProgramRunId", "CurrentStepNumber")
@@ -123,13 +132,13 @@ _UNACCEPTED = {
 
 class LadsAdapter(Device):
     """A LADS device (see the module doc). URL options: `cellauto.adapter.CONNECTION`,
-    ``period``, ``device`` and ``security``; a user name in the URL
+    ``period``, ``device``, ``security`` and ``server_cert``; a user name in the URL
     (``lads+opcua://olga@host:port``) logs in with the password from
     `cellauto.secrets.credentials` (environment, credentials file, URL)."""
 
     kind: ClassVar[str] = "lads"
     transports: ClassVar[tuple[str, ...]] = ("opcua", "replay")
-    options: ClassVar[Options] = CONNECTION | Options(PERIOD, DEVICE, SECURITY)
+    options: ClassVar[Options] = CONNECTION | Options(PERIOD, DEVICE, SECURITY, SERVER_CERT)
     browse_profile: ClassVar[bool] = True
     """Build the profile by browsing (True), or keep the given one and bind it (False)."""
 
@@ -203,7 +212,21 @@ class LadsAdapter(Device):
             on_reconnect=self._on_reconnect,
             capture=Capture(values[CAPTURE]) if values.given(CAPTURE) else None,
             credentials=login.credentials,
-            security=None if values[SECURITY] == "none" else ClientSecurity.named(values[SECURITY]),
+            security=self._security(values),
+        )
+
+    def _security(self, values: Values) -> ClientSecurity | None:
+        """The secure channel the URL names, or None (``server_cert`` without ``security`` is
+        an error: it would verify nothing)."""
+        server_cert = Path(values[SERVER_CERT]).expanduser() if values[SERVER_CERT] else None
+        if values[SECURITY] == "none":
+            if server_cert is not None:
+                raise DeviceOptionError(
+                    self.device_id, "server_cert", "needs security=sign or security=sign_encrypt"
+                )
+            return None
+        return ClientSecurity.named(
+            values[SECURITY], device=self.device_id, server_cert=server_cert
         )
 
     # -- connection ----------------------------------------------------------------------------
@@ -551,10 +574,13 @@ class LadsAdapter(Device):
         return found
 
     def _files_folder(self) -> Path:
-        """Where downloaded result files are kept (made on first use; not removed at close, so
-        a batch can still copy them)."""
+        """Where downloaded result files are kept: a temporary folder made on first use and
+        removed with this adapter (when it is garbage-collected, at the latest when Python
+        exits), not at close: a batch closes its devices before it has copied their last
+        results' files into the record, and a caller may read them after closing."""
         if self._files is None:
             self._files = Path(tempfile.mkdtemp(prefix=f"cellauto-{self.device_id}-results-"))
+            weakref.finalize(self, shutil.rmtree, self._files, ignore_errors=True)
         return self._files
 
     # -- prompts -------------------------------------------------------------------------------
