@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Awaitable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -44,6 +44,7 @@ from cellauto.adapter import (
     reconnect_policy,
     text,
 )
+from cellauto.adapter.opcua_log import aware, quality
 from cellauto.driver import Device, OperatorPrompt, TimeSource
 from cellauto.errors import (
     CommandRejected,
@@ -62,7 +63,6 @@ from cellauto.schema import (
     ProgramRun,
     ProgramTemplate,
     PropertyValue,
-    Quality,
     Quantity,
     Sample,
 )
@@ -377,7 +377,7 @@ class LadsAdapter(Device):
 
     async def _sample(self, channel: str, data: DataChange, *, publish: bool = True) -> Sample:
         descriptor = self.profile.channel(channel)
-        stamp = _aware(data.source_timestamp) or self.time.now()
+        stamp = aware(data.source_timestamp) or self.time.now()
         value: Any = data.value
         if descriptor.dtype == "float":
             value = math.nan if value is None else float(value)
@@ -387,7 +387,7 @@ class LadsAdapter(Device):
             value = bool(value)
         else:
             value = await self._choice(channel, value)
-        return self.sample(channel, value, stamp, quality=_quality(data.status), publish=publish)
+        return self.sample(channel, value, stamp, quality=quality(data.status), publish=publish)
 
     async def _choice(self, channel: str, index: Any) -> str:
         if isinstance(index, str):
@@ -541,8 +541,8 @@ class LadsAdapter(Device):
         self._server_run = None
         result = self.run_result(
             outcome,
-            started=_aware(fields.get("Started")),
-            stopped=_aware(fields.get("Stopped")),
+            started=aware(fields.get("Started")),
+            stopped=aware(fields.get("Stopped")),
             properties=properties,
             files=files,
             vendor_data={"lads_result": server_run},
@@ -636,7 +636,7 @@ class LadsAdapter(Device):
         alarm_id = condition.rpartition(".Alarms.")[2] if ".Alarms." in condition else condition
         alarm_id = alarm_id or code
         self._conditions[alarm_id] = (condition, bytes(fields.get("EventId") or b""))
-        time = _aware(fields.get("Time")) or self.time.now()
+        time = aware(fields.get("Time")) or self.time.now()
         unit = str(fields.get("SourceName") or "").rpartition("/")[2] or None
         common: dict[str, Any] = {
             "source": snake(unit) if unit else None,
@@ -708,18 +708,6 @@ def _property(raw: str) -> PropertyValue:
     if isinstance(value, bool | int | float | str):
         return value
     return raw
-
-
-def _aware(value: Any) -> datetime | None:
-    if not isinstance(value, datetime):
-        return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _quality(status: str) -> Quality:
-    if status.startswith("Good"):
-        return Quality.GOOD
-    return Quality.UNCERTAIN if status.startswith("Uncertain") else Quality.BAD
 
 
 __all__ = ["DEVICE", "PERIOD", "LadsAdapter"]
