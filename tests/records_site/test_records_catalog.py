@@ -236,6 +236,54 @@ def test_concurrent_publishers_lose_nothing(tmp_path: Path) -> None:
     assert all(row["seq_count"] == SAMPLES_PER_RECORD for row in counts)
 
 
+def test_a_namespace_another_publisher_creates_meanwhile_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SQL catalog checks for the namespace, then inserts it: another publisher's insert in
+    between fails this one on the database's unique key (seen once in the race test above)."""
+    uri = f"sqlite:///{tmp_path}/catalog.db"
+    site = catalog(uri)
+    real_exists = site.iceberg.namespace_exists
+    checks: list[bool] = []
+
+    def another_publisher_wins(namespace: str) -> bool:
+        if not checks:
+            catalog(uri).iceberg.create_namespace(NAMESPACE)
+            checks.append(False)
+            return False
+        checks.append(real_exists(namespace))
+        return checks[-1]
+
+    monkeypatch.setattr(site.iceberg, "namespace_exists", another_publisher_wins)
+    site.publish(make_record(tmp_path / "r", "B-0600"))
+    assert checks[0] is False
+    assert site.scan("batches").column("batch_id").to_pylist() == ["B-0600"]
+
+
+def test_a_new_catalog_another_publisher_creates_meanwhile_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two publishers opening a new SQLite catalog both find its tables absent and create them;
+    the later one fails with "table ... already exists" (seen once in the race test above)."""
+    from pyiceberg.catalog.sql import SqlCatalog, SqlCatalogBaseTable
+
+    real_create = SqlCatalog.create_tables
+    races: list[str] = []
+
+    def another_publisher_first(self: SqlCatalog) -> None:
+        if not races:
+            real_create(self)  # the other publisher's, then ours:
+            races.append("lost")
+            SqlCatalogBaseTable.metadata.create_all(self.engine, checkfirst=False)
+        real_create(self)
+
+    monkeypatch.setattr(SqlCatalog, "create_tables", another_publisher_first)
+    site = catalog(f"sqlite:///{tmp_path}/catalog.db")
+    site.publish(make_record(tmp_path / "r", "B-0700"))
+    assert races == ["lost"]
+    assert site.scan("batches").column("batch_id").to_pylist() == ["B-0700"]
+
+
 def test_cli_publishes(
     records: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -273,8 +273,15 @@ class SiteCatalog:
             return _with_full_metrics(self.iceberg.load_table(identifier))
         except NoSuchTableError:
             pass
-        with contextlib.suppress(NamespaceAlreadyExistsError):
+        try:
             self.iceberg.create_namespace(NAMESPACE)
+        except NamespaceAlreadyExistsError:
+            pass
+        except Exception:
+            # the SQL catalog checks, then inserts: a publisher that inserts in between makes
+            # this one fail on the database's unique key instead of NamespaceAlreadyExistsError
+            if not self.iceberg.namespace_exists(NAMESPACE):
+                raise
         schema = catalog_schema(name)
         try:
             txn = self.iceberg.create_table_transaction(
@@ -646,7 +653,19 @@ def _sqlite_catalog(uri: str, properties: dict[str, str]) -> Catalog:
     except OSError as exc:
         raise RecordError(f"catalog {uri}: cannot create {database.parent}: {exc}") from None
     props = {"uri": f"sqlite:///{database}", "warehouse": warehouse.as_uri(), **properties}
-    return SqlCatalog("cellauto", **props)
+    from sqlalchemy.exc import OperationalError
+
+    attempt = 0
+    while True:
+        try:
+            return SqlCatalog("cellauto", **props)
+        except OperationalError as exc:
+            # two publishers opening a new catalog both create its tables ("table ... already
+            # exists" for the later one), or one waits on the other's lock: open it again
+            attempt += 1
+            if attempt == _COMMIT_ATTEMPTS:
+                raise RecordError(f"catalog {uri}: cannot open {database}: {exc}") from None
+            time.sleep(random.uniform(0.01, 0.05) * attempt)
 
 
 def catalog(uri: str, **properties: str) -> SiteCatalog:
