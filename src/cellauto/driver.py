@@ -570,26 +570,14 @@ class Device(abc.ABC):
             raise DeviceError(self.device_id, "result", "no program run was started")
         if outcome not in get_args(Outcome):
             raise ProtocolError(self.device_id, "result", f"unknown run outcome {outcome!r}")
-        start = started or run.started
-        stop = max(stopped or self.time.now(), start)
-        return Result(
-            device_id=self.device_id,
-            device_program_run_id=run.device_program_run_id,
-            program=run.program,
-            program_version=run.program_version,
-            template_hash=run.template_hash,
-            supervisory_job_id=run.supervisory_job_id,
-            supervisory_task_id=run.supervisory_task_id,
-            user=run.user,
-            started=start,
-            stopped=stop,
-            outcome=cast(Outcome, outcome),
-            total_runtime=stop - start,
-            total_pause_time=pause,
-            properties=dict(properties or {}),
-            samples=run.samples,
-            files=list(files),
-            vendor_data=dict(vendor_data or {}),
+        return run.result(
+            cast(Outcome, outcome),
+            started=started,
+            stopped=stopped or self.time.now(),
+            pause=pause,
+            properties=properties,
+            files=files,
+            vendor_data=vendor_data,
         )
 
     async def report_run_result(

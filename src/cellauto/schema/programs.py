@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import Field, JsonValue, StringConstraints, model_validator
@@ -146,6 +147,9 @@ class ResultFile(Model):
     sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
+Outcome = Literal["complete", "stopped", "aborted"]
+
+
 class ProgramRun(Document):
     """A program run as started (LADS ActiveProgram at start)."""
 
@@ -162,8 +166,40 @@ class ProgramRun(Document):
     started: UtcDatetime
     estimated_runtime: timedelta | None = None
 
-
-Outcome = Literal["complete", "stopped", "aborted"]
+    def result(
+        self,
+        outcome: Outcome,
+        *,
+        stopped: datetime,
+        started: datetime | None = None,
+        pause: timedelta = timedelta(0),
+        properties: Mapping[str, PropertyValue] | None = None,
+        files: Iterable[ResultFile] = (),
+        vendor_data: Mapping[str, JsonValue] | None = None,
+    ) -> Result:
+        """This run's Result: its identity and samples, from `started` (by default when it
+        started) to `stopped` (never before `started`)."""
+        start = started or self.started
+        stop = max(stopped, start)
+        return Result(
+            device_id=self.device_id,
+            device_program_run_id=self.device_program_run_id,
+            program=self.program,
+            program_version=self.program_version,
+            template_hash=self.template_hash,
+            supervisory_job_id=self.supervisory_job_id,
+            supervisory_task_id=self.supervisory_task_id,
+            user=self.user,
+            started=start,
+            stopped=stop,
+            outcome=outcome,
+            total_runtime=stop - start,
+            total_pause_time=pause,
+            properties=dict(properties or {}),
+            samples=self.samples,
+            files=list(files),
+            vendor_data=dict(vendor_data or {}),
+        )
 
 
 class Result(Document):

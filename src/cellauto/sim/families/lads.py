@@ -198,19 +198,9 @@ class SimulatedLadsDevice(Device):
     def _result(self, run: ProgramRun, outcome: Outcome) -> Result:
         stopped = self.clock.now()
         self.log.append("result", {"outcome": outcome})
-        return Result(
-            device_id=self.device_id,
-            device_program_run_id=run.device_program_run_id,
-            program=run.program,
-            program_version=run.program_version,
-            template_hash=run.template_hash,
-            supervisory_job_id=run.supervisory_job_id,
-            supervisory_task_id=run.supervisory_task_id,
-            user=run.user,
-            started=run.started,
-            stopped=max(stopped, run.started),
-            outcome=outcome,
-            total_runtime=max(stopped - run.started, timedelta(0)),
+        return run.result(
+            outcome,
+            stopped=stopped,
             properties=self.result_properties(outcome),
             files=self._store(run, self.result_files(outcome)),
         )
