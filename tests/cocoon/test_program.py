@@ -52,6 +52,9 @@ async def test_a_whole_program_runs_with_prompts_feeds_and_a_result(
         feeds = result.properties["feeds"]
         assert isinstance(feeds, Quantity)
         assert feeds.value >= 1
+        viability = result.properties["viability"]  # of the cells harvested, not the empty bag
+        assert isinstance(viability, Quantity)
+        assert 50 < viability.value < 100
 
         seen = [e for e in await drain(events) if e.kind is not EventKind.COMMAND]
         steps = [e.message for e in seen if e.kind is EventKind.STEP_STARTED]

@@ -103,6 +103,7 @@ class CultureRun:
     pump_until: float = 0.0
     step_started: float = 0.0
     harvested: float = 0.0
+    harvest_viability: float | None = None
 
 
 class CocoonProcess:
@@ -343,6 +344,7 @@ class CocoonProcess:
             if state.volume > CONCENTRATED_VOLUME:
                 self.reactor.culture.remove(state.volume - CONCENTRATED_VOLUME, cell_fraction=0)
         elif op == "harvest":
+            run.harvest_viability = self.reactor.culture.state.viability
             run.harvested = self.reactor.harvest()
         self.flow = 0.0
 
@@ -354,10 +356,12 @@ class CocoonProcess:
     def result_properties(self) -> dict[str, Any]:
         """The current run's result: harvested cells, viability, feeds."""
         run = self.run
-        state = self.reactor.culture.state
+        viability = self.reactor.culture.state.viability
+        if run is not None and run.harvest_viability is not None:
+            viability = run.harvest_viability
         return {
             "harvested_cells": {"value": run.harvested if run else 0.0, "unit": "{cells}"},
-            "viability": {"value": round(100 * state.viability, 3), "unit": "%"},
+            "viability": {"value": round(100 * viability, 3), "unit": "%"},
             "feeds": {"value": run.feeds if run else 0, "unit": "1"},
         }
 
